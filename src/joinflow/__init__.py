@@ -1,0 +1,33 @@
+"""joinflow: relational data pipelines with an Object-Augmented Schema.
+
+DataJoint-compatible: ``import joinflow as dj``."""
+from __future__ import annotations
+
+from .settings import Config, make_default_config
+
+config: Config = make_default_config()
+
+from . import errors  # noqa: E402
+from .codecs import builtin as _builtin_codecs  # noqa: E402,F401  (registers built-ins)
+from .codecs.base import Codec, CodecContext, get_codec, list_codecs  # noqa: E402
+from .codecs.builtin import AttachFileType  # noqa: E402
+from .condition import AndList, Not, Top  # noqa: E402
+from .connection import Connection, conn  # noqa: E402
+from .errors import *  # noqa: E402,F401,F403
+from .expression import QueryExpression, U  # noqa: E402
+from .schema import (Schema, VirtualModule, create_virtual_module, list_schemas,  # noqa: E402
+                     virtual_schema)
+from .table import FreeTable, Table, ValidationResult  # noqa: E402
+from .user_tables import (Compute, Computed, Entry, Imported, Ingest, Lookup, Manual,  # noqa: E402
+                          Part)
+
+schema = Schema
+__version__ = "0.1.0"
+
+__all__ = [
+    "config", "Config", "conn", "Connection", "Schema", "schema", "VirtualModule",
+    "virtual_schema", "create_virtual_module", "list_schemas", "Manual", "Lookup", "Imported",
+    "Computed", "Part", "Entry", "Ingest", "Compute", "FreeTable", "Table", "QueryExpression",
+    "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
+    "AttachFileType", "ValidationResult", "errors",
+] + list(errors.__all__)

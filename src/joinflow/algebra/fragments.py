@@ -1,0 +1,63 @@
+"""User SQL fragments inside a compiled query.
+
+A fragment (``"session_date > '2024-01-01'"``, ``"count(*)"``) is written in MySQL syntax over
+attribute names. Here its column references are checked against the operand's heading and
+replaced by the operand's SQL expressions; ``sqlfrag.translate`` renders the rest for the target
+dialect with literals bound as parameters. Templates are cached per (fragment, dialect, names).
+"""
+from __future__ import annotations
+
+import functools
+import re
+
+import sqlglot
+from sqlglot import exp
+
+from ..backends.base import PH, Backend
+from ..errors import QueryError
+from .sqlfrag import translate
+
+_MARK = "jfcol{}x"
+_MARK_RE = re.compile(r"[`\"]?jfcol(\d+)x[`\"]?")
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(text: str, dialect: str, kind: str, names: tuple) -> tuple[str, tuple, tuple]:
+    """(template with column marks, referenced names by mark index, bound params)."""
+    try:
+        tree = sqlglot.parse_one(text, read="mysql")
+    except sqlglot.errors.ParseError as exc:
+        raise QueryError(f"cannot parse SQL fragment {text!r}: {str(exc).splitlines()[0]}") from exc
+    if tree is None:
+        raise QueryError(f"empty SQL fragment {text!r}")
+    used: list[str] = []
+
+    def mark(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table:
+            name = node.name
+            if name not in names:
+                low = {n.lower(): n for n in names}
+                if name.lower() not in low:
+                    raise QueryError(f"unknown attribute {name!r} in {text!r}; "
+                                     f"available: {', '.join(names)}")
+                name = low[name.lower()]
+            if name not in used:
+                used.append(name)
+            return exp.column(_MARK.format(used.index(name)))
+        return node
+
+    marked = tree.transform(mark).sql(dialect="mysql")
+    sql, params = translate(marked, dialect, kind=kind, bind=True)
+    return sql, tuple(used), tuple(params)
+
+
+def render_fragment(text: str, backend: Backend, cols: dict[str, str],
+                    kind: str = "condition") -> tuple[str, list]:
+    """Render a MySQL-syntax fragment over ``cols`` (name -> SQL expression) for ``backend``."""
+    template, used, params = _template(text, backend.name, kind, tuple(cols))
+    if backend.placeholder == "%s":
+        template = PH.join(template.split("%s"))
+    else:
+        template = template.replace("?", PH)
+    sql = _MARK_RE.sub(lambda m: cols[used[int(m.group(1))]], template)
+    return sql, list(params)

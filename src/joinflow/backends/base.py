@@ -1,0 +1,320 @@
+"""The backend interface: what differs between SQLite, PostgreSQL and MySQL, kept as data plus a
+few short methods. A backend never holds a connection; ``Connection`` passes a ``run`` callable
+(``run(sql, params) -> list[tuple]``) to the catalog methods.
+
+Placeholders: compiled SQL uses ``PH`` as the placeholder marker; ``Backend.render`` turns it
+into the driver's style (and escapes ``%`` for the ``%s`` drivers).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from .. import errors
+from ..definition.types import INTEGER_RANGES, TypeSpec
+
+PH = "\ue000"  # placeholder marker in compiled SQL
+Run = Callable[[str, tuple], list]
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    sql_type: str
+    nullable: bool
+    default: Any          # SQL text of the default, or None
+    comment: str
+    in_key: bool
+    autoincrement: bool = False
+
+
+@dataclass(frozen=True)
+class ForeignKeyInfo:
+    name: str
+    child_schema: str
+    child_table: str
+    parent_schema: str
+    parent_table: str
+    columns: tuple        # child columns
+    ref_columns: tuple    # parent columns, in the same order
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    columns: tuple
+    unique: bool
+
+
+def to_python_scalar(value: Any) -> Any:
+    """numpy scalars -> python scalars (drivers do not adapt numpy types)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def parse_time(value: Any) -> dt.timedelta | None:
+    """'[-]HH:MM:SS[.ffffff]', time or timedelta -> timedelta (DataJoint returns timedelta)."""
+    if value is None or isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, dt.time):
+        return dt.timedelta(hours=value.hour, minutes=value.minute, seconds=value.second,
+                            microseconds=value.microsecond)
+    text = str(value)
+    sign = -1 if text.startswith("-") else 1
+    h, m, s = text.lstrip("-").split(":")
+    return sign * dt.timedelta(hours=int(h), minutes=int(m), seconds=float(s))
+
+
+def format_time(value: Any) -> Any:
+    if isinstance(value, dt.timedelta):
+        total = value.total_seconds()
+        sign = "-" if total < 0 else ""
+        total = abs(total)
+        h, rem = divmod(total, 3600)
+        m, s = divmod(rem, 60)
+        return f"{sign}{int(h):02d}:{int(m):02d}:{s:09.6f}".rstrip("0").rstrip(".")
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return value
+
+
+def as_uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return uuid.UUID(bytes=bytes(value))
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise errors.DataError(f"not a valid UUID: {value!r}") from None
+
+
+def json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (dt.date, dt.datetime, uuid.UUID, decimal.Decimal)):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, default=json_default)
+
+
+class Backend:
+    """Base class; subclasses set the class attributes and override the catalog methods."""
+
+    name: ClassVar[str] = ""
+    placeholder: ClassVar[str] = "?"
+    quote_char: ClassVar[str] = '"'
+    type_sql: ClassVar[dict[str, str]] = {}
+    #: True where the database checks unsigned ranges itself (MySQL)
+    native_unsigned: ClassVar[bool] = False
+    #: upsert/skip syntax: "on_conflict" (PG, SQLite) or "on_duplicate" (MySQL)
+    conflict_style: ClassVar[str] = "on_conflict"
+    #: max bound parameters in one statement
+    max_params: ClassVar[int] = 30000
+    dialect: ClassVar[str] = ""
+
+    # -- text -------------------------------------------------------------
+    def quote(self, name: str) -> str:
+        q = self.quote_char
+        return q + name.replace(q, q + q) + q
+
+    def full_name(self, schema: str, table: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(table)}"
+
+    def literal(self, value: Any) -> str:
+        """An SQL literal, for DDL only (defaults, comments): values in DML are always bound."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, (int, float, decimal.Decimal)):
+            return repr(value) if not isinstance(value, decimal.Decimal) else str(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    def render(self, sql: str) -> str:
+        """Replace placeholder markers with the driver's placeholder style."""
+        if self.placeholder == "%s":
+            return sql.replace("%", "%%").replace(PH, "%s")
+        return sql.replace(PH, "?")
+
+    # -- types -------------------------------------------------------------
+    def column_type(self, spec: TypeSpec) -> str:
+        core = spec.core
+        if core == "decimal":
+            return self.type_sql["decimal"].format(p=spec.args[0], s=spec.args[1])
+        if core in ("char", "varchar"):
+            return self.type_sql[core].format(n=spec.args[0])
+        if core == "enum":
+            return self.enum_type(spec.args)
+        if core in ("datetime", "timestamp"):
+            prec = f"({spec.args[0]})" if spec.args else ""
+            return self.type_sql[core].format(prec=prec)
+        if core == "bytes" and spec.args and "binary" in self.type_sql:
+            return self.type_sql["binary"].format(n=spec.args[0])
+        return self.type_sql[core]
+
+    def enum_type(self, values: tuple) -> str:
+        width = max(len(v) for v in values)
+        return self.type_sql["varchar"].format(n=max(width, 1))
+
+    def checks(self, column: str, spec: TypeSpec) -> list[str]:
+        """CHECK constraint conditions a column needs on this backend (ranges, enums)."""
+        q = self.quote(column)
+        out = []
+        if spec.core in INTEGER_RANGES and not (self.native_unsigned or spec.core == "int64"):
+            lo, hi = INTEGER_RANGES[spec.core]
+            if self.name == "sqlite" and spec.core == "uint64":
+                hi = INTEGER_RANGES["int64"][1]
+            if not self.integer_type_enforces(spec.core):
+                out.append(f"{q} BETWEEN {lo} AND {hi}")
+        if spec.core == "enum" and not self.native_enum:
+            out.append(f"{q} IN ({', '.join(self.literal(v) for v in spec.args)})")
+        return out
+
+    native_enum: ClassVar[bool] = False
+
+    def integer_type_enforces(self, core: str) -> bool:
+        """True when the SQL type itself limits the range exactly."""
+        return False
+
+    def default_sql(self, spec: TypeSpec, value: Any) -> str:
+        from ..definition.parser import SqlDefault
+        if isinstance(value, SqlDefault):
+            return value.text
+        if spec.core == "bool" and isinstance(value, (bool, int)):
+            return self.bool_literal(bool(value))
+        if spec.core == "json" and not isinstance(value, str):
+            return self.literal(dump_json(value))
+        return self.literal(value)
+
+    def bool_literal(self, value: bool) -> str:
+        return "1" if value else "0"
+
+    # -- value adaptation -------------------------------------------------
+    def adapter(self, core: str) -> Callable[[Any], Any] | None:
+        """A function converting a Python value into a driver parameter, or None."""
+        return None
+
+    def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
+        """A function converting a fetched driver value into the Python value, or None."""
+        return None
+
+    # -- connection ----------------------------------------------------------
+    def connect(self, config: Any) -> Any:
+        raise NotImplementedError
+
+    def describe_target(self, config: Any) -> str:
+        raise NotImplementedError
+
+    def on_connect(self, raw: Any) -> None:
+        """Session settings run right after connecting."""
+
+    def begin_sql(self) -> str:
+        return "BEGIN"
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        return False
+
+    # -- catalog -----------------------------------------------------------
+    def schema_exists(self, run: Run, schema: str) -> bool:
+        return schema in self.list_schemas(run)
+
+    def list_schemas(self, run: Run) -> list[str]:
+        raise NotImplementedError
+
+    def create_schema(self, run: Run, schema: str) -> None:
+        raise NotImplementedError
+
+    def drop_schema(self, run: Run, schema: str) -> None:
+        raise NotImplementedError
+
+    def list_tables(self, run: Run, schema: str) -> list[str]:
+        raise NotImplementedError
+
+    def columns(self, run: Run, schema: str, table: str) -> list[ColumnInfo]:
+        raise NotImplementedError
+
+    def table_comment(self, run: Run, schema: str, table: str) -> str:
+        raise NotImplementedError
+
+    def foreign_keys(self, run: Run, schemas: list[str] | None = None) -> list[ForeignKeyInfo]:
+        """All foreign keys whose child is in ``schemas`` (None: every schema)."""
+        raise NotImplementedError
+
+    def indexes(self, run: Run, schema: str, table: str) -> list[IndexInfo]:
+        raise NotImplementedError
+
+    # -- DDL ---------------------------------------------------------------
+    def create_table_sql(self, schema: str, table: str, columns: list[str], pk: list[str],
+                         fks: list[str], indexes: list[str], comment: str) -> list[str]:
+        """Statements creating a table (column definitions already rendered)."""
+        raise NotImplementedError
+
+    def column_sql(self, name: str, sql_type: str, nullable: bool, default: str | None,
+                   comment: str, checks: list[str], autoincrement: bool = False) -> str:
+        raise NotImplementedError
+
+    def comment_statements(self, schema: str, table: str, comment: str,
+                           column_comments: dict[str, str]) -> list[tuple[str, tuple]]:
+        """Statements (sql, params) recording comments the CREATE could not hold."""
+        return []
+
+    def index_sql(self, schema: str, table: str, name: str, columns: list[str], unique: bool) -> str:
+        cols = ", ".join(self.quote(c) for c in columns)
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        return f"CREATE {kind} {self.quote(name)} ON {self.full_name(schema, table)} ({cols})"
+
+    def drop_table_sql(self, schema: str, table: str) -> str:
+        return f"DROP TABLE {self.full_name(schema, table)}"
+
+    # -- DML ---------------------------------------------------------------
+    def insert_sql(self, target: str, columns: list[str], pk: list[str], mode: str,
+                   rows: int = 1) -> str:
+        """INSERT text for ``rows`` rows; mode is 'error', 'skip' or 'replace'."""
+        cols = ", ".join(self.quote(c) for c in columns)
+        one = "(" + ", ".join([PH] * len(columns)) + ")"
+        values = ", ".join([one] * rows)
+        sql = f"INSERT INTO {target} ({cols}) VALUES {values}"
+        return sql + self.conflict_clause(columns, pk, mode)
+
+    def conflict_clause(self, columns: list[str], pk: list[str], mode: str) -> str:
+        if mode == "error":
+            return ""
+        keys = ", ".join(self.quote(c) for c in pk)
+        rest = [c for c in columns if c not in pk]
+        if mode == "skip" or not rest:
+            return f" ON CONFLICT ({keys}) DO NOTHING"
+        sets = ", ".join(f"{self.quote(c)} = excluded.{self.quote(c)}" for c in rest)
+        return f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+
+    def insert_select_sql(self, target: str, columns: list[str], pk: list[str], mode: str,
+                          select: str) -> str:
+        cols = ", ".join(self.quote(c) for c in columns)
+        where = " WHERE true" if mode != "error" and self.name == "sqlite" else ""
+        return f"INSERT INTO {target} ({cols}) SELECT * FROM ({select}) AS _src{where}" + \
+            self.conflict_clause(columns, pk, mode)
+
+    def before_delete(self, run: Run, schema: str) -> None:
+        """Session preparation before a DELETE on ``schema`` (MySQL needs a default database
+        for aliased multi-table DELETE)."""
+
+    # -- errors --------------------------------------------------------------
+    def translate_error(self, exc: BaseException) -> errors.JoinflowError | None:
+        """Map a driver exception onto the joinflow hierarchy (None: not a driver error)."""
+        return None
+
+
+_IDENT_RE = re.compile(r"^[A-Za-z_~#][\w#~$]*$")

@@ -1,0 +1,210 @@
+"""MySQL / MariaDB (PyMySQL). A joinflow schema is a MySQL database. Unsigned types and enums
+are native; UUIDs are ``binary(16)`` with ``:uuid:`` in the comment (DataJoint's convention).
+MariaDB's JSON is an alias of LONGTEXT with a validity check; MySQL 8 has a real JSON type —
+joinflow reads both.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from .. import errors
+from .base import Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
+    format_time, parse_time
+from .postgres import _group_fks
+
+DISCONNECT_CODES = {2006, 2013, 2014, 2045, 2055, 0}
+
+
+class MySQLBackend(Backend):
+    name = "mysql"
+    dialect = "mysql"
+    placeholder = "%s"
+    quote_char = "`"
+    native_unsigned = True
+    native_enum = True
+    conflict_style = "on_duplicate"
+    max_params = 60000
+    type_sql = {
+        "int8": "tinyint", "int16": "smallint", "int32": "int", "int64": "bigint",
+        "uint8": "tinyint unsigned", "uint16": "smallint unsigned", "uint32": "int unsigned",
+        "uint64": "bigint unsigned", "float32": "float", "float64": "double", "bool": "tinyint",
+        "decimal": "decimal({p},{s})", "char": "char({n})", "varchar": "varchar({n})",
+        "text": "longtext", "date": "date", "datetime": "datetime{prec}", "time": "time(6)",
+        "timestamp": "timestamp{prec}", "uuid": "binary(16)", "json": "json",
+        "bytes": "longblob", "binary": "varbinary({n})",
+    }
+
+    def integer_type_enforces(self, core: str) -> bool:
+        return True
+
+    def enum_type(self, values: tuple) -> str:
+        return "enum(" + ", ".join(self.literal(v) for v in values) + ")"
+
+    def literal(self, value: Any) -> str:
+        if isinstance(value, str):
+            return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+        return super().literal(value)
+
+    def checks(self, column: str, spec) -> list[str]:
+        if spec.core == "bool":
+            return [f"{self.quote(column)} IN (0, 1)"]
+        return []
+
+    # -- connection ---------------------------------------------------------
+    def connect(self, config: Any) -> Any:
+        import pymysql
+        raw = pymysql.connect(host=config["database.host"], port=config["database.port"] or 3306,
+                              user=config["database.user"] or "root",
+                              password=config["database.password"] or "", autocommit=True,
+                              charset="utf8mb4", connect_timeout=10, local_infile=False)
+        self.on_connect(raw)
+        return raw
+
+    def on_connect(self, raw: Any) -> None:
+        with raw.cursor() as cur:
+            cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,"
+                        "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO'")
+            cur.execute("SET SESSION time_zone = '+00:00'")
+
+    def describe_target(self, config: Any) -> str:
+        user = config["database.user"] or "root"
+        return f"mysql://{user}@{config['database.host']}:{config['database.port'] or 3306}"
+
+    def begin_sql(self) -> str:
+        return "START TRANSACTION"
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        import pymysql
+        if isinstance(exc, pymysql.err.InterfaceError):
+            return True
+        return isinstance(exc, pymysql.err.OperationalError) and exc.args and \
+            exc.args[0] in DISCONNECT_CODES
+
+    # -- values -------------------------------------------------------------
+    def adapter(self, core: str) -> Callable[[Any], Any] | None:
+        return {
+            "uuid": lambda v: None if v is None else as_uuid(v).bytes,
+            "json": lambda v: None if v is None else dump_json(v),
+            "bool": lambda v: None if v is None else int(bool(v)),
+            "time": format_time,
+        }.get(core)
+
+    def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
+        return {
+            "uuid": lambda v: None if v is None else as_uuid(v),
+            "json": lambda v: None if v is None else json.loads(v),
+            "bool": lambda v: None if v is None else bool(v),
+            "time": parse_time,
+        }.get(core)
+
+    # -- catalog ---------------------------------------------------------------
+    def list_schemas(self, run: Run) -> list[str]:
+        rows = run("SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN "
+                   "('mysql', 'information_schema', 'performance_schema', 'sys') "
+                   "ORDER BY schema_name", ())
+        return [r[0] for r in rows]
+
+    def create_schema(self, run: Run, schema: str) -> None:
+        run(f"CREATE DATABASE IF NOT EXISTS {self.quote(schema)} "
+            "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", ())
+
+    def drop_schema(self, run: Run, schema: str) -> None:
+        run(f"DROP DATABASE IF EXISTS {self.quote(schema)}", ())
+
+    def list_tables(self, run: Run, schema: str) -> list[str]:
+        rows = run("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                   "AND table_type = 'BASE TABLE' ORDER BY create_time, table_name", (schema,))
+        return [r[0] for r in rows]
+
+    def columns(self, run: Run, schema: str, table: str) -> list[ColumnInfo]:
+        rows = run("SELECT column_name, column_type, is_nullable = 'YES', column_default, "
+                   "column_comment, column_key = 'PRI', extra FROM information_schema.columns "
+                   "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                   (schema, table))
+        return [ColumnInfo(r[0], r[1], bool(r[2]), r[3], r[4] or "", bool(r[5]),
+                           "auto_increment" in (r[6] or "")) for r in rows]
+
+    def primary_key_order(self, run: Run, schema: str, table: str) -> list[str]:
+        rows = run("SELECT column_name FROM information_schema.key_column_usage WHERE "
+                   "table_schema = %s AND table_name = %s AND constraint_name = 'PRIMARY' "
+                   "ORDER BY ordinal_position", (schema, table))
+        return [r[0] for r in rows]
+
+    def table_comment(self, run: Run, schema: str, table: str) -> str:
+        rows = run("SELECT table_comment FROM information_schema.tables WHERE table_schema = %s "
+                   "AND table_name = %s", (schema, table))
+        return (rows[0][0] or "") if rows else ""
+
+    def foreign_keys(self, run: Run, schemas: list[str] | None = None) -> list[ForeignKeyInfo]:
+        rows = run("SELECT constraint_name, table_schema, table_name, referenced_table_schema, "
+                   "referenced_table_name, column_name, referenced_column_name "
+                   "FROM information_schema.key_column_usage WHERE referenced_table_name IS NOT NULL "
+                   "ORDER BY table_schema, table_name, constraint_name, ordinal_position", ())
+        return _group_fks(rows, schemas)
+
+    def indexes(self, run: Run, schema: str, table: str) -> list[IndexInfo]:
+        rows = run("SELECT index_name, non_unique = 0, column_name FROM information_schema.statistics "
+                   "WHERE table_schema = %s AND table_name = %s AND index_name <> 'PRIMARY' "
+                   "ORDER BY index_name, seq_in_index", (schema, table))
+        grouped: dict[tuple, list] = {}
+        for name, unique, col in rows:
+            grouped.setdefault((name, bool(unique)), []).append(col)
+        return [IndexInfo(n, tuple(c), u) for (n, u), c in grouped.items()]
+
+    # -- DDL -------------------------------------------------------------------
+    def column_sql(self, name, sql_type, nullable, default, comment, checks, autoincrement=False):
+        parts = [self.quote(name), sql_type, "NULL" if nullable else "NOT NULL"]
+        if default is not None:
+            parts.append(f"DEFAULT {default}")
+        if autoincrement:
+            parts.append("AUTO_INCREMENT")
+        parts.append(f"COMMENT {self.literal(comment)}")
+        parts += [f"CHECK ({c})" for c in checks]
+        return " ".join(parts)
+
+    def create_table_sql(self, schema, table, columns, pk, fks, indexes, comment):
+        body = columns + [f"PRIMARY KEY ({', '.join(self.quote(c) for c in pk)})"] + fks
+        return [f"CREATE TABLE {self.full_name(schema, table)} (\n  " + ",\n  ".join(body) +
+                f"\n) ENGINE=InnoDB COMMENT={self.literal(comment)}"] + indexes
+
+    def index_sql(self, schema, table, name, columns, unique):
+        cols = ", ".join(self.quote(c) for c in columns)
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        return f"CREATE {kind} {self.quote(name)} ON {self.full_name(schema, table)} ({cols})"
+
+    # -- DML ---------------------------------------------------------------------
+    def conflict_clause(self, columns, pk, mode):
+        if mode == "error":
+            return ""
+        rest = [c for c in columns if c not in pk]
+        if mode == "skip" or not rest:
+            k = self.quote(pk[0])
+            return f" ON DUPLICATE KEY UPDATE {k} = {k}"
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(
+            f"{self.quote(c)} = VALUES({self.quote(c)})" for c in rest)
+
+    def before_delete(self, run: Run, schema: str) -> None:
+        run(f"USE {self.quote(schema)}", ())
+
+    # -- errors ----------------------------------------------------------------
+    def translate_error(self, exc: BaseException) -> errors.JoinflowError | None:
+        import pymysql
+        if not isinstance(exc, pymysql.err.Error):
+            return None
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        msg = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        table = {1062: errors.DuplicateError, 1451: errors.ForeignKeyError,
+                 1452: errors.ForeignKeyError, 1216: errors.ForeignKeyError,
+                 1217: errors.ForeignKeyError, 1048: errors.DataError, 1264: errors.DataError,
+                 1265: errors.DataError, 1366: errors.DataError, 1406: errors.DataError,
+                 1292: errors.DataError, 4025: errors.DataError, 3819: errors.DataError,
+                 1146: errors.MissingTableError, 1049: errors.MissingTableError,
+                 1045: errors.AccessError, 1044: errors.AccessError, 1142: errors.AccessError,
+                 1054: errors.QueryError, 1064: errors.QueryError, 1055: errors.QueryError,
+                 1364: errors.DataError}
+        if code in table:
+            return table[code](msg)
+        if self.is_disconnect(exc):
+            return errors.LostConnectionError(msg)
+        return errors.JoinflowError(f"mysql error {code}: {msg}")

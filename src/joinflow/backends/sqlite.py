@@ -1,0 +1,262 @@
+"""SQLite: the embedded default.
+
+A joinflow schema is a *name prefix* inside one database file: table ``lab.#subject`` is the
+single SQLite identifier ``"lab.#subject"``. Keeping every schema in one file is what lets SQLite
+enforce foreign keys between schemas (it cannot across ATTACHed files). Tables are STRICT, so a
+column refuses values of the wrong storage class. Column and table comments (which carry the
+declared type, ``:<blob>:comment``) live in the catalog table ``"~columns"``; schemas are listed in
+``"~schemas"``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+import sqlite3
+import uuid
+from typing import Any, Callable
+
+from .. import errors
+from .base import Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
+    format_time, parse_time
+
+SEP = "."
+CATALOG = [
+    'CREATE TABLE IF NOT EXISTS "~schemas" (name TEXT PRIMARY KEY, '
+    "created TEXT DEFAULT CURRENT_TIMESTAMP)",
+    'CREATE TABLE IF NOT EXISTS "~columns" (tbl TEXT NOT NULL, col TEXT NOT NULL, '
+    "comment TEXT NOT NULL, PRIMARY KEY (tbl, col))",
+]
+
+
+def _regexp(pattern: str, value: Any) -> bool | None:
+    if value is None or pattern is None:
+        return None
+    return re.search(pattern, str(value)) is not None
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _datetime(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat() + " 00:00:00"
+    return value
+
+
+def _to_datetime(v: Any) -> Any:
+    return dt.datetime.fromisoformat(v) if isinstance(v, str) else v
+
+
+def _to_date(v: Any) -> Any:
+    return dt.date.fromisoformat(v[:10]) if isinstance(v, str) else v
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+    dialect = "sqlite"
+    placeholder = "?"
+    max_params = 32000
+    type_sql = {
+        "int8": "INTEGER", "int16": "INTEGER", "int32": "INTEGER", "int64": "INTEGER",
+        "uint8": "INTEGER", "uint16": "INTEGER", "uint32": "INTEGER", "uint64": "INTEGER",
+        "float32": "REAL", "float64": "REAL", "bool": "INTEGER", "decimal": "REAL",
+        "char": "TEXT", "varchar": "TEXT", "text": "TEXT", "date": "TEXT", "datetime": "TEXT",
+        "time": "TEXT", "timestamp": "TEXT", "uuid": "BLOB", "json": "TEXT", "bytes": "BLOB",
+    }
+
+    def column_type(self, spec):  # every core type maps to one STRICT storage class
+        return self.type_sql.get(spec.core, "TEXT") if spec.core != "enum" else "TEXT"
+
+    def full_name(self, schema: str, table: str) -> str:
+        return self.quote(f"{schema}{SEP}{table}")
+
+    def checks(self, column: str, spec) -> list[str]:
+        q = self.quote(column)
+        out = super().checks(column, spec)
+        if spec.core in ("char", "varchar"):
+            out.append(f"length({q}) <= {int(spec.args[0])}")
+        elif spec.core == "bool":
+            out.append(f"{q} IN (0, 1)")
+        elif spec.core == "json":
+            out.append(f"json_valid({q})")
+        elif spec.core == "uuid":
+            out.append(f"length({q}) = 16")
+        return out
+
+    # -- connection -----------------------------------------------------------
+    def connect(self, config: Any) -> sqlite3.Connection:
+        path = config["database.path"]
+        raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                              timeout=30.0)
+        self.on_connect(raw)
+        return raw
+
+    def on_connect(self, raw: sqlite3.Connection) -> None:
+        raw.execute("PRAGMA foreign_keys = ON")
+        raw.execute("PRAGMA busy_timeout = 30000")
+        if raw.execute("PRAGMA database_list").fetchone()[2]:
+            raw.execute("PRAGMA journal_mode = WAL")
+            raw.execute("PRAGMA synchronous = NORMAL")
+        raw.create_function("REGEXP", 2, _regexp, deterministic=True)
+        try:
+            from ..algebra.sqlfrag import sqlite_functions
+            for fname, (nargs, fn) in sqlite_functions().items():
+                raw.create_function(fname, nargs, fn, deterministic=False)
+        except ImportError:  # pragma: no cover
+            pass
+        for stmt in CATALOG:
+            raw.execute(stmt)
+
+    def describe_target(self, config: Any) -> str:
+        return f"sqlite:{config['database.path']}"
+
+    def begin_sql(self) -> str:
+        return "BEGIN IMMEDIATE"
+
+    # -- values ---------------------------------------------------------------
+    def adapter(self, core: str) -> Callable[[Any], Any] | None:
+        return {
+            "bool": lambda v: None if v is None else int(bool(v)),
+            "date": _date, "datetime": _datetime, "timestamp": _datetime,
+            "time": format_time,
+            "uuid": lambda v: None if v is None else as_uuid(v).bytes,
+            "json": lambda v: None if v is None else dump_json(v),
+            "decimal": lambda v: float(v) if isinstance(v, (decimal.Decimal, str)) else v,
+        }.get(core)
+
+    def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
+        if core == "decimal":
+            q = decimal.Decimal(1).scaleb(-int(args[1])) if len(args) > 1 else None
+            return lambda v: None if v is None else (
+                decimal.Decimal(repr(v)).quantize(q) if q is not None else decimal.Decimal(repr(v)))
+        return {
+            "bool": lambda v: None if v is None else bool(v),
+            "date": _to_date, "datetime": _to_datetime, "timestamp": _to_datetime,
+            "time": parse_time,
+            "uuid": lambda v: None if v is None else uuid.UUID(bytes=v),
+            "json": lambda v: None if v is None else json.loads(v),
+        }.get(core)
+
+    # -- catalog ---------------------------------------------------------------
+    def list_schemas(self, run: Run) -> list[str]:
+        return [r[0] for r in run('SELECT name FROM "~schemas" ORDER BY name', ())]
+
+    def create_schema(self, run: Run, schema: str) -> None:
+        run('INSERT OR IGNORE INTO "~schemas" (name) VALUES (?)', (schema,))
+
+    def drop_schema(self, run: Run, schema: str) -> None:
+        run('DELETE FROM "~schemas" WHERE name = ?', (schema,))
+
+    def list_tables(self, run: Run, schema: str) -> list[str]:
+        prefix = schema + SEP
+        rows = run("SELECT name FROM sqlite_master WHERE type = 'table' "
+                   "AND substr(name, 1, ?) = ? ORDER BY rowid", (len(prefix), prefix))
+        return [r[0][len(prefix):] for r in rows]
+
+    def columns(self, run: Run, schema: str, table: str) -> list[ColumnInfo]:
+        full = f"{schema}{SEP}{table}"
+        comments = dict(run('SELECT col, comment FROM "~columns" WHERE tbl = ?', (full,)))
+        rows = run('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?) '
+                   "ORDER BY cid", (full,))
+        return [ColumnInfo(n, t, not nn, d, comments.get(n, ""), bool(pk)) for n, t, nn, d, pk in rows]
+
+    def primary_key_order(self, run: Run, schema: str, table: str) -> list[str]:
+        rows = run("SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk",
+                   (f"{schema}{SEP}{table}",))
+        return [r[0] for r in rows]
+
+    def table_comment(self, run: Run, schema: str, table: str) -> str:
+        rows = run('SELECT comment FROM "~columns" WHERE tbl = ? AND col = \'\'',
+                   (f"{schema}{SEP}{table}",))
+        return rows[0][0] if rows else ""
+
+    def foreign_keys(self, run: Run, schemas: list[str] | None = None) -> list[ForeignKeyInfo]:
+        rows = run("SELECT m.name, f.id, f.seq, f.\"table\", f.\"from\", f.\"to\" "
+                   "FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS f "
+                   "WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq", ())
+        grouped: dict[tuple, list] = {}
+        for child, fk_id, _seq, parent, col, ref in rows:
+            grouped.setdefault((child, fk_id, parent), []).append((col, ref))
+        out = []
+        for (child, fk_id, parent), pairs in grouped.items():
+            cs, _, ct = child.partition(SEP)
+            ps, _, pt = parent.partition(SEP)
+            if schemas is not None and cs not in schemas:
+                continue
+            out.append(ForeignKeyInfo(f"fk{fk_id}", cs, ct, ps, pt,
+                                      tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)))
+        return out
+
+    def indexes(self, run: Run, schema: str, table: str) -> list[IndexInfo]:
+        full = f"{schema}{SEP}{table}"
+        out = []
+        for name, unique, origin in run('SELECT name, "unique", origin FROM pragma_index_list(?)',
+                                        (full,)):
+            if origin != "c":
+                continue
+            cols = run("SELECT name FROM pragma_index_info(?) ORDER BY seqno", (name,))
+            out.append(IndexInfo(name, tuple(c[0] for c in cols), bool(unique)))
+        return out
+
+    # -- DDL -------------------------------------------------------------------
+    def column_sql(self, name, sql_type, nullable, default, comment, checks, autoincrement=False):
+        parts = [self.quote(name), sql_type]
+        if not nullable:
+            parts.append("NOT NULL")
+        if default is not None:
+            parts.append(f"DEFAULT {default}" if default != "CURRENT_TIMESTAMP"
+                         else "DEFAULT CURRENT_TIMESTAMP")
+        parts += [f"CHECK ({c})" for c in checks]
+        return " ".join(parts)
+
+    def create_table_sql(self, schema, table, columns, pk, fks, indexes, comment):
+        body = columns + [f"PRIMARY KEY ({', '.join(self.quote(c) for c in pk)})"] + fks
+        return [f"CREATE TABLE {self.full_name(schema, table)} (\n  " + ",\n  ".join(body) +
+                "\n) STRICT"] + indexes
+
+    def comment_statements(self, schema, table, comment, column_comments):
+        full = f"{schema}{SEP}{table}"
+        sql = 'INSERT OR REPLACE INTO "~columns" (tbl, col, comment) VALUES (?, ?, ?)'
+        return [(sql, (full, "", comment))] + [(sql, (full, c, t)) for c, t in column_comments.items()]
+
+    def drop_table_sql(self, schema: str, table: str) -> str:
+        return f"DROP TABLE {self.full_name(schema, table)}"
+
+    def forget_table(self, run: Run, schema: str, table: str) -> None:
+        run('DELETE FROM "~columns" WHERE tbl = ?', (f"{schema}{SEP}{table}",))
+
+    def index_sql(self, schema, table, name, columns, unique):
+        cols = ", ".join(self.quote(c) for c in columns)
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        return (f"CREATE {kind} {self.quote(f'{schema}{SEP}{table}{SEP}{name}')} "
+                f"ON {self.full_name(schema, table)} ({cols})")
+
+    # -- errors ----------------------------------------------------------------
+    def translate_error(self, exc: BaseException) -> errors.JoinflowError | None:
+        if not isinstance(exc, sqlite3.Error):
+            return None
+        msg = str(exc)
+        if isinstance(exc, sqlite3.IntegrityError):
+            if msg.startswith("UNIQUE") or "PRIMARY KEY" in msg:
+                return errors.DuplicateError(f"duplicate entry: {msg}")
+            if "FOREIGN KEY" in msg:
+                return errors.ForeignKeyError(f"foreign key constraint failed: {msg}")
+            if msg.startswith("NOT NULL"):
+                return errors.DataError(f"missing value: {msg}")
+            if msg.startswith("CHECK"):
+                return errors.DataError(f"value out of range or not allowed: {msg}")
+            return errors.IntegrityError(msg)
+        if "no such table" in msg:
+            return errors.MissingTableError(msg)
+        if "cannot store" in msg or "datatype mismatch" in msg:
+            return errors.DataError(f"value of the wrong type: {msg}")
+        return errors.JoinflowError(f"sqlite error: {msg}")

@@ -1,0 +1,86 @@
+"""Turn the things users restrict by (dicts, strings, lists, queries, records, DataFrames,
+``AndList``, ``Not``, bools) into condition nodes."""
+from __future__ import annotations
+
+import collections.abc
+from typing import Any
+
+import numpy as np
+
+from .algebra import nodes as n
+from .errors import QueryError
+from .heading import Heading
+
+
+class AndList(list):
+    """A list of conditions that must all hold (a plain list means any one)."""
+
+
+class Not:
+    """Negates a restriction: ``q & dj.Not(cond)`` is ``q - cond``."""
+
+    def __init__(self, restriction: Any) -> None:
+        self.restriction = restriction
+
+
+class Top:
+    """``q & dj.Top(limit, order_by, offset)``: the first rows in an order."""
+
+    def __init__(self, limit: int | None = 1, order_by: str | list | None = "KEY",
+                 offset: int = 0) -> None:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise QueryError("Top limit must be an integer")
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise QueryError("The offset argument must be an integer")
+        if order_by is None:
+            order_by = "KEY"
+        order = [order_by] if isinstance(order_by, str) else list(order_by)
+        if not all(isinstance(o, str) for o in order):
+            raise QueryError("Top order_by attributes must all be strings")
+        self.limit, self.order_by, self.offset = limit, tuple(order), offset
+
+
+def dict_condition(mapping: collections.abc.Mapping, heading: Heading) -> n.Cond:
+    items = tuple((k, v, heading[k].core) for k, v in mapping.items()
+                  if k in heading and not heading[k].codec)
+    return n.EqCond(items) if items else n.TrueCond()
+
+
+def make_condition(arg: Any, heading: Heading, semantic_check: bool = True) -> n.Cond:
+    """The condition node for one restriction argument."""
+    from .expression import QueryExpression, U
+    if isinstance(arg, type) and issubclass(arg, QueryExpression):
+        arg = arg()
+    if isinstance(arg, bool) or isinstance(arg, np.bool_):
+        return n.TrueCond() if arg else n.FalseCond()
+    if isinstance(arg, str):
+        return n.SqlCond(arg)
+    if isinstance(arg, U):
+        return n.TrueCond()
+    if isinstance(arg, QueryExpression):
+        on = n.shared_attributes(heading, arg.heading, semantic_check)
+        return n.QueryCond(arg.node, on)
+    if isinstance(arg, Not):
+        return n.NotCond(make_condition(arg.restriction, heading, semantic_check))
+    if isinstance(arg, collections.abc.Mapping):
+        return dict_condition(arg, heading)
+    if isinstance(arg, np.void):
+        return dict_condition({k: arg[k] for k in arg.dtype.names}, heading)
+    if isinstance(arg, AndList):
+        return n.AndCond(tuple(make_condition(a, heading, semantic_check) for a in arg))
+    if _is_dataframe(arg):
+        return make_condition(list(arg.reset_index().to_dict("records")), heading, semantic_check)
+    if isinstance(arg, np.ndarray) and arg.dtype.names:
+        return make_condition(list(arg), heading, semantic_check)
+    if isinstance(arg, Top):
+        raise QueryError("dj.Top cannot be combined inside a list or AndList")
+    if isinstance(arg, (list, tuple, set, frozenset, collections.abc.Iterator)):
+        conds = tuple(make_condition(a, heading, semantic_check) for a in arg)
+        if any(isinstance(c, n.TrueCond) for c in conds):
+            return n.TrueCond()
+        return n.OrCond(tuple(c for c in conds if not isinstance(c, n.FalseCond)))
+    raise QueryError(f"invalid restriction type {type(arg).__name__}: {arg!r}")
+
+
+def _is_dataframe(arg: Any) -> bool:
+    return type(arg).__name__ == "DataFrame" and hasattr(arg, "reset_index")

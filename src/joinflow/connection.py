@@ -1,0 +1,229 @@
+"""Connection: owns one DB-API connection and a backend; executes ``(sql, params)``,
+translates driver errors at this one boundary, manages transactions and reconnects.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any, Iterator
+
+from . import errors
+from .backends import Backend, get_backend
+from .settings import Config
+
+log = logging.getLogger("joinflow")
+
+
+class Connection:
+    """A connection to one database server (or SQLite file).
+
+    ``Connection(host=..., user=..., password=..., backend=..., config=...)``; omitted
+    arguments come from ``config`` (default: ``dj.config``).
+    """
+
+    def __init__(self, host: str | None = None, user: str | None = None,
+                 password: str | None = None, *, backend: str | None = None,
+                 port: int | None = None, path: str | None = None,
+                 config: Config | None = None, init_fun: Any = None) -> None:
+        from . import config as global_config
+        cfg = (config or global_config).snapshot()
+        if host is not None and ":" in host and backend != "sqlite":
+            host, _, p = host.rpartition(":")
+            port = port or int(p)
+        for key, value in (("host", host), ("user", user), ("password", password),
+                           ("backend", backend), ("port", port), ("path", path)):
+            if value is not None:
+                cfg[f"database.{key}"] = value
+        self.config = cfg
+        self.backend: Backend = get_backend(cfg["database.backend"])
+        self._raw: Any = None
+        self._depth = 0
+        self._lock = threading.RLock()
+        self.schemas: dict[str, Any] = {}
+        self._graph_cache: Any = None
+        self._heading_cache: dict[str, Any] = {}
+        self.connect()
+
+    # -- lifecycle ------------------------------------------------------------
+    def connect(self) -> None:
+        try:
+            self._raw = self.backend.connect(self.config)
+        except Exception as exc:  # never let the password reach the message
+            raise self._translate(exc, connecting=True) from None
+        self._depth = 0
+
+    def close(self) -> None:
+        if self._raw is not None:
+            with contextlib.suppress(Exception):
+                self._raw.close()
+            self._raw = None
+
+    @property
+    def is_connected(self) -> bool:
+        if self._raw is None:
+            return False
+        try:
+            self.query_raw("SELECT 1", ())
+            return True
+        except errors.JoinflowError:
+            return False
+
+    def __repr__(self) -> str:
+        state = "connected" if self._raw is not None else "disconnected"
+        return f"Connection({self.backend.describe_target(self.config)}, {state})"
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- execution --------------------------------------------------------------
+    def _translate(self, exc: BaseException, connecting: bool = False) -> errors.JoinflowError:
+        if connecting:
+            msg = str(exc)
+            pw = self.config["database.password"]
+            if pw:
+                msg = msg.replace(str(pw), "***")
+            target = self.backend.describe_target(self.config)
+            kind = errors.AccessError if any(w in msg.lower() for w in (
+                "denied", "authentication", "password")) else errors.LostConnectionError
+            return kind(f"cannot connect to {target}: {msg}")
+        return self.backend.translate_error(exc) or errors.JoinflowError(str(exc))
+
+    def query_raw(self, sql: str, params: tuple | list = (), *, many: bool = False,
+                  fetch: bool = True) -> list:
+        """Execute driver-style SQL; returns all rows (or [] for statements)."""
+        with self._lock:
+            for attempt in (0, 1):
+                if self._raw is None:
+                    self.connect()
+                try:
+                    return self._execute(sql, params, many, fetch)
+                except Exception as exc:
+                    if (attempt == 0 and self._depth == 0 and self.config["database.reconnect"]
+                            and self.backend.is_disconnect(exc)):
+                        log.warning("lost connection; reconnecting")
+                        self.close()
+                        continue
+                    if self.backend.is_disconnect(exc) and self._depth:
+                        self._depth = 0
+                        self.close()
+                    translated = self._translate(exc)
+                    raise translated from exc
+        raise errors.LostConnectionError("could not reconnect")  # pragma: no cover
+
+    def _execute(self, sql: str, params: Any, many: bool, fetch: bool) -> list:
+        cur = self._raw.cursor()
+        try:
+            if many:
+                cur.executemany(sql, params)
+                self.last_rowcount = cur.rowcount
+                return []
+            cur.execute(sql, tuple(params))
+            self.last_rowcount = cur.rowcount
+            if fetch and cur.description is not None:
+                self.last_description = [d[0] for d in cur.description]
+                return cur.fetchall()
+            return []
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: tuple | list = (), **kwargs: Any) -> list:
+        """Execute SQL written with the ``PH`` placeholder marker."""
+        return self.query_raw(self.backend.render(sql), params, **kwargs)
+
+    def cursor_rows(self, sql: str, params: tuple | list = ()) -> tuple[list[str], list]:
+        rows = self.query(sql, params)
+        return self.last_description if rows or hasattr(self, "last_description") else [], rows
+
+    def execute_script(self, statements: list) -> None:
+        for stmt in statements:
+            if isinstance(stmt, tuple):
+                self.query_raw(self.backend.render(stmt[0]), stmt[1])
+            else:
+                self.query_raw(self.backend.render(stmt), ())
+
+    def run(self, sql: str, params: tuple = ()) -> list:
+        """Driver-style execution for catalog queries (passed to the backend)."""
+        return self.query_raw(sql, params)
+
+    # -- transactions ----------------------------------------------------------
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def start_transaction(self) -> None:
+        if self._depth:
+            raise errors.JoinflowError("a transaction is already in progress; use "
+                                       "`with conn.transaction:` to nest safely")
+        self.query_raw(self.backend.begin_sql(), ())
+        self._depth = 1
+
+    def commit_transaction(self) -> None:
+        self.query_raw("COMMIT", ())
+        self._depth = 0
+
+    def cancel_transaction(self) -> None:
+        if self._raw is not None:
+            with contextlib.suppress(errors.JoinflowError):
+                self.query_raw("ROLLBACK", ())
+        self._depth = 0
+
+    @property
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Connection"]:
+        """``with conn.transaction:`` — commit on success, roll back on error. Nested use makes
+        a savepoint: the inner block can fail alone and nothing commits until the outermost ends."""
+        with self._lock:
+            if self._depth == 0:
+                self.start_transaction()
+                try:
+                    yield self
+                except BaseException:
+                    self.cancel_transaction()
+                    raise
+                else:
+                    self.commit_transaction()
+                return
+            name = f"jf_sp{self._depth}"
+            self.query_raw(f"SAVEPOINT {name}", ())
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                with contextlib.suppress(errors.JoinflowError):
+                    self.query_raw(f"ROLLBACK TO SAVEPOINT {name}", ())
+                raise
+            else:
+                self._depth -= 1
+                self.query_raw(f"RELEASE SAVEPOINT {name}", ())
+
+    # -- catalog caches ----------------------------------------------------------
+    def invalidate(self) -> None:
+        """Forget cached headings and the dependency graph (after DDL)."""
+        self._graph_cache = None
+        self._heading_cache.clear()
+
+    @property
+    def dependencies(self) -> Any:
+        from .dependencies import Dependencies
+        if self._graph_cache is None:
+            self._graph_cache = Dependencies(self)
+        return self._graph_cache
+
+
+_global: Connection | None = None
+
+
+def conn(host: str | None = None, user: str | None = None, password: str | None = None, *,
+         reset: bool = False, **kwargs: Any) -> Connection:
+    """The shared connection built from ``dj.config`` (created on first use)."""
+    global _global
+    if _global is None or reset or host or user or password or kwargs:
+        if _global is not None and reset:
+            _global.close()
+        _global = Connection(host, user, password, **kwargs)
+    return _global

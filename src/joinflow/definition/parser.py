@@ -1,0 +1,265 @@
+"""Parse definition text into a ``TableSpec`` (pure: no database, no Python evaluation).
+
+Grammar, one item per line::
+
+    # table comment                       (first comment line before any attribute)
+    name [= default] : type [# comment]   (attribute)
+    -> [nullable, unique] Ref[.proj(new='old', ...)]   (foreign key)
+    [unique] index(a, b)                  (secondary index)
+    ---                                   (3+ dashes or underscores: end of primary key)
+
+Errors raise ``DefinitionError`` naming the line number, the line and the offending token.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..errors import DefinitionError
+from .types import TypeSpec, parse_type
+
+_SEPARATOR = re.compile(r"^(-{3,}|_{3,})\s*(#.*)?$")
+_IDENT = re.compile(r"[a-z][a-z0-9_]*")
+_INDEX = re.compile(r"^(?P<unique>unique\s+)?index\s*\((?P<cols>[^)]*)\)\s*$", re.I)
+_FK = re.compile(r"^->\s*(?:\[(?P<opts>[^\]]*)\])?\s*(?P<ref>.+?)\s*$")
+_REF = re.compile(r"^(?P<name>[A-Za-z_][\w]*(?:\s*\.\s*[A-Za-z_][\w]*)*)"
+                  r"(?:\s*\.\s*proj\s*\((?P<args>.*)\))?$", re.S)
+_RENAME = re.compile(r"^\s*(?P<new>[a-z_]\w*)\s*=\s*(?P<q>['\"])(?P<old>[a-z_]\w*)(?P=q)\s*$")
+FK_OPTIONS = {"nullable", "unique"}
+SQL_DEFAULT_KEYWORDS = {"CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP()", "NOW()", "CURRENT_DATE",
+                        "CURRENT_TIME"}
+
+
+@dataclass
+class AttrDecl:
+    name: str
+    type: TypeSpec
+    in_key: bool
+    nullable: bool = False
+    default: object = None          # python value, or SqlDefault, or None (no default)
+    has_default: bool = False
+    comment: str = ""
+    lineno: int = 0
+    autoincrement: bool = False
+
+
+@dataclass(frozen=True)
+class SqlDefault:
+    """A default that is an SQL expression (CURRENT_TIMESTAMP)."""
+
+    text: str
+
+
+@dataclass
+class ForeignKeyDecl:
+    ref: str                       # dotted name of the referenced table class
+    in_key: bool
+    options: frozenset = frozenset()
+    renames: dict = field(default_factory=dict)   # new attribute name -> parent's name
+    lineno: int = 0
+    line: str = ""
+
+
+@dataclass
+class IndexDecl:
+    columns: tuple
+    unique: bool = False
+
+
+@dataclass
+class TableSpec:
+    comment: str = ""
+    items: list = field(default_factory=list)     # AttrDecl | ForeignKeyDecl, in order
+    indexes: list = field(default_factory=list)
+
+    @property
+    def attributes(self) -> list[AttrDecl]:
+        return [i for i in self.items if isinstance(i, AttrDecl)]
+
+    @property
+    def foreign_keys(self) -> list[ForeignKeyDecl]:
+        return [i for i in self.items if isinstance(i, ForeignKeyDecl)]
+
+
+def split_comment(text: str) -> tuple[str, str]:
+    """Split ``text`` at the first ``#`` outside quotes and parentheses."""
+    quote, depth = None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "#" and depth <= 0:
+            return text[:i].rstrip(), text[i + 1:].strip()
+    return text.rstrip(), ""
+
+
+def _find_colon(text: str) -> int:
+    quote = None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == ":":
+            return i
+    return -1
+
+
+def parse_default(text: str) -> tuple[bool, object, bool]:
+    """Return (nullable, default value, has_default) for the text after ``=``."""
+    t = text.strip()
+    if not t:
+        raise DefinitionError("empty default value after '='", token="=")
+    if t.lower() == "null":
+        return True, None, True
+    if t.upper() in SQL_DEFAULT_KEYWORDS:
+        return False, SqlDefault(t.upper().rstrip("()") if t.upper() == "NOW()" else t.upper()), True
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
+        return False, t[1:-1].replace(t[0] * 2, t[0]), True
+    low = t.lower()
+    if low in ("true", "false"):
+        return False, low == "true", True
+    try:
+        return False, int(t), True
+    except ValueError:
+        pass
+    try:
+        return False, float(t), True
+    except ValueError:
+        raise DefinitionError("default must be null, a number, a quoted string or CURRENT_TIMESTAMP",
+                              token=t) from None
+
+
+def parse_attribute(line: str, in_key: bool, lineno: int = 0) -> AttrDecl:
+    body, comment = split_comment(line)
+    colon = _find_colon(body)
+    if colon < 0:
+        raise DefinitionError("expected 'name : type' (missing ':')", line=line, lineno=lineno,
+                              token=body.strip())
+    left, type_text = body[:colon].strip(), body[colon + 1:].strip()
+    name, _, default_text = left.partition("=")
+    name = name.strip()
+    if not _IDENT.fullmatch(name):
+        raise DefinitionError("invalid attribute name: use lowercase letters, digits and '_', "
+                              "starting with a letter", line=line, lineno=lineno, token=name)
+    nullable, default, has_default = (False, None, False)
+    auto = False
+    if "=" in left:
+        nullable, default, has_default = parse_default(default_text)
+    if re.search(r"\bauto_increment\b", type_text, re.I):
+        type_text, auto = re.sub(r"\s*\bauto_increment\b", "", type_text, flags=re.I), True
+    try:
+        spec = parse_type(type_text)
+    except DefinitionError as exc:
+        raise DefinitionError(str(exc.args[0]).split("\n")[0], line=line, lineno=lineno,
+                              token=exc.token or type_text) from None
+    if in_key and nullable:
+        raise DefinitionError("primary key attributes cannot be nullable", line=line,
+                              lineno=lineno, token=name)
+    return AttrDecl(name, spec, in_key, nullable, default, has_default, comment, lineno, auto)
+
+
+def parse_foreign_key(line: str, in_key: bool, lineno: int = 0) -> ForeignKeyDecl:
+    body, _ = split_comment(line)
+    m = _FK.match(body.strip())
+    if not m:
+        raise DefinitionError("malformed foreign key; expected '-> Table'", line=line,
+                              lineno=lineno, token=body)
+    opts = frozenset(o.strip().lower() for o in (m.group("opts") or "").split(",") if o.strip())
+    bad = opts - FK_OPTIONS
+    if bad:
+        raise DefinitionError(f"unknown foreign key option; expected one of {sorted(FK_OPTIONS)}",
+                              line=line, lineno=lineno, token=sorted(bad)[0])
+    if "nullable" in opts and in_key:
+        raise DefinitionError("a foreign key in the primary key cannot be nullable", line=line,
+                              lineno=lineno, token="nullable")
+    r = _REF.match(m.group("ref"))
+    if not r:
+        raise DefinitionError("malformed foreign key reference; expected 'Table', "
+                              "'module.Table' or \"Table.proj(new='old')\"", line=line,
+                              lineno=lineno, token=m.group("ref"))
+    renames = _parse_renames(r.group("args"), line, lineno) if r.group("args") is not None else {}
+    ref = re.sub(r"\s+", "", r.group("name"))
+    return ForeignKeyDecl(ref, in_key, opts, renames, lineno, line)
+
+
+def _parse_renames(args: str, line: str, lineno: int) -> dict:
+    renames: dict[str, str] = {}
+    for part in (p for p in args.split(",") if p.strip()):
+        m = _RENAME.match(part)
+        if not m:
+            raise DefinitionError("a foreign key may only rename attributes: "
+                                  "proj(new_name='old_name')", line=line, lineno=lineno,
+                                  token=part.strip())
+        renames[m.group("new")] = m.group("old")
+    return renames
+
+
+def parse_definition(text: str, table: str | None = None) -> TableSpec:
+    """Parse a whole definition into a ``TableSpec``."""
+    spec = TableSpec()
+    in_key, seen_item, seen_separator = True, False, False
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            if line.startswith("#"):
+                if not seen_item and not spec.comment:
+                    spec.comment = line.lstrip("#").strip()
+                continue
+            if _SEPARATOR.match(line):
+                if seen_separator:
+                    raise DefinitionError("more than one primary key separator '---'", line=raw,
+                                          lineno=lineno, token=line)
+                in_key, seen_separator = False, True
+                continue
+            seen_item = True
+            _parse_item(spec, line, in_key, lineno)
+        except DefinitionError as exc:
+            if exc.lineno is None:
+                raise DefinitionError(str(exc.args[0]).split("\n")[0], line=raw, lineno=lineno,
+                                      token=exc.token, table=table) from None
+            if table and not exc.table:
+                raise DefinitionError(str(exc.args[0]).split("\n")[0], line=exc.line,
+                                      lineno=exc.lineno, token=exc.token, table=table) from None
+            raise
+    _check(spec, table)
+    return spec
+
+
+def _parse_item(spec: TableSpec, line: str, in_key: bool, lineno: int) -> None:
+    if line.startswith("->"):
+        spec.items.append(parse_foreign_key(line, in_key, lineno))
+        return
+    m = _INDEX.match(split_comment(line)[0])
+    if m:
+        if in_key:
+            raise DefinitionError("indexes belong below the '---' separator", line=line,
+                                  lineno=lineno, token=line)
+        cols = tuple(c.strip().strip("`") for c in m.group("cols").split(",") if c.strip())
+        if not cols:
+            raise DefinitionError("index needs at least one attribute", line=line, lineno=lineno,
+                                  token=line)
+        spec.indexes.append(IndexDecl(cols, bool(m.group("unique"))))
+        return
+    spec.items.append(parse_attribute(line, in_key, lineno))
+
+
+def _check(spec: TableSpec, table: str | None) -> None:
+    names: dict[str, int] = {}
+    for a in spec.attributes:
+        if a.name in names:
+            raise DefinitionError(f"duplicate attribute {a.name!r} (first declared on line "
+                                  f"{names[a.name]})", lineno=a.lineno, token=a.name, table=table)
+        names[a.name] = a.lineno
+    if not any(i.in_key for i in spec.items):
+        raise DefinitionError("the table has no primary key: declare at least one attribute or "
+                              "foreign key above '---'", table=table)

@@ -1,0 +1,207 @@
+"""Delete with cascade, and drop. The cascade is computed from the dependency graph (never by
+parsing driver errors): every descendant's rows that reference deleted rows, through renamed
+foreign keys and across schemas, are deleted first, leaves first, in one transaction."""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+from . import errors
+from .algebra import nodes as n
+from .algebra.compiler import Compiler
+
+log = logging.getLogger("joinflow")
+_PART = re.compile(r"^(?P<prefix>__|_|#)?(?P<master>[a-z][a-z0-9_]*?)__(?P<part>[a-z][a-z0-9_]*)$")
+
+
+def master_of(table_name: str) -> str | None:
+    """SQL name of the master of a part table name (``__filter__unit`` -> ``__filter``)."""
+    m = _PART.match(table_name)
+    return (m.group("prefix") or "") + m.group("master") if m else None
+
+
+def _free(conn: Any, node_id: str) -> Any:
+    from .table import FreeTable
+    return FreeTable(conn, node_id)
+
+
+def _restrictions(conn: Any, roots: dict[str, list]) -> dict[str, Any]:
+    """Restricted query per affected table, parents before children."""
+    deps = conn.dependencies
+    affected: set[str] = set()
+    for r in roots:
+        affected.update(deps.descendants(*r.split(".", 1)))
+    order = deps.topo_sort(sorted(affected))
+    pending: dict[str, list] = {k: list(v) for k, v in roots.items()}
+    out: dict[str, Any] = {}
+    for node in order:
+        conds = pending.get(node)
+        if not conds:
+            continue
+        query = _combine(conn, node, conds)
+        out[node] = query
+        schema, name = node.split(".", 1)
+        for fk in deps.child_fks(schema, name):
+            child = f"{fk.child_schema}.{fk.child_table}"
+            renames = {c: p for c, p in zip(fk.columns, fk.ref_columns)}
+            proj = query.proj(**{c: p for c, p in renames.items() if c != p}) if any(
+                c != p for c, p in renames.items()) else query.proj()
+            proj = proj.proj(*renames.keys()) if set(proj.heading.names) != set(renames) else proj
+            pending.setdefault(child, []).append(proj)
+    return out
+
+
+def _combine(conn: Any, node: str, conds: list) -> Any:
+    """One query for a table restricted by any of ``conds`` (a cond may be the table itself,
+    already restricted, as given by the user)."""
+    from .table import Table
+    table = _free(conn, node)
+    if len(conds) == 1 and isinstance(conds[0], Table) and conds[0].node_id == node:
+        table._node = conds[0]._node
+        return table
+    conds = [c.proj() if isinstance(c, Table) and c.node_id == node else c for c in conds]
+    return table.restrict(conds if len(conds) > 1 else conds[0], semantic_check=False)
+
+
+def _integrity(conn: Any, queries: dict[str, Any], counts: dict[str, int], mode: str,
+               roots: dict[str, list]) -> dict[str, list] | None:
+    """Check parts against masters; with mode='cascade' return extended roots (or None)."""
+    extra: dict[str, list] = {}
+    for node, count in counts.items():
+        schema, name = node.split(".", 1)
+        master = master_of(name)
+        if not count or master is None or f"{schema}.{master}" in queries:
+            continue
+        if mode == "enforce":
+            raise errors.JoinflowError(
+                f"cannot delete from part table {name!r} before deleting from its master "
+                f"{master!r}: delete from the master instead, or use part_integrity='ignore' "
+                "to break integrity, or part_integrity='cascade' to also delete the master")
+        if mode == "cascade":
+            mq = _free(conn, f"{schema}.{master}")
+            keys = queries[node].proj(*[k for k in mq.primary_key if k in queries[node].heading])
+            extra.setdefault(f"{schema}.{master}", []).append(mq.restrict(keys, False).proj())
+    if not extra:
+        return None
+    merged = {k: list(v) for k, v in roots.items()}
+    for k, v in extra.items():
+        merged.setdefault(k, []).extend(v)
+    return merged
+
+
+def _delete_sql(query: Any) -> tuple[str, list]:
+    backend = query.connection.backend
+    comp = Compiler(backend)
+    s = comp.compile(query.node)
+    target = backend.full_name(query.database, query.table_name)
+    src = s.sources[0][1] if len(s.sources) == 1 and not s.sealed else None
+    if src is not None and src.startswith(target + " AS "):
+        alias = src[len(target) + 4:]
+        where = " AND ".join(f"({w})" for w, _ in s.where) or "1=1"
+        params = [p for _, ps in s.where for p in ps]
+        head = f"DELETE {alias} FROM {src}" if backend.name == "mysql" else f"DELETE FROM {src}"
+        return f"{head} WHERE {where}", params
+    sql, params = comp.to_sql(query.node, columns=query.primary_key)
+    keys = ", ".join(backend.quote(k) for k in query.primary_key)
+    return f"DELETE FROM {target} WHERE ({keys}) IN (SELECT * FROM ({sql}) AS _del)", params
+
+
+def delete_quick(query: Any) -> int:
+    sql, params = _delete_sql(query)
+    conn = query.connection
+    conn.backend.before_delete(conn.run, query.database)
+    with conn.transaction:
+        conn.query(sql, params)
+        return conn.last_rowcount
+
+
+def _confirm(message: str) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        return True
+    answer = input(message + " [yes, No]: ")
+    return answer.strip().lower() == "yes"
+
+
+def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None = None,
+                   part_integrity: str = "enforce", dry_run: bool = False) -> Any:
+    if part_integrity not in ("enforce", "ignore", "cascade"):
+        raise errors.JoinflowError("part_integrity must be 'enforce', 'ignore' or 'cascade'")
+    conn = table.connection
+    conn._graph_cache = None  # see tables declared by other processes
+    roots: dict[str, list] = {table.node_id: [table]}
+    while True:
+        queries = _restrictions(conn, roots)
+        counts = {k: len(q) for k, q in queries.items()}
+        extended = _integrity(conn, queries, counts, part_integrity, roots)
+        if extended is None:
+            break
+        roots = extended
+    backend = conn.backend
+    named = {backend.full_name(*k.split(".", 1)): c for k, c in counts.items() if c}
+    if dry_run:
+        return named
+    if prompt is None:
+        prompt = conn.config["safemode"]
+    if not named:
+        log.info("nothing to delete")
+        return 0
+    if prompt:
+        lines = "\n".join(f"  {c} rows from {name}" for name, c in named.items())
+        print("About to delete:\n" + lines)
+        if not _confirm("Proceed?"):
+            print("Delete cancelled.")
+            return 0
+    deleted = 0
+    ctx = conn.transaction if transaction else _null()
+    with ctx:
+        for node in reversed(list(queries)):
+            if not counts.get(node):
+                continue
+            sql, params = _delete_sql(queries[node])
+            conn.backend.before_delete(conn.run, node.split(".", 1)[0])
+            conn.query(sql, params)
+            if node == table.node_id:
+                deleted = conn.last_rowcount
+    if prompt:
+        print("Deletes committed.")
+    return deleted
+
+
+def _null() -> Any:
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def drop_tables(conn: Any, nodes: list[str]) -> None:
+    backend = conn.backend
+    for node in nodes:
+        schema, name = node.split(".", 1)
+        conn.query(backend.drop_table_sql(schema, name), ())
+        if hasattr(backend, "forget_table"):
+            backend.forget_table(conn.run, schema, name)
+    conn.invalidate()
+
+
+def drop(table: Any, *, prompt: bool | None = None, part_integrity: str = "enforce") -> None:
+    conn = table.connection
+    conn._graph_cache = None
+    if master_of(table.table_name) and part_integrity != "ignore":
+        raise errors.JoinflowError("cannot drop a part table directly: drop the master instead, "
+                                   "or use part_integrity='ignore' to force")
+    nodes = conn.dependencies.descendants(table.database, table.table_name)
+    nodes += [x for x in (f"{table.database}.{p}" for p in conn.backend.list_tables(
+        conn.run, table.database) if p.startswith(table.table_name + "__")) if x not in nodes]
+    nodes = conn.dependencies.topo_sort(nodes)
+    if prompt is None:
+        prompt = conn.config["safemode"]
+    if prompt:
+        for x in nodes:
+            print(f"{conn.backend.full_name(*x.split('.', 1))} ({len(_free(conn, x))} tuples)")
+        if not _confirm("Proceed?"):
+            print("Drop cancelled.")
+            return
+    drop_tables(conn, list(reversed(nodes)))
+    if prompt:
+        print("Tables dropped.")

@@ -1,0 +1,261 @@
+"""Fetching: run a compiled query, decode columns in bulk (backend converters, then codecs)
+and shape the result as dicts, a DataFrame, numpy arrays or a text/HTML preview."""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import QueryError
+
+Decoder = Callable[[Any], Any] | None
+
+
+# --------------------------------------------------------------------------- core
+def _names(query: Any, attrs: tuple) -> list[str]:
+    names = []
+    for a in attrs:
+        if a == "KEY":
+            names += [k for k in query.primary_key if k not in names]
+        elif a not in query.heading:
+            raise QueryError(f"attribute {a!r} not found in the query")
+        elif a not in names:
+            names.append(a)
+    return names
+
+
+def _order(order_by: Any) -> tuple:
+    if order_by is None:
+        return ()
+    return (order_by,) if isinstance(order_by, str) else tuple(order_by)
+
+
+def rows(query: Any, names: list[str] | None = None, order_by: Any = None,
+         limit: int | None = None, offset: int | None = None) -> tuple[list[str], list]:
+    """Raw rows (driver values) for ``names`` (default: all attributes)."""
+    names = list(query.heading.names) if names is None else names
+    if offset and limit is None:
+        warnings.warn("offset without limit: all rows after the offset are returned")
+    sql, params = query.compile(order_by=_order(order_by), limit=limit, offset=offset or 0,
+                                columns=names)
+    return names, query.connection.query(sql, params)
+
+
+def decoders(query: Any, names: list[str], download_path: str | None = None,
+             squeeze: bool = False) -> list[Decoder]:
+    from .codecs.pipeline import column_decoder
+    return [column_decoder(query, query.heading[nm], download_path, squeeze) for nm in names]
+
+
+def decoded_columns(query: Any, names: list[str], raw: list, **kw: Any) -> list[list]:
+    """Column-wise decoded values."""
+    cols = [list(c) for c in zip(*raw)] if raw else [[] for _ in names]
+    for i, dec in enumerate(decoders(query, names, kw.get("download_path"), kw.get("squeeze", False))):
+        if dec is not None:
+            cols[i] = [dec(v) for v in cols[i]]
+    return cols
+
+
+def _fetch_columns(query: Any, names: list[str], order_by: Any, limit: Any, offset: Any,
+                   **kw: Any) -> list[list]:
+    names, raw = rows(query, names, order_by, limit, offset)
+    return decoded_columns(query, names, raw, **kw)
+
+
+# --------------------------------------------------------------------------- 2.x API
+def to_dicts(self: Any, order_by: Any = None, limit: int | None = None,
+             offset: int | None = None, squeeze: bool = False,
+             download_path: str | None = None) -> list[dict]:
+    """All rows as a list of dicts."""
+    names = list(self.heading.names)
+    cols = _fetch_columns(self, names, order_by, limit, offset, squeeze=squeeze,
+                          download_path=download_path)
+    return [dict(zip(names, r)) for r in zip(*cols)] if cols and cols[0] else []
+
+
+def to_pandas(self: Any, order_by: Any = None, limit: int | None = None,
+              offset: int | None = None, squeeze: bool = False,
+              download_path: str | None = None) -> Any:
+    """A DataFrame indexed by the primary key."""
+    import pandas as pd
+    names = list(self.heading.names)
+    cols = _fetch_columns(self, names, order_by, limit, offset, squeeze=squeeze,
+                          download_path=download_path)
+    df = pd.DataFrame(dict(zip(names, cols)), columns=names)
+    if self.primary_key:
+        df = df.set_index(self.primary_key)
+    return df
+
+
+def _dtype(attr: Any, values: list) -> Any:
+    core = attr.core
+    if attr.codec or attr.nullable and not core.startswith("float"):
+        return object
+    if core.startswith(("int", "uint")):
+        return np.dtype(core)
+    if core in ("float32", "float64"):
+        return np.dtype(core)
+    if core == "bool":
+        return np.dtype(bool)
+    return object
+
+
+def _array(attr: Any, values: list) -> np.ndarray:
+    dt = _dtype(attr, values)
+    if dt is object:
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = values
+        return arr
+    if np.dtype(dt).kind == "f":
+        values = [np.nan if v is None else v for v in values]
+    return np.array(values, dtype=dt)
+
+
+def to_arrays(self: Any, *attrs: str, include_key: bool = False, order_by: Any = None,
+              limit: int | None = None, offset: int | None = None, squeeze: bool = False,
+              download_path: str | None = None) -> Any:
+    """No names: a structured array; names: a tuple of arrays (keys first if include_key)."""
+    if not attrs:
+        names = list(self.heading.names)
+        cols = _fetch_columns(self, names, order_by, limit, offset, squeeze=squeeze,
+                              download_path=download_path)
+        arrays = [_array(self.heading[nm], c) for nm, c in zip(names, cols)]
+        dtype = [(nm, a.dtype) for nm, a in zip(names, arrays)]
+        out = np.empty(len(cols[0]) if cols else 0, dtype=dtype)
+        for nm, a in zip(names, arrays):
+            out[nm] = a
+        return out
+    names = _names(self, attrs)
+    pk = self.primary_key if include_key else []
+    all_names = names + [k for k in pk if k not in names]
+    cols = dict(zip(all_names, _fetch_columns(self, all_names, order_by, limit, offset,
+                                              squeeze=squeeze, download_path=download_path)))
+    arrays = tuple(_array(self.heading[nm], cols[nm]) for nm in names)
+    if include_key:
+        keys_list = [dict(zip(pk, r)) for r in zip(*(cols[k] for k in pk))]
+        return (keys_list, *arrays)
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def keys(self: Any, order_by: Any = None, limit: int | None = None,
+         offset: int | None = None, **_: Any) -> list[dict]:
+    """Primary key values as a list of dicts."""
+    pk = self.primary_key
+    cols = _fetch_columns(self, pk, order_by, limit, offset)
+    return [dict(zip(pk, r)) for r in zip(*cols)] if pk and cols[0] else []
+
+
+def fetch1(self: Any, *attrs: str, squeeze: bool = False,
+           download_path: str | None = None) -> Any:
+    """Exactly one row: a dict, or the named values (one value or a tuple)."""
+    names = list(self.heading.names) if not attrs else _names(self, attrs)
+    _, raw = rows(self, names, limit=2)
+    if len(raw) != 1:
+        count = len(self) if raw else 0
+        raise QueryError(f"fetch1 requires exactly one row, but the query has {count} rows")
+    cols = decoded_columns(self, names, raw, squeeze=squeeze, download_path=download_path)
+    row = dict(zip(names, (c[0] for c in cols)))
+    if not attrs:
+        return row
+    values = [{k: row[k] for k in self.primary_key} if a == "KEY" else row[a] for a in attrs]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def head(self: Any, limit: int = 25, **kw: Any) -> list[dict]:
+    return to_dicts(self, order_by="KEY", limit=limit, **kw)
+
+
+def tail(self: Any, limit: int = 25, **kw: Any) -> list[dict]:
+    desc = [f"{k} DESC" for k in self.primary_key]
+    return list(reversed(to_dicts(self, order_by=desc, limit=limit, **kw)))
+
+
+def cursor(self: Any, as_dict: bool = False) -> Any:
+    names, raw = rows(self)
+    return [dict(zip(names, r)) for r in raw] if as_dict else raw
+
+
+# --------------------------------------------------------------------------- legacy fetch
+def fetch(self: Any, *attrs: str, offset: int | None = None, limit: int | None = None,
+          order_by: Any = None, format: str | None = None, as_dict: bool | None = None,
+          squeeze: bool = False, download_path: str | None = None) -> Any:
+    """DataJoint's ``fetch``: a record array by default; ``as_dict=True`` dicts;
+    ``format='frame'`` a DataFrame; attribute names give arrays (``'KEY'`` gives key dicts)."""
+    kw = dict(order_by=order_by, limit=limit, offset=offset, squeeze=squeeze,
+              download_path=download_path)
+    if format is not None and (attrs or as_dict):
+        raise QueryError("cannot specify output format when as_dict=True or when attributes "
+                         "are selected to be fetched separately")
+    if format not in (None, "array", "frame"):
+        raise QueryError(f'fetch output format must be "array" or "frame", not {format!r}')
+    if not attrs:
+        if as_dict:
+            return to_dicts(self, **kw)
+        fmt = format or self.connection.config["fetch_format"]
+        return to_pandas(self, **kw) if fmt == "frame" else to_arrays(self, **kw)
+    names = _names(self, attrs)
+    cols = dict(zip(names, _fetch_columns(self, names, order_by, limit, offset, squeeze=squeeze,
+                                          download_path=download_path)))
+    if as_dict:
+        return [dict(zip(names, r)) for r in zip(*(cols[nm] for nm in names))]
+    out = []
+    for a in attrs:
+        if a == "KEY":
+            pk = self.primary_key
+            out.append([dict(zip(pk, r)) for r in zip(*(cols[k] for k in pk))])
+        else:
+            out.append(_array(self.heading[a], cols[a]))
+    return out[0] if len(out) == 1 else out
+
+
+# --------------------------------------------------------------------------- preview
+def _cell(value: Any, width: int) -> str:
+    if isinstance(value, (bytes, bytearray)) or isinstance(value, np.ndarray):
+        text = "=BLOB="
+    elif value is None:
+        text = "None"
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _preview_rows(query: Any, limit: int | None) -> tuple[list[str], list, int]:
+    cfg = query.connection.config
+    limit = limit or cfg["display.limit"]
+    names = list(query.heading.names)
+    plain = [nm for nm in names if not query.heading[nm].codec]
+    _, raw = rows(query, plain, order_by="KEY" if query.primary_key else None, limit=limit)
+    total = len(query) if len(raw) >= limit else len(raw)
+    idx = {nm: i for i, nm in enumerate(plain)}
+    table = [[r[idx[nm]] if nm in idx else b"" for nm in names] for r in raw]
+    return names, table, total
+
+
+def preview(query: Any, limit: int | None = None) -> str:
+    width = query.connection.config["display.width"]
+    names, table, total = _preview_rows(query, limit)
+    pk = set(query.primary_key)
+    head = ["*" + nm if nm in pk else nm for nm in names]
+    cells = [[_cell(v, width) for v in r] for r in table]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    if total > len(table):
+        lines.append(" ...")
+    lines.append(f" (Total: {total})")
+    return "\n".join(lines)
+
+
+def preview_html(query: Any) -> str:
+    import html
+    width = query.connection.config["display.width"]
+    names, table, total = _preview_rows(query, None)
+    pk = set(query.primary_key)
+    th = "".join(f"<th>{'<b>' if nm in pk else ''}{html.escape(nm)}{'</b>' if nm in pk else ''}</th>"
+                 for nm in names)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v, width))}</td>" for v in r) + "</tr>"
+                  for r in table)
+    more = "<p>...</p>" if total > len(table) else ""
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>{more}<p>Total: {total}</p>"

@@ -1,0 +1,135 @@
+"""Attributes and headings: names, types, keys and lineage of a relation's columns.
+
+Lineage identifies where an attribute was born: ``schema.table.attr`` for a primary-key
+attribute declared in a table; inherited through foreign keys (and kept through renames);
+``None`` for secondary attributes and computed expressions. Joins and restrictions match
+namesake attributes only when their lineage agrees (DataJoint 2.x semantic matching).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from .definition.types import TypeSpec
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: TypeSpec
+    in_key: bool = False
+    nullable: bool = False
+    default: Any = None            # SQL text of the default, None if none
+    comment: str = ""
+    sql_type: str = ""
+    lineage: str | None = None
+    autoincrement: bool = False
+    expression: str | None = None  # for computed attributes: the (MySQL-syntax) expression
+
+    @property
+    def codec(self) -> str | None:
+        return self.type.codec
+
+    @property
+    def core(self) -> str:
+        return self.type.core
+
+    @property
+    def is_blob(self) -> bool:
+        return self.type.codec == "blob"
+
+    @property
+    def numeric(self) -> bool:
+        from .definition.types import NUMERIC_CORE
+        return self.type.codec is None and self.type.core in NUMERIC_CORE
+
+    @property
+    def declared(self) -> str:
+        return self.type.render()
+
+    def replace(self, **changes: Any) -> "Attribute":
+        return dataclasses.replace(self, **changes)
+
+
+class Heading:
+    """An ordered, immutable collection of attributes."""
+
+    __slots__ = ("_attrs", "_index", "table_comment")
+
+    def __init__(self, attributes: list[Attribute] | tuple[Attribute, ...] = (),
+                 table_comment: str = "") -> None:
+        self._attrs = tuple(attributes)
+        self._index = {a.name: a for a in self._attrs}
+        self.table_comment = table_comment
+
+    # mapping-like access
+    def __getitem__(self, name: str) -> Attribute:
+        return self._index[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(a.name for a in self._attrs)
+
+    def __len__(self) -> int:
+        return len(self._attrs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Heading) and self._attrs == other._attrs
+
+    def __hash__(self) -> int:
+        return hash(self._attrs)
+
+    @property
+    def attributes(self) -> dict[str, Attribute]:
+        return dict(self._index)
+
+    def values(self) -> tuple[Attribute, ...]:
+        return self._attrs
+
+    def items(self) -> list[tuple[str, Attribute]]:
+        return [(a.name, a) for a in self._attrs]
+
+    def keys(self) -> list[str]:
+        return self.names
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self._attrs]
+
+    @property
+    def primary_key(self) -> list[str]:
+        return [a.name for a in self._attrs if a.in_key]
+
+    @property
+    def secondary_attributes(self) -> list[str]:
+        return [a.name for a in self._attrs if not a.in_key]
+
+    @property
+    def blobs(self) -> list[str]:
+        return [a.name for a in self._attrs if a.codec]
+
+    @property
+    def non_blobs(self) -> list[str]:
+        return [a.name for a in self._attrs if not a.codec]
+
+    def with_key(self, key: list[str]) -> "Heading":
+        """The same attributes, primary key first, with exactly ``key`` as primary key."""
+        keyset = set(key)
+        attrs = [self._index[k].replace(in_key=True) for k in key]
+        attrs += [a.replace(in_key=False) for a in self._attrs if a.name not in keyset]
+        return Heading(attrs, self.table_comment)
+
+    def select(self, names: list[str]) -> "Heading":
+        return Heading([self._index[n] for n in names], self.table_comment)
+
+    def __repr__(self) -> str:
+        lines = [f"# {self.table_comment}"] if self.table_comment else []
+        for a in self._attrs:
+            if not a.in_key and (not lines or lines[-1] != "---") and \
+                    all(b.in_key for b in self._attrs[: self._attrs.index(a)]):
+                lines.append("---")
+            lines.append(f"{a.name} : {a.declared}" + (f"  # {a.comment}" if a.comment else ""))
+        return "\n".join(lines)

@@ -1,0 +1,302 @@
+"""The insert path: normalize rows from any source into columns, encode column-wise (codecs
+and backend adapters), group rows by the defaults they rely on, and write each group through
+the fastest statement the driver offers — all in one transaction."""
+from __future__ import annotations
+
+import collections.abc
+import json
+import math
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import errors
+from .backends.base import PH, to_python_scalar
+from .codecs.pipeline import column_encoder
+from .definition.types import INTEGER_RANGES
+
+COPY_THRESHOLD = 200  # rows; PostgreSQL uses COPY above this for plain inserts
+
+
+# --------------------------------------------------------------------------- normalization
+def _is_dataframe(obj: Any) -> bool:
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns")
+
+
+def normalize(table: Any, rows: Any) -> tuple[list[str], list[list]]:
+    """(field names, list of columns) for any accepted row source."""
+    if isinstance(rows, (str, Path)) and str(rows).endswith(".csv"):
+        import pandas as pd
+        rows = pd.read_csv(rows)
+    if _is_dataframe(rows):
+        df = rows
+        if df.index.nlevels > 1 or df.index.name is not None:
+            df = df.reset_index()
+        names = [str(c) for c in df.columns]
+        return names, [df[c].tolist() for c in df.columns]
+    if isinstance(rows, np.ndarray) and rows.dtype.names:
+        return list(rows.dtype.names), [rows[nm].tolist() for nm in rows.dtype.names]
+    rows = list(rows)
+    if not rows:
+        return [], []
+    first = rows[0]
+    if isinstance(first, np.void):
+        names = list(first.dtype.names)
+        return names, [list(c) for c in zip(*(r.tolist() for r in rows))]
+    if isinstance(first, collections.abc.Mapping):
+        keyset = first.keys()
+        if all(r.keys() == keyset for r in rows):
+            return list(keyset), [[r[nm] for r in rows] for nm in keyset]
+        # rows with different fields: a missing field takes its default
+        names = list(dict.fromkeys(k for r in rows for k in r.keys()))
+        return names, [[r.get(nm) for r in rows] for nm in names]
+    names = table.heading.names
+    for r in rows:
+        if isinstance(r, (str, bytes)) or not isinstance(r, collections.abc.Sequence) and \
+                not isinstance(r, np.ndarray):
+            raise errors.DataError(f"cannot insert a row of type {type(r).__name__}: use a dict, "
+                                   "a sequence in heading order or a numpy record")
+        if len(r) != len(names):
+            raise errors.DataError(f"a row has {len(r)} values but {table.full_table_name} has "
+                                   f"{len(names)} attributes {names}")
+    return list(names), [list(c) for c in zip(*rows)]
+
+
+# --------------------------------------------------------------------------- encoding
+def _converter(table: Any, attr: Any) -> Callable[[list], list]:
+    enc = column_encoder(table, attr)
+    numeric = attr.numeric
+
+    def one(v: Any) -> Any:
+        if v is None:
+            return None
+        if isinstance(v, np.generic):
+            v = v.item()
+        if numeric and (v == "" or (isinstance(v, float) and math.isnan(v))):
+            return None
+        return enc(v) if enc is not None else v
+
+    if enc is None and not numeric:
+        return lambda col: [v.item() if isinstance(v, np.generic) else v for v in col]
+    return lambda col: [one(v) for v in col]
+
+
+def prepare(table: Any, rows: Any, ignore_extra_fields: bool) -> tuple[list[str], list[list]]:
+    names, cols = normalize(table, rows)
+    heading = table.heading
+    extra = [nm for nm in names if nm not in heading]
+    if extra and not ignore_extra_fields:
+        raise errors.DataError(f"attribute(s) {extra} not in the heading of "
+                               f"{table.full_table_name}; to ignore extra fields, set "
+                               "ignore_extra_fields=True")
+    keep = [i for i, nm in enumerate(names) if nm in heading]
+    names, cols = [names[i] for i in keep], [cols[i] for i in keep]
+    if cols and cols[0]:
+        _check_missing(table, names)
+    return names, [_converter(table, heading[nm])(c) for nm, c in zip(names, cols)]
+
+
+def _check_missing(table: Any, names: list[str]) -> None:
+    heading = table.heading
+    missing = [a.name for a in heading.values() if a.name not in names and not a.nullable
+               and a.default is None and not a.autoincrement]
+    if missing:
+        raise errors.DataError(f"missing value(s) for attribute(s) {missing} of "
+                               f"{table.full_table_name}")
+
+
+# --------------------------------------------------------------------------- writing
+def _groups(table: Any, names: list[str], cols: list[list]) -> list[tuple[list[str], list]]:
+    """Rows grouped by which defaulted columns they leave out (None -> column default)."""
+    heading = table.heading
+    defaulted = [j for j, nm in enumerate(names)
+                 if (heading[nm].default is not None or heading[nm].autoincrement)
+                 and not heading[nm].nullable and None in cols[j]]
+    for j, nm in enumerate(names):
+        a = heading[nm]
+        if not a.nullable and a.default is None and not a.autoincrement and None in cols[j]:
+            raise errors.DataError(f"attribute {nm!r} of {table.full_table_name} cannot be "
+                                   "null and has no default")
+    rows = list(zip(*cols))
+    if not defaulted:
+        return [(names, rows)]
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault(tuple(j for j in defaulted if r[j] is None), []).append(r)
+    out = []
+    for omit, grp in groups.items():
+        idx = [j for j in range(len(names)) if j not in omit]
+        out.append(([names[j] for j in idx], [tuple(r[j] for j in idx) for r in grp]))
+    return out
+
+
+def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
+    conn, backend = table.connection, table.connection.backend
+    pk = table.primary_key
+    target = table.full_table_name
+    if not names:
+        conn.query(f"INSERT INTO {target} DEFAULT VALUES" if backend.name != "mysql"
+                   else f"INSERT INTO {target} () VALUES ()", ())
+        return
+    if backend.name == "postgresql" and mode == "error" and len(rows) >= COPY_THRESHOLD:
+        _copy(conn, target, names, rows)
+        return
+    if backend.name in ("sqlite", "mysql"):
+        sql = backend.render(backend.insert_sql(target, names, pk, mode))
+        conn.query_raw(sql, rows, many=True)
+        return
+    per = max(1, min(1000, backend.max_params // len(names)))
+    for i in range(0, len(rows), per):
+        chunk = rows[i:i + per]
+        sql = backend.insert_sql(target, names, pk, mode, rows=len(chunk))
+        conn.query(sql, [v for r in chunk for v in r])
+
+
+def _copy(conn: Any, target: str, names: list[str], rows: list) -> None:
+    cols = ", ".join(conn.backend.quote(c) for c in names)
+    with conn._lock:
+        cur = conn._raw.cursor()
+        try:
+            with cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+        except Exception as exc:
+            raise (conn.backend.translate_error(exc) or errors.JoinflowError(str(exc))) from exc
+        finally:
+            cur.close()
+
+
+def insert_rows(table: Any, rows: Any, *, mode: str = "error", ignore_extra_fields: bool = False,
+                chunk_size: int | None = None) -> None:
+    from .expression import QueryExpression
+    if isinstance(rows, type) and issubclass(rows, QueryExpression):
+        rows = rows()
+    if isinstance(rows, QueryExpression):
+        return insert_select(table, rows, mode, ignore_extra_fields)
+    names, cols = prepare(table, rows, ignore_extra_fields)
+    if not cols or not cols[0]:
+        return
+    conn = table.connection
+    groups = _groups(table, names, cols)
+    with conn.transaction:
+        for gnames, grows in groups:
+            if chunk_size:
+                break
+            _write(table, gnames, grows, mode)
+    if chunk_size:
+        for gnames, grows in groups:
+            for i in range(0, len(grows), chunk_size):
+                with conn.transaction:
+                    _write(table, gnames, grows[i:i + chunk_size], mode)
+
+
+def insert_select(table: Any, query: Any, mode: str, ignore_extra_fields: bool) -> None:
+    heading = table.heading
+    names = [nm for nm in query.heading.names if nm in heading]
+    extra = [nm for nm in query.heading.names if nm not in heading]
+    if extra and not ignore_extra_fields:
+        raise errors.DataError(f"attribute(s) {extra} not found in {table.full_table_name}; to "
+                               "ignore extra attributes in insert, set ignore_extra_fields=True")
+    _check_missing(table, names)
+    sql, params = query.compile(columns=names)
+    backend = table.connection.backend
+    stmt = backend.insert_select_sql(table.full_table_name, names, table.primary_key, mode, sql)
+    with table.connection.transaction:
+        table.connection.query(stmt, params)
+
+
+# --------------------------------------------------------------------------- update
+def update_row(table: Any, key: dict, values: dict) -> None:
+    conn, backend = table.connection, table.connection.backend
+    heading = table.heading
+    sets, params = [], []
+    for name, value in values.items():
+        attr = heading[name]
+        q = backend.quote(name)
+        if value is None and not attr.nullable:
+            if attr.default is None:
+                raise errors.DataError(f"attribute {name!r} cannot be null and has no default")
+            sets.append(f"{q} = {attr.default}" if backend.name == "sqlite" else f"{q} = DEFAULT")
+            continue
+        conv = _converter(table, attr)([value])[0]
+        sets.append(f"{q} = {PH}")
+        params.append(conv)
+    where = []
+    for k, v in key.items():
+        where.append(f"{backend.quote(k)} = {PH}")
+        params.append(_converter(table, heading[k])([v])[0])
+    sql = f"UPDATE {table.full_table_name} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+    with conn.transaction:
+        conn.query(sql, params)
+
+
+# --------------------------------------------------------------------------- validate
+def _check_value(attr: Any, v: Any) -> str | None:
+    core = attr.core
+    if attr.codec:
+        from .codecs.base import registry
+        try:
+            registry.get(attr.codec).validate(v)
+        except (TypeError, ValueError) as exc:
+            return str(exc)
+        return None
+    if core in INTEGER_RANGES:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            if not (isinstance(v, float) and v.is_integer()):
+                return f"expected an integer, got {v!r}"
+        lo, hi = INTEGER_RANGES[core]
+        if not lo <= int(v) <= hi:
+            return f"{v} is out of range for {core} [{lo}, {hi}]"
+    elif core in ("float32", "float64", "decimal") and not isinstance(v, (int, float, np.number)):
+        import decimal
+        if not isinstance(v, decimal.Decimal):
+            return f"expected a number, got {v!r}"
+    elif core in ("varchar", "char") and (not isinstance(v, str) or len(v) > attr.type.args[0]):
+        return f"expected a string of at most {attr.type.args[0]} characters, got {v!r}"
+    elif core == "enum" and v not in attr.type.args:
+        return f"{v!r} is not one of {list(attr.type.args)}"
+    elif core == "uuid":
+        try:
+            v if isinstance(v, uuid.UUID) else uuid.UUID(bytes=v) if isinstance(v, bytes) \
+                else uuid.UUID(str(v))
+        except (ValueError, TypeError):
+            return f"badly formed UUID value {v!r}"
+    elif core == "json":
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError) as exc:
+            return f"not JSON serializable: {exc}"
+    return None
+
+
+def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -> Any:
+    from .table import ValidationResult
+    heading = table.heading
+    problems: list[tuple[int, str | None, str]] = []
+    try:
+        names, cols = normalize(table, rows)
+    except errors.DataError as exc:
+        return ValidationResult([(0, None, str(exc))], 0)
+    nrows = len(cols[0]) if cols else 0
+    for nm in names:
+        if nm not in heading and not ignore_extra_fields:
+            problems.append((0, nm, f"attribute {nm!r} is not in the heading"))
+    for a in heading.values():
+        if a.name not in names and not a.nullable and a.default is None and not a.autoincrement:
+            problems.append((0, a.name, "required attribute is missing"))
+    for nm, col in zip(names, cols):
+        if nm not in heading:
+            continue
+        attr = heading[nm]
+        for i, v in enumerate(col):
+            v = to_python_scalar(v)
+            if v is None or (attr.numeric and isinstance(v, float) and math.isnan(v)):
+                if not attr.nullable and attr.default is None:
+                    problems.append((i, nm, "value is null but the attribute is required"))
+                continue
+            msg = _check_value(attr, v)
+            if msg:
+                problems.append((i, nm, msg))
+    return ValidationResult(problems, nrows)

@@ -1,0 +1,271 @@
+"""Schema: binds table classes to a database schema, declares them, and introspects existing
+schemas (``list_tables``, ``schema['Name']``, iteration, virtual schemas)."""
+from __future__ import annotations
+
+import inspect
+import logging
+import types
+from typing import Any, Iterator
+
+from . import errors
+from .catalog import load_heading
+from .connection import Connection, conn as default_conn
+from .declare import build_attributes, ddl, resolve_fk
+from .definition.parser import parse_definition
+from .delete import drop_tables, master_of, _confirm
+from .table import FreeTable
+from .user_tables import Lookup, Part, UserTable, tier_of, to_camel
+
+log = logging.getLogger("joinflow")
+
+
+class Schema:
+    """``schema = dj.Schema('name')``; decorate table classes with ``@schema``."""
+
+    def __init__(self, schema_name: str | None = None, context: dict | None = None, *,
+                 connection: Connection | None = None, create_schema: bool = True,
+                 create_tables: bool = True, add_objects: dict | None = None) -> None:
+        self.database: str | None = None
+        self.context = context
+        self.add_objects = add_objects or {}
+        self.create_tables = create_tables
+        self._connection = connection
+        self._classes: dict[str, type] = {}
+        if schema_name is not None:
+            self.activate(schema_name, connection=connection, create_schema=create_schema,
+                          create_tables=create_tables)
+
+    def activate(self, schema_name: str, *, connection: Connection | None = None,
+                 create_schema: bool = True, create_tables: bool | None = None,
+                 add_objects: dict | None = None) -> None:
+        self.database = schema_name
+        self._connection = connection or self._connection or default_conn()
+        if create_tables is not None:
+            self.create_tables = create_tables
+        if add_objects:
+            self.add_objects.update(add_objects)
+        backend = self.connection.backend
+        if not backend.schema_exists(self.connection.run, schema_name):
+            if not create_schema:
+                raise errors.MissingTableError(
+                    f"schema {schema_name!r} does not exist; set create_schema=True to create it")
+            backend.create_schema(self.connection.run, schema_name)
+        self.connection.schemas[schema_name] = self
+
+    # -- basics -----------------------------------------------------------------
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            raise errors.JoinflowError("the schema must be activated first")
+        return self._connection
+
+    @property
+    def exists(self) -> bool:
+        return self.database is not None and self.connection.backend.schema_exists(
+            self.connection.run, self.database)
+
+    def __repr__(self) -> str:
+        return f"Schema({self.database!r})"
+
+    # -- decorator -------------------------------------------------------------------
+    def __call__(self, cls: type, *, context: dict | None = None) -> type:
+        if self.database is None:
+            raise errors.JoinflowError("the schema must be activated before decorating tables")
+        if issubclass(cls, Part):
+            raise errors.JoinflowError("the schema decorator should not be applied to Part tables")
+        if context is None:
+            context = self.context
+        if context is None:
+            frame = inspect.currentframe().f_back
+            context = {**frame.f_globals, **frame.f_locals}
+        context = {**context, **self.add_objects}
+        self._bind(cls, cls.sql_name())
+        self._declare(cls, {**context, cls.__name__: cls})
+        for name, part in _parts(cls):
+            part.master = cls
+            self._bind(part, part.sql_name())
+            self._declare(part, {**context, "master": cls, "self": part, cls.__name__: cls})
+        if issubclass(cls, Lookup) and cls.contents and self.create_tables:
+            self._load_contents(cls)
+        return cls
+
+    def _bind(self, cls: type, table_name: str) -> None:
+        cls._connection, cls.database, cls._table_name = self.connection, self.database, table_name
+        self._classes[table_name] = cls
+
+    def _declare(self, cls: type, context: dict) -> None:
+        table = cls()
+        if table.is_declared or not self.create_tables:
+            return
+        if self.connection.in_transaction:
+            raise errors.JoinflowError("cannot declare new tables inside a transaction, e.g. "
+                                       "from inside a populate/make call")
+        declare_table(self.connection, self.database, cls._table_name, cls.definition, context,
+                      cls.__name__)
+
+    def _load_contents(self, cls: type) -> None:
+        contents = list(cls.contents)
+        if len(cls()) < len(contents):
+            cls().insert(contents, skip_duplicates=True)
+
+    # -- introspection -----------------------------------------------------------------
+    def list_tables(self) -> list[str]:
+        """SQL names of the tables, in dependency order (parents first)."""
+        backend = self.connection.backend
+        names = [t for t in backend.list_tables(self.connection.run, self.database)
+                 if not t.startswith("~")]
+        self.connection._graph_cache = None
+        nodes = self.connection.dependencies.topo_sort([f"{self.database}.{t}" for t in names])
+        return [x.split(".", 1)[1] for x in nodes]
+
+    def _resolve_name(self, name: str) -> str:
+        tables = self.list_tables()
+        if name in tables:
+            return name
+        from .user_tables import to_snake
+        for t in tables:
+            bare = tier_of(t)[1]
+            parts = bare.split("__")
+            if to_camel(bare) == name or to_camel(parts[-1]) == name.split(".")[-1] and \
+                    len(parts) > 1 and to_camel(parts[0]) == name.split(".")[0]:
+                return t
+            try:
+                if bare == to_snake(name):
+                    return t
+            except errors.DefinitionError:
+                pass
+        raise errors.MissingTableError(f"table {name!r} does not exist in schema {self.database!r}")
+
+    def get_table(self, name: str) -> FreeTable:
+        return FreeTable(self.connection, f"{self.database}.{self._resolve_name(name)}")
+
+    __getitem__ = get_table
+
+    def __contains__(self, name: str) -> bool:
+        try:
+            self._resolve_name(name)
+            return True
+        except errors.MissingTableError:
+            return False
+
+    def __iter__(self) -> Iterator[FreeTable]:
+        return iter(FreeTable(self.connection, f"{self.database}.{t}") for t in self.list_tables())
+
+    # -- drop ------------------------------------------------------------------------------
+    def drop(self, prompt: bool | None = None, force: bool = False) -> None:
+        """Drop every table of the schema and the schema itself."""
+        if not self.exists:
+            log.info("schema %s does not exist", self.database)
+            return
+        if prompt is None:
+            prompt = False if force else self.connection.config["safemode"]
+        if prompt and not _confirm(f"Proceed to delete entire schema {self.database!r}?"):
+            return
+        tables = self.list_tables()
+        drop_tables(self.connection, [f"{self.database}.{t}" for t in reversed(tables)])
+        self.connection.backend.drop_schema(self.connection.run, self.database)
+        self.connection.invalidate()
+
+    # -- classes for existing tables ------------------------------------------------------------
+    def spawn_missing_classes(self, context: dict | None = None) -> dict[str, type]:
+        """Create table classes for tables that have none; Parts nest in their masters."""
+        if context is None:
+            frame = inspect.currentframe().f_back
+            context = frame.f_locals
+        made = self.make_classes()
+        for name, cls in made.items():
+            context.setdefault(name, cls)
+        return made
+
+    def make_classes(self) -> dict[str, type]:
+        out: dict[str, type] = {}
+        tables = self.list_tables()
+        for t in tables:
+            if master_of(t) is None:
+                tier, bare = tier_of(t)
+                out[to_camel(bare)] = self._class_for(t, tier, to_camel(bare))
+        for t in tables:
+            master = master_of(t)
+            if master is not None and master in self._classes:
+                part_name = to_camel(t[len(master) + 2:])
+                cls = self._class_for(t, Part, part_name)
+                cls.master = self._classes[master]
+                setattr(self._classes[master], part_name, cls)
+        return out
+
+    def _class_for(self, table_name: str, tier: type, name: str) -> type:
+        if table_name in self._classes:
+            return self._classes[table_name]
+        from .describe import describe
+        cls = types.new_class(name, (tier,), {})
+        self._bind(cls, table_name)
+        cls.definition = describe(cls(), None)
+        return cls
+
+
+def _parts(cls: type) -> list[tuple[str, type]]:
+    out = []
+    for name in dir(cls):
+        if name.startswith("_") or name in ("master",):
+            continue
+        try:
+            attr = type.__getattribute__(cls, name)
+        except AttributeError:
+            continue
+        if isinstance(attr, type) and issubclass(attr, Part) and attr is not Part and \
+                name[0].isupper():
+            out.append((name, attr))
+    return out
+
+
+def declare_table(conn: Connection, schema: str, table: str, definition: str, context: dict,
+                  class_name: str = "") -> None:
+    spec = parse_definition(definition, table=class_name or table)
+    fks = [resolve_fk(d, context, class_name or table) for d in spec.foreign_keys]
+    backend = conn.backend
+    attrs = build_attributes(spec, fks, backend)
+    statements = ddl(schema, table, spec, fks, attrs, backend)
+    try:
+        conn.execute_script(statements)
+    except errors.JoinflowError:
+        if table in backend.list_tables(conn.run, schema):
+            drop_tables(conn, [f"{schema}.{table}"])
+        raise
+    finally:
+        conn.invalidate()
+
+
+class VirtualModule(types.ModuleType):
+    """A module-like object with a class for each table of an existing schema."""
+
+    def __init__(self, module_name: str, schema_name: str, *, create_schema: bool = False,
+                 create_tables: bool = False, connection: Connection | None = None,
+                 add_objects: dict | None = None) -> None:
+        super().__init__(module_name)
+        schema = Schema(schema_name, connection=connection, create_schema=create_schema,
+                        create_tables=create_tables)
+        self.schema = schema
+        for name, cls in schema.make_classes().items():
+            setattr(self, name, cls)
+        for name, obj in (add_objects or {}).items():
+            setattr(self, name, obj)
+
+    def __repr__(self) -> str:
+        return f"<virtual module {self.__name__} for schema {self.schema.database!r}>"
+
+
+def virtual_schema(schema_name: str, *, connection: Connection | None = None,
+                   create_schema: bool = False, create_tables: bool = False,
+                   add_objects: dict | None = None) -> VirtualModule:
+    return VirtualModule(schema_name, schema_name, connection=connection,
+                         create_schema=create_schema, create_tables=create_tables,
+                         add_objects=add_objects)
+
+
+def create_virtual_module(module_name: str, schema_name: str, **kwargs: Any) -> VirtualModule:
+    return VirtualModule(module_name, schema_name, **kwargs)
+
+
+def list_schemas(connection: Connection | None = None) -> list[str]:
+    conn = connection or default_conn()
+    return conn.backend.list_schemas(conn.run)

@@ -1,0 +1,220 @@
+"""Configuration: a dict-like object with dotted keys and nested access.
+
+Layering (lowest first): built-in defaults < ``joinflow.json`` / ``datajoint.json`` (working
+directory, then home) < environment variables (``JF_*`` and DataJoint's ``DJ_*``) < values set in code.
+``dj.config.override(...)`` changes values temporarily (used around every test).
+
+Secrets (database password, store secret keys) never appear in ``repr``/``str``.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    "database.backend": "sqlite",
+    "database.host": "localhost",
+    "database.port": None,
+    "database.user": None,
+    "database.password": None,
+    "database.name": None,           # postgres database name (default "postgres")
+    "database.path": "joinflow.db",  # sqlite file; ":memory:" for an in-memory database
+    "database.reconnect": True,
+    "database.use_tls": None,
+    "connection.init_function": None,
+    "connection.charset": "",
+    "safemode": True,
+    "loglevel": "INFO",
+    "display.limit": 12,
+    "display.width": 14,
+    "display.show_tuple_count": True,
+    "download_path": ".",
+    "enable_python_native_blobs": True,
+    "blob.compression": "auto",      # "auto" | "always" | "never"
+    "stores": {},
+    "cache": None,
+    "query_cache": None,
+    "fetch_format": "array",
+    "filepath_checksum_size_limit": None,
+}
+
+ENV_VARS: dict[str, str] = {
+    "JF_BACKEND": "database.backend", "JF_HOST": "database.host", "JF_PORT": "database.port",
+    "JF_USER": "database.user", "JF_PASS": "database.password", "JF_PASSWORD": "database.password",
+    "JF_DATABASE_PATH": "database.path", "JF_DATABASE_NAME": "database.name",
+    "DJ_HOST": "database.host", "DJ_PORT": "database.port", "DJ_USER": "database.user",
+    "DJ_PASS": "database.password", "DJ_BACKEND": "database.backend",
+}
+
+SECRET_WORDS = ("password", "secret", "token", "passwd")
+VALID_BACKENDS = ("sqlite", "postgresql", "mysql")
+BACKEND_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql", "sqlite3": "sqlite"}
+CONFIG_FILES = ("joinflow.json", "datajoint.json", "dj_local_conf.json")
+
+
+def is_secret(key: str) -> bool:
+    """True for keys whose values must never be displayed."""
+    low = key.lower()
+    return any(w in low for w in SECRET_WORDS)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A copy of ``value`` with every secret replaced by ``'***'``."""
+    if is_secret(key) and value is not None:
+        return "***"
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    return value
+
+
+def _normalize(key: str, value: Any) -> Any:
+    if key == "database.backend":
+        value = BACKEND_ALIASES.get(str(value).lower(), str(value).lower())
+        if value not in VALID_BACKENDS:
+            raise ConfigError(f"database.backend must be one of {VALID_BACKENDS}, got {value!r}")
+    if key == "database.port" and value not in (None, ""):
+        value = int(value)
+    if key == "stores" and not isinstance(value, dict):
+        raise ConfigError("'stores' must be a dict of store name -> store spec")
+    return value
+
+
+class Config(MutableMapping):
+    """Dotted-key configuration (``config['database.host']``) with nested access
+    (``config['database']['host']``)."""
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self._values: dict[str, Any] = copy.deepcopy(DEFAULTS)
+        if values:
+            self.update(values)
+
+    # -- mapping protocol -------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        if key in self._values:
+            return self._values[key]
+        prefix = key + "."
+        nested = {k[len(prefix):]: v for k, v in self._values.items() if k.startswith(prefix)}
+        if nested:
+            return _Section(self, key)
+        raise ConfigError(f"unknown configuration key {key!r}")
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if isinstance(value, dict) and key not in ("stores",) and not key.startswith("stores."):
+            if any(k.startswith(key + ".") for k in self._values):
+                for sub, v in value.items():
+                    self[f"{key}.{sub}"] = v
+                return
+        self._values[key] = _normalize(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Config({json.dumps(self._redacted_flat(), indent=2, default=str)})"
+
+    __str__ = __repr__
+
+    def _redacted_flat(self) -> dict[str, Any]:
+        return {k: redact(v, k) for k, v in self._values.items()}
+
+    # -- layering -------------------------------------------------------------
+    def load(self, path: str | os.PathLike) -> None:
+        """Read a JSON configuration file (flat dotted keys or nested sections)."""
+        with open(path) as f:
+            data = json.load(f)
+        for key, value in _flatten(data).items():
+            self[key] = value
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w") as f:
+            json.dump(self._values, f, indent=2, default=str)
+
+    def load_environment(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        for var, key in ENV_VARS.items():
+            if env.get(var) not in (None, ""):
+                self[key] = env[var]
+
+    def load_default_files(self) -> None:
+        for folder in (Path.cwd(), Path.home()):
+            for name in CONFIG_FILES:
+                if (folder / name).is_file():
+                    self.load(folder / name)
+                    return
+
+    @contextlib.contextmanager
+    def override(self, **kwargs: Any) -> Iterator["Config"]:
+        """Temporarily set values; ``database__host='x'`` means ``database.host``."""
+        saved = copy.deepcopy(self._values)
+        try:
+            for k, v in kwargs.items():
+                self[k.replace("__", ".")] = v
+            yield self
+        finally:
+            self._values = saved
+
+    def snapshot(self) -> "Config":
+        """An independent copy (what a connection keeps)."""
+        new = Config.__new__(Config)
+        new._values = copy.deepcopy(self._values)
+        return new
+
+
+class _Section(MutableMapping):
+    """A live view of the keys under one prefix, e.g. ``config['database']``."""
+
+    def __init__(self, config: Config, prefix: str) -> None:
+        self._config, self._prefix = config, prefix + "."
+
+    def _keys(self) -> list[str]:
+        return [k[len(self._prefix):] for k in self._config._values if k.startswith(self._prefix)]
+
+    def __getitem__(self, key: str) -> Any:
+        return self._config[self._prefix + key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._config[self._prefix + key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._config[self._prefix + key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __repr__(self) -> str:
+        return repr({k: redact(self[k], k) for k in self._keys()})
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and key != "stores" and not key.startswith("stores.") and key in (
+            "database", "connection", "display", "blob", "object_storage"):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def make_default_config() -> Config:
+    cfg = Config()
+    cfg.load_default_files()
+    cfg.load_environment()
+    return cfg

@@ -1,0 +1,291 @@
+"""Table: a query over one base table, plus declaration, insert, update, delete and drop."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import errors
+from .algebra import nodes as n
+from .catalog import load_heading
+from .codecs.pipeline import column_encoder
+from .expression import QueryExpression
+from .heading import Heading
+
+log = logging.getLogger("joinflow")
+OMIT = object()
+
+
+class Table(QueryExpression):
+    """Base of all table classes; use a tier (Manual, Lookup, Imported, Computed, Part)."""
+
+    definition: str = ""
+    database: str | None = None
+    _table_name: str | None = None
+
+    # -- identity ---------------------------------------------------------------
+    @property
+    def table_name(self) -> str:
+        return self._table_name
+
+    @property
+    def connection(self) -> Any:
+        return self._connection
+
+    @property
+    def full_table_name(self) -> str:
+        return self.connection.backend.full_name(self.database, self.table_name)
+
+    @property
+    def node_id(self) -> str:
+        return f"{self.database}.{self.table_name}"
+
+    @property
+    def heading(self) -> Heading:
+        if self._node is not None:
+            return self._node.heading
+        return load_heading(self.connection, self.database, self.table_name)
+
+    @property
+    def node(self) -> n.Node:
+        if self._node is not None:
+            return self._node
+        return n.TableNode(self.database, self.table_name, self.heading)
+
+    @property
+    def restricted(self) -> bool:
+        return self._node is not None and not isinstance(self._node, n.TableNode)
+
+    @property
+    def is_declared(self) -> bool:
+        return self.table_name in self.connection.backend.list_tables(self.connection.run,
+                                                                       self.database)
+
+    def restrict(self, restriction: Any, semantic_check: bool = True) -> QueryExpression:
+        q = QueryExpression.restrict(self, restriction, semantic_check)
+        copy = self.__class__.__new__(self.__class__)
+        copy.__dict__.update(self.__dict__)
+        copy._node = q.node
+        return copy
+
+    def _unrestricted(self) -> "Table":
+        copy = self.__class__.__new__(self.__class__)
+        copy.__dict__.update(self.__dict__)
+        copy._node = None
+        return copy
+
+    # -- insert -------------------------------------------------------------------
+    def insert1(self, row: Any, **kwargs: Any) -> None:
+        """Insert one row (dict, sequence in heading order, or numpy record)."""
+        self.insert((row,), **kwargs)
+
+    def insert(self, rows: Any, replace: bool = False, skip_duplicates: bool = False,
+               ignore_extra_fields: bool = False, allow_direct_insert: bool | None = None,
+               chunk_size: int | None = None) -> None:
+        """Insert rows in one transaction (or one per chunk with ``chunk_size``)."""
+        from .insert import insert_rows
+        self._check_direct_insert(allow_direct_insert)
+        insert_rows(self, rows, mode="replace" if replace else "skip" if skip_duplicates else "error",
+                    ignore_extra_fields=ignore_extra_fields, chunk_size=chunk_size)
+
+    def insert_dataframe(self, df: Any, index_as_pk: bool | None = None, **kwargs: Any) -> None:
+        """Insert a DataFrame; a primary-key index (as made by ``to_pandas``) becomes columns."""
+        names = [nm for nm in df.index.names if nm is not None]
+        if index_as_pk or (index_as_pk is None and names and set(names) <= set(self.primary_key)):
+            df = df.reset_index()
+        self.insert(df, **kwargs)
+
+    def _check_direct_insert(self, allow: bool | None) -> None:
+        if allow or not getattr(self, "_auto_populated", False):
+            return
+        if getattr(self.connection, "_populating", None):
+            return
+        raise errors.JoinflowError(
+            "inserts into an auto-populated table can only be done inside its make method "
+            "during a populate call. To override, set allow_direct_insert=True.")
+
+    def validate(self, rows: Any, *, ignore_extra_fields: bool = False) -> "ValidationResult":
+        from .insert import validate_rows
+        return validate_rows(self, rows, ignore_extra_fields=ignore_extra_fields)
+
+    # -- update ---------------------------------------------------------------------
+    def update1(self, row: dict) -> None:
+        """Update secondary attributes of one existing row identified by its full key."""
+        if not isinstance(row, dict) and not hasattr(row, "keys"):
+            raise errors.DataError("the argument of update1 must be dict-like")
+        if self.restricted:
+            raise errors.JoinflowError("update1 cannot be applied to a restricted table")
+        heading = self.heading
+        for k in row:
+            if k not in heading:
+                raise errors.DataError(f"attribute {k!r} not found in {self.full_table_name}")
+        key = {k: row[k] for k in self.primary_key if k in row}
+        if len(key) != len(self.primary_key):
+            raise errors.DataError("the argument of update1 must supply all primary key values")
+        target = self & key
+        if len(target) != 1:
+            raise errors.DataError("update1: the row to update must exist")
+        values = {k: v for k, v in row.items() if not heading[k].in_key}
+        if not values:
+            return
+        from .insert import update_row
+        update_row(self, key, values)
+
+    # -- delete ---------------------------------------------------------------------
+    def delete_quick(self, get_count: bool = False) -> int | None:
+        """DELETE the restricted rows without cascading or prompting."""
+        from .delete import delete_quick
+        count = delete_quick(self)
+        return count if get_count else None
+
+    def delete(self, transaction: bool = True, prompt: bool | None = None,
+               part_integrity: str = "enforce", dry_run: bool = False,
+               safemode: bool | None = None, force_parts: bool = False,
+               force_masters: bool = False) -> Any:
+        """Delete the rows and everything that depends on them, in one transaction."""
+        from .delete import cascade_delete
+        if safemode is not None and prompt is None:
+            prompt = safemode
+        if force_masters:
+            part_integrity = "cascade"
+        elif force_parts:
+            part_integrity = "ignore"
+        return cascade_delete(self, transaction=transaction, prompt=prompt,
+                              part_integrity=part_integrity, dry_run=dry_run)
+
+    def drop_quick(self) -> None:
+        from .delete import drop_tables
+        if self.is_declared:
+            drop_tables(self.connection, [self.node_id])
+        else:
+            log.info("nothing to drop: %s is not declared", self.full_table_name)
+
+    def drop(self, prompt: bool | None = None, part_integrity: str = "enforce",
+             force: bool = False) -> None:
+        """Drop this table and every table that depends on it."""
+        from .delete import drop
+        if self.restricted:
+            raise errors.JoinflowError("a restricted table cannot be dropped; call drop() on "
+                                       "the unrestricted table")
+        drop(self, prompt=False if force else prompt, part_integrity=part_integrity)
+
+    # -- introspection -----------------------------------------------------------------
+    def describe(self, context: dict | None = None, printout: bool = False) -> str:
+        from .describe import describe
+        text = describe(self, context)
+        if printout:
+            print(text)
+        return text
+
+    def _related(self, fks: list, attr_parent: bool, primary: bool | None, as_objects: bool,
+                 foreign_key_info: bool) -> list:
+        backend = self.connection.backend
+        out = []
+        for fk in fks:
+            is_primary = all(self.heading[c].in_key if attr_parent else True for c in fk.columns)
+            if not attr_parent:
+                child = load_heading(self.connection, fk.child_schema, fk.child_table)
+                is_primary = all(child[c].in_key for c in fk.columns if c in child)
+            if primary is not None and primary != is_primary:
+                continue
+            schema, table = ((fk.parent_schema, fk.parent_table) if attr_parent
+                             else (fk.child_schema, fk.child_table))
+            name = backend.full_name(schema, table)
+            obj: Any = FreeTable(self.connection, f"{schema}.{table}") if as_objects else name
+            if foreign_key_info:
+                props = {"attr_map": dict(zip(fk.columns, fk.ref_columns)), "primary": is_primary,
+                         "aliased": fk.columns != fk.ref_columns, "multi": False}
+                out.append((obj, props))
+            else:
+                out.append(obj)
+        return out
+
+    def parents(self, primary: bool | None = None, as_objects: bool = False,
+                foreign_key_info: bool = False) -> list:
+        fks = self.connection.dependencies.parent_fks(self.database, self.table_name)
+        return self._related(fks, True, primary, as_objects, foreign_key_info)
+
+    def children(self, primary: bool | None = None, as_objects: bool = False,
+                 foreign_key_info: bool = False) -> list:
+        fks = self.connection.dependencies.child_fks(self.database, self.table_name)
+        return self._related(fks, False, primary, as_objects, foreign_key_info)
+
+    def _names(self, nodes: list[str], as_objects: bool) -> list:
+        if as_objects:
+            return [FreeTable(self.connection, x) for x in nodes]
+        backend = self.connection.backend
+        return [backend.full_name(*x.split(".", 1)) for x in nodes]
+
+    def ancestors(self, as_objects: bool = False) -> list:
+        return self._names(self.connection.dependencies.ancestors(self.database, self.table_name),
+                           as_objects)
+
+    def descendants(self, as_objects: bool = False) -> list:
+        return self._names(self.connection.dependencies.descendants(self.database, self.table_name),
+                           as_objects)
+
+    def parts(self, as_objects: bool = False) -> list:
+        prefix = self.table_name + "__"
+        names = [t for t in self.connection.backend.list_tables(self.connection.run, self.database)
+                 if t.startswith(prefix)]
+        return self._names([f"{self.database}.{t}" for t in names], as_objects)
+
+    @property
+    def size_on_disk(self) -> int | None:
+        return None
+
+    def alter(self, prompt: bool = True, context: dict | None = None) -> None:
+        from .alter import alter
+        alter(self, prompt=prompt, context=context)
+
+
+class FreeTable(Table):
+    """A table addressed by name, with no class: ``dj.FreeTable(conn, 'schema.table')``."""
+
+    def __init__(self, conn: Any, full_table_name: str) -> None:
+        schema, table = _split_full_name(full_table_name)
+        self._connection, self.database, self._table_name = conn, schema, table
+        self._node = None
+
+    def __repr__(self) -> str:
+        return f"FreeTable({self.full_table_name})\n" + super().__repr__()
+
+
+def _split_full_name(name: str) -> tuple[str, str]:
+    m = re.match(r'^[`"]?([^`".]+)[`"]?\.[`"]?(.+?)[`"]?$', name.strip())
+    if not m:
+        raise errors.JoinflowError(f"invalid full table name {name!r}; use 'schema.table'")
+    return m.group(1), m.group(2)
+
+
+class ValidationResult:
+    """What ``Table.validate`` found: ``is_valid``, ``errors`` [(row, field, message)]."""
+
+    def __init__(self, errors_: list[tuple[int, str | None, str]], rows_checked: int) -> None:
+        self.errors = errors_
+        self.rows_checked = rows_checked
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.errors
+
+    def __bool__(self) -> bool:
+        return self.is_valid
+
+    def summary(self) -> str:
+        if self.is_valid:
+            return f"{self.rows_checked} rows checked: all valid"
+        lines = [f"{self.rows_checked} rows checked, {len(self.errors)} problems:"]
+        lines += [f"  row {i}: {f or '-'}: {m}" for i, f, m in self.errors[:50]]
+        return "\n".join(lines)
+
+    def raise_if_invalid(self) -> None:
+        if not self.is_valid:
+            raise errors.DataError(self.summary())
+
+    def __repr__(self) -> str:
+        return f"ValidationResult(is_valid={self.is_valid}, errors={len(self.errors)})"

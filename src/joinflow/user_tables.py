@@ -1,0 +1,154 @@
+"""Table tiers users subclass: Manual, Lookup, Imported, Computed, Part (and the DataJoint 2.3
+aliases Entry, Ingest, Compute). Table classes act like instances: ``Subject & key``,
+``Subject.insert1(...)``, ``len(Subject)``."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import errors
+from .populate import AutoPopulate
+from .table import Table
+
+_CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+
+# instance attributes reachable directly on table classes
+FORWARDED = {
+    "describe", "alter", "heading", "populate", "progress", "primary_key", "proj", "aggr",
+    "aggregate", "join", "extend", "restrict", "to_dicts", "to_pandas", "to_arrays", "keys",
+    "fetch", "fetch1", "head", "tail", "cursor", "insert", "insert1", "insert_dataframe",
+    "update1", "validate", "delete", "delete_quick", "drop", "drop_quick", "parents", "children",
+    "ancestors", "descendants", "parts", "full_table_name", "table_name", "is_declared",
+    "make_sql", "sql", "compile", "key_source", "node", "connection", "preview", "jobs",
+    "size_on_disk", "node_id", "restricted",
+}
+
+
+def to_snake(name: str) -> str:
+    """CamelCase class name -> SQL table name (every capital letter starts a word)."""
+    if not _CAMEL.match(name):
+        raise errors.DefinitionError(f"table class name {name!r} is invalid: use strict CamelCase "
+                                     "(letters and digits, starting with a capital)")
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def to_camel(table_name: str) -> str:
+    """SQL table name (without tier prefix) -> CamelCase class name."""
+    return "".join(w[:1].upper() + w[1:] for w in table_name.split("_") if w)
+
+
+class TableMeta(type):
+    def __getattribute__(cls, name: str) -> Any:
+        if name in FORWARDED and type.__getattribute__(cls, "_table_name") is not None:
+            return getattr(cls(), name)
+        return super().__getattribute__(name)
+
+    def __and__(cls, arg: Any) -> Any:
+        return cls() & arg
+
+    def __sub__(cls, arg: Any) -> Any:
+        return cls() - arg
+
+    def __mul__(cls, arg: Any) -> Any:
+        return cls() * arg
+
+    def __rmul__(cls, arg: Any) -> Any:
+        return arg * cls()
+
+    def __add__(cls, arg: Any) -> Any:
+        return cls() + arg
+
+    def __xor__(cls, arg: Any) -> Any:
+        return cls() ^ arg
+
+    def __matmul__(cls, arg: Any) -> Any:
+        return cls() @ arg
+
+    def __len__(cls) -> int:
+        return len(cls())
+
+    def __iter__(cls) -> Any:
+        return iter(cls())
+
+    def __contains__(cls, item: Any) -> bool:
+        return item in cls()
+
+    def __bool__(cls) -> bool:
+        return True
+
+
+class UserTable(Table, metaclass=TableMeta):
+    tier_prefix: str = ""
+    _table_name = None
+
+    @classmethod
+    def sql_name(cls) -> str:
+        return cls.tier_prefix + to_snake(cls.__name__)
+
+    def __repr__(self) -> str:
+        return Table.__repr__(self)
+
+
+class Manual(UserTable):
+    """Rows entered by people or scripts."""
+
+
+class Lookup(UserTable):
+    """Small reference tables; ``contents`` are inserted when the table is declared."""
+
+    tier_prefix = "#"
+    contents: Any = ()
+
+
+class Imported(UserTable, AutoPopulate):
+    """Rows filled by ``populate`` from data outside the database."""
+
+    tier_prefix = "_"
+    _auto_populated = True
+
+
+class Computed(UserTable, AutoPopulate):
+    """Rows computed by ``populate`` from other tables."""
+
+    tier_prefix = "__"
+    _auto_populated = True
+
+
+class Part(UserTable):
+    """A part of its master (nested class); inserted and deleted with the master."""
+
+    master: Any = None
+
+    @classmethod
+    def sql_name(cls) -> str:
+        return cls.master._table_name + "__" + to_snake(cls.__name__)
+
+    @property
+    def _auto_populated(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.master, "_auto_populated", False))
+
+    def delete(self, *args: Any, force: bool = False, **kwargs: Any) -> Any:
+        if force:
+            kwargs.setdefault("part_integrity", "ignore")
+        return super().delete(*args, **kwargs)
+
+    def drop(self, prompt: bool | None = None, part_integrity: str = "enforce",
+             force: bool = False) -> None:
+        if force:
+            part_integrity = "ignore"
+        from .delete import drop
+        drop(self, prompt=prompt, part_integrity=part_integrity)
+
+
+# DataJoint 2.3 names
+Entry, Ingest, Compute = Manual, Imported, Computed
+
+TIERS = {"#": Lookup, "__": Computed, "_": Imported, "": Manual}
+
+
+def tier_of(table_name: str) -> tuple[type, str]:
+    """(tier class, bare name) for an SQL table name."""
+    for prefix in ("__", "_", "#"):
+        if table_name.startswith(prefix):
+            return TIERS[prefix], table_name[len(prefix):]
+    return Manual, table_name
