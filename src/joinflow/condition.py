@@ -32,12 +32,16 @@ class Top:
             raise QueryError("Top limit must be an integer")
         if not isinstance(offset, int) or isinstance(offset, bool):
             raise QueryError("The offset argument must be an integer")
-        if order_by is None:
-            order_by = "KEY"
-        order = [order_by] if isinstance(order_by, str) else list(order_by)
-        if not all(isinstance(o, str) for o in order):
-            raise QueryError("Top order_by attributes must all be strings")
-        self.limit, self.order_by, self.offset = limit, tuple(order), offset
+        order = None
+        if order_by is not None:  # None: inherit a preceding Top's order, else KEY
+            order = [order_by] if isinstance(order_by, str) else list(order_by)
+            if not all(isinstance(o, str) for o in order):
+                raise QueryError("Top order_by attributes must all be strings")
+            order = tuple(order)
+        self.limit, self.order_by, self.offset = limit, order, offset
+
+    def __repr__(self) -> str:
+        return f"Top(limit={self.limit!r}, order_by={self.order_by!r}, offset={self.offset!r})"
 
 
 def dict_condition(mapping: collections.abc.Mapping, heading: Heading) -> n.Cond:

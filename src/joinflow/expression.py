@@ -62,8 +62,12 @@ class QueryExpression:
     # -- restriction -------------------------------------------------------------
     def restrict(self, restriction: Any, semantic_check: bool = True) -> "QueryExpression":
         if isinstance(restriction, Top):
-            return self._from(n.Top(self.node, restriction.limit, restriction.order_by,
-                                    restriction.offset), self.connection)
+            order = restriction.order_by
+            if order is None:
+                order = self.node.order_by if isinstance(self.node, n.Top) else ("KEY",)
+            _check_order(order, self.heading)
+            return self._from(n.Top(self.node, restriction.limit, order, restriction.offset),
+                              self.connection)
         if isinstance(restriction, QueryExpression):
             self._check_same(restriction)
         cond = make_condition(restriction, self.heading, semantic_check)
@@ -215,6 +219,21 @@ class U:
     @property
     def primary_key(self) -> list[str]:
         return list(self.names)
+
+
+def _check_order(order: tuple, heading: Heading) -> None:
+    """Validate order_by terms ('attr', 'attr DESC', 'KEY', 'KEY DESC', comma lists)."""
+    for item in order:
+        for part in str(item).split(","):
+            words = part.strip().split()
+            if not words:
+                continue
+            if len(words) > 2 or len(words) == 2 and words[1].upper() not in ("ASC", "DESC"):
+                raise QueryError(f"invalid order_by term {part.strip()!r}: use 'attr', "
+                                 f"'attr DESC' or 'KEY DESC'")
+            name = words[0].strip('`"')
+            if words[0].upper() != "KEY" and name not in heading:
+                raise QueryError(f"order_by: attribute {name!r} not found in the query")
 
 
 def _check_names(names: tuple, heading: Heading) -> None:

@@ -2,11 +2,14 @@
 and shape the result as dicts, a DataFrame, numpy arrays or a text/HTML preview."""
 from __future__ import annotations
 
+import contextlib
+import gc
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .algebra.nodes import Top
 from .errors import QueryError
 
 Decoder = Callable[[Any], Any] | None
@@ -37,6 +40,10 @@ def rows(query: Any, names: list[str] | None = None, order_by: Any = None,
     names = list(query.heading.names) if names is None else names
     if offset and limit is None:
         warnings.warn("offset without limit: all rows after the offset are returned")
+    if order_by is None and (limit is not None or offset):
+        # like adding dj.Top(limit, order_by=None): keep a preceding Top's order, else KEY
+        node = query.node
+        order_by = node.order_by if isinstance(node, Top) else "KEY"
     sql, params = query.compile(order_by=_order(order_by), limit=limit, offset=offset or 0,
                                 columns=names)
     return names, query.connection.query(sql, params)
@@ -53,7 +60,7 @@ def decoded_columns(query: Any, names: list[str], raw: list, **kw: Any) -> list[
     cols = [list(c) for c in zip(*raw)] if raw else [[] for _ in names]
     for i, dec in enumerate(decoders(query, names, kw.get("download_path"), kw.get("squeeze", False))):
         if dec is not None:
-            cols[i] = [dec(v) for v in cols[i]]
+            cols[i] = list(map(dec, cols[i]))
     return cols
 
 
@@ -68,10 +75,25 @@ def to_dicts(self: Any, order_by: Any = None, limit: int | None = None,
              offset: int | None = None, squeeze: bool = False,
              download_path: str | None = None) -> list[dict]:
     """All rows as a list of dicts."""
-    names = list(self.heading.names)
-    cols = _fetch_columns(self, names, order_by, limit, offset, squeeze=squeeze,
-                          download_path=download_path)
-    return [dict(zip(names, r)) for r in zip(*cols)] if cols and cols[0] else []
+    names, raw = rows(self, list(self.heading.names), order_by, limit, offset)
+    active = [(i, d) for i, d in enumerate(decoders(self, names, download_path, squeeze)) if d]
+    with _no_gc():
+        if not active:  # the common case: build dicts straight from the driver rows
+            return [dict(zip(names, r)) for r in raw]
+        cols = decoded_columns(self, names, raw, squeeze=squeeze, download_path=download_path)
+        return [dict(zip(names, r)) for r in zip(*cols)] if cols and cols[0] else []
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while materializing many small objects."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def to_pandas(self: Any, order_by: Any = None, limit: int | None = None,
@@ -79,10 +101,13 @@ def to_pandas(self: Any, order_by: Any = None, limit: int | None = None,
               download_path: str | None = None) -> Any:
     """A DataFrame indexed by the primary key."""
     import pandas as pd
-    names = list(self.heading.names)
-    cols = _fetch_columns(self, names, order_by, limit, offset, squeeze=squeeze,
-                          download_path=download_path)
-    df = pd.DataFrame(dict(zip(names, cols)), columns=names)
+    names, raw = rows(self, list(self.heading.names), order_by, limit, offset)
+    with _no_gc():
+        df = pd.DataFrame.from_records(raw, columns=names, coerce_float=False)
+        for i, dec in enumerate(decoders(self, names, download_path, squeeze)):
+            if dec is not None:
+                df[names[i]] = pd.Series(list(map(dec, df[names[i]].tolist())), dtype=object,
+                                         index=df.index) if len(df) else df[names[i]]
     if self.primary_key:
         df = df.set_index(self.primary_key)
     return df
@@ -225,7 +250,7 @@ def _preview_rows(query: Any, limit: int | None) -> tuple[list[str], list, int]:
     limit = limit or cfg["display.limit"]
     names = list(query.heading.names)
     plain = [nm for nm in names if not query.heading[nm].codec]
-    _, raw = rows(query, plain, order_by="KEY" if query.primary_key else None, limit=limit)
+    _, raw = rows(query, plain, limit=limit)  # Top's own order is kept, else KEY order
     total = len(query) if len(raw) >= limit else len(raw)
     idx = {nm: i for i, nm in enumerate(plain)}
     table = [[r[idx[nm]] if nm in idx else b"" for nm in names] for r in raw]

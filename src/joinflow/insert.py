@@ -143,15 +143,50 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
     if backend.name == "postgresql" and mode == "error" and len(rows) >= COPY_THRESHOLD:
         _copy(conn, target, names, rows)
         return
+    clause = conflict_clause(table, names, mode)
     if backend.name in ("sqlite", "mysql"):
-        sql = backend.render(backend.insert_sql(target, names, pk, mode))
+        sql = backend.render(backend.insert_sql(target, names, pk, "error") + clause)
         conn.query_raw(sql, rows, many=True)
         return
     per = max(1, min(1000, backend.max_params // len(names)))
     for i in range(0, len(rows), per):
         chunk = rows[i:i + per]
-        sql = backend.insert_sql(target, names, pk, mode, rows=len(chunk))
+        sql = backend.insert_sql(target, names, pk, "error", rows=len(chunk)) + clause
         conn.query(sql, [v for r in chunk for v in r])
+
+
+def conflict_clause(table: Any, names: list[str], mode: str) -> str:
+    """What to do with rows whose key exists: 'skip' keeps the existing row; 'replace'
+    overwrites it entirely — attributes the new row leaves out return to their default
+    (like SQL ``REPLACE``, but without deleting the row, so children stay intact)."""
+    if mode == "error":
+        return ""
+    backend, heading = table.connection.backend, table.heading
+    pk = table.primary_key
+    q = backend.quote
+    sets: list[str] = []
+    if mode == "replace":
+        for nm in names:
+            if nm not in pk:
+                sets.append(f"{q(nm)} = VALUES({q(nm)})" if backend.name == "mysql"
+                            else f"{q(nm)} = excluded.{q(nm)}")
+        for a in heading.values():
+            if a.name in names or a.in_key or a.autoincrement:
+                continue
+            if backend.name == "sqlite":
+                default = a.default if a.default is not None else "NULL"
+            else:
+                default = "DEFAULT"
+            sets.append(f"{q(a.name)} = {default}")
+    if backend.name == "mysql":
+        if not sets:  # a no-op assignment, qualified (INSERT ... SELECT has namesakes)
+            k = f"{table.full_table_name}.{q(pk[0])}"
+            sets = [f"{k} = {k}"]
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
+    keys = ", ".join(q(c) for c in pk)
+    if not sets:
+        return f" ON CONFLICT ({keys}) DO NOTHING"
+    return f" ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(sets)
 
 
 def _copy(conn: Any, target: str, names: list[str], rows: list) -> None:
@@ -170,6 +205,17 @@ def _copy(conn: Any, target: str, names: list[str], rows: list) -> None:
 
 def insert_rows(table: Any, rows: Any, *, mode: str = "error", ignore_extra_fields: bool = False,
                 chunk_size: int | None = None) -> None:
+    try:
+        _insert_rows(table, rows, mode, ignore_extra_fields, chunk_size)
+    except errors.DuplicateError as exc:
+        if mode != "error" or "skip_duplicates" in str(exc):
+            raise
+        raise errors.DuplicateError(
+            f"{exc}\nTo ignore duplicate entries in insert, set skip_duplicates=True") from exc
+
+
+def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
+                 chunk_size: int | None) -> None:
     from .expression import QueryExpression
     if isinstance(rows, type) and issubclass(rows, QueryExpression):
         rows = rows()
@@ -202,7 +248,12 @@ def insert_select(table: Any, query: Any, mode: str, ignore_extra_fields: bool) 
     _check_missing(table, names)
     sql, params = query.compile(columns=names)
     backend = table.connection.backend
-    stmt = backend.insert_select_sql(table.full_table_name, names, table.primary_key, mode, sql)
+    stmt = backend.insert_select_sql(table.full_table_name, names, table.primary_key, "error",
+                                     sql)
+    if mode != "error":
+        if backend.name == "sqlite":  # an upsert after SELECT needs a WHERE (parser ambiguity)
+            stmt += " WHERE true"
+        stmt += conflict_clause(table, names, mode)
     with table.connection.transaction:
         table.connection.query(stmt, params)
 

@@ -28,6 +28,9 @@ class Select:
     offset: int = 0
     distinct: bool = False
     single_table: bool = False
+    #: bound values of computed columns whose expression holds placeholders (by column name).
+    #: A Select with such columns is rendered (or wrapped) before anything refers to them.
+    col_params: dict[str, list] = field(default_factory=dict)
 
     @property
     def sealed(self) -> bool:
@@ -78,12 +81,19 @@ class Compiler:
                 for nm in names:
                     if nm not in s.columns:
                         raise QueryError(f"order_by: unknown attribute {nm!r}")
-                    terms.append(f"{s.columns[nm]} {direction}")
+                    expr = s.columns[nm]
+                    if (self.backend.name == "mysql" and nm in node.heading
+                            and node.heading[nm].core == "enum"):
+                        # MySQL sorts enums by declaration index; sort by value like the others
+                        expr = f"CAST({expr} AS CHAR)"
+                    terms.append(f"{expr} {direction}")
         return terms
 
     # ----------------------------------------------------------------- rendering
     def render(self, s: Select) -> tuple[str, list]:
         params: list = []
+        for name in s.columns:
+            params += s.col_params.get(name, [])
         cols = ", ".join(f"{expr} AS {self.q(name)}" if expr != self.qualified_self(expr, name)
                          else expr for name, expr in s.columns.items()) or "1 AS _dummy"
         sql = ["SELECT DISTINCT " if s.distinct else "SELECT ", cols]
@@ -160,15 +170,18 @@ class Compiler:
         if s.sealed:
             s = self.wrap(s)
         cols: dict[str, str] = {}
+        col_params: dict[str, list] = {}
         for name, source, expr in node.items:
             if expr is not None:
-                if s.group_by:
-                    s = self.wrap(s)
-                cols[name] = "(" + self.expression(expr, s.columns) + ")"
+                text, params = self.expression(expr, s.columns)
+                cols[name] = "(" + text + ")"
+                if params:
+                    col_params[name] = params
             else:
                 cols[name] = s.columns[source]
-        s.columns = cols
-        return s
+        s.columns, s.col_params = cols, col_params
+        # computed columns with bound values are only safe in the SELECT list: wrap
+        return self.wrap(s) if col_params else s
 
     def c_rekey(self, node: n.Rekey) -> Select:
         return self.compile(node.child)
@@ -222,9 +235,13 @@ class Compiler:
             s = self.wrap(s)
         group_by = [s.columns[c] for c in key]
         agg: dict[str, str] = {c: s.columns[c] for c in key}
+        agg_params: dict[str, list] = {}
         for name, expr in node.items:
-            agg[name] = "(" + self.expression(expr, s.columns) + ")"
-        s.columns, s.group_by = agg, group_by
+            text, params = self.expression(expr, s.columns)
+            agg[name] = "(" + text + ")"
+            if params:
+                agg_params[name] = params
+        s.columns, s.group_by, s.col_params = agg, group_by, agg_params
         if by_u:
             return self.wrap(s)
         agg_sql, agg_params = self.render(s)
@@ -241,11 +258,8 @@ class Compiler:
         outer.single_table = False
         return outer
 
-    def expression(self, expr: str, cols: dict[str, str]) -> str:
-        sql, params = render_fragment(expr, self.backend, cols, kind="expression")
-        if params:
-            raise QueryError(f"computed expression {expr!r} cannot contain bound values")
-        return sql
+    def expression(self, expr: str, cols: dict[str, str]) -> tuple[str, list]:
+        return render_fragment(expr, self.backend, cols, kind="expression")
 
     # ----------------------------------------------------------------- conditions
     def bind(self, value: Any, core: str) -> Any:

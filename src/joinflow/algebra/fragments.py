@@ -19,6 +19,7 @@ from .sqlfrag import translate
 
 _MARK = "jfcol{}x"
 _MARK_RE = re.compile(r"[`\"]?jfcol(\d+)x[`\"]?")
+_PYFORMAT_RE = re.compile(r"%([s%])")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -56,7 +57,9 @@ def render_fragment(text: str, backend: Backend, cols: dict[str, str],
     """Render a MySQL-syntax fragment over ``cols`` (name -> SQL expression) for ``backend``."""
     template, used, params = _template(text, backend.name, kind, tuple(cols))
     if backend.placeholder == "%s":
-        template = PH.join(template.split("%s"))
+        # pyformat text: "%s" is a placeholder and "%%" a literal percent sign (which
+        # Backend.render doubles again), so undo the doubling here.
+        template = _PYFORMAT_RE.sub(lambda m: PH if m.group(1) == "s" else "%", template)
     else:
         template = template.replace("?", PH)
     sql = _MARK_RE.sub(lambda m: cols[used[int(m.group(1))]], template)

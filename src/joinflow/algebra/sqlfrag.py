@@ -65,6 +65,7 @@ from typing import Any, Literal, TypeAlias
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
+from sqlglot.tokens import TokenType
 
 from joinflow.errors import QueryError
 
@@ -294,6 +295,27 @@ def _pg_group_concat(node: exp.Expr) -> exp.Expr:
     return exp.GroupConcat(this=value, separator=separator)
 
 
+def _numeric(node: exp.Expr) -> exp.Expr:
+    """A NUMERIC operand: PostgreSQL has no ``%``/DIV for double precision."""
+    if isinstance(node, exp.Literal) and node.is_int:
+        return node
+    return exp.Cast(this=node, to=exp.DataType.build("NUMERIC"))
+
+
+def _nonzero(node: exp.Expr) -> exp.Expr:
+    """MySQL divides by zero into NULL; PostgreSQL raises."""
+    return exp.Nullif(this=node, expression=exp.Literal.number(0))
+
+
+def _pg_mod(node: exp.Expr) -> exp.Expr:
+    return exp.Mod(this=_atom(_numeric(node.this)), expression=_nonzero(_numeric(node.expression)))
+
+
+def _pg_intdiv(node: exp.Expr) -> exp.Expr:
+    quotient = exp.Anonymous(this="DIV", expressions=[_numeric(node.this), _nonzero(_numeric(node.expression))])
+    return exp.Cast(this=quotient, to=exp.DataType.build("BIGINT"))
+
+
 def _null_if_any_null(node: exp.Expr) -> exp.Expr:
     """MySQL's GREATEST/LEAST are NULL when any argument is; PostgreSQL's skip NULLs."""
     args = [node.this, *node.expressions]
@@ -386,8 +408,9 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         exp.GroupConcat: _pg_group_concat,
         exp.Concat: _pg_concat,
         exp.TimestampDiff: _timestampdiff("postgresql"),
-        exp.IntDiv: "CAST(DIV(CAST(:this AS NUMERIC), NULLIF(CAST(:expression AS NUMERIC), 0)) AS BIGINT)",
-        exp.Mod: ":this % NULLIF(:expression, 0)",
+        exp.Xor: ":this <> :expression",
+        exp.IntDiv: _pg_intdiv,
+        exp.Mod: _pg_mod,
         exp.Greatest: _null_if_any_null,
         exp.Least: _null_if_any_null,
         exp.Cast: _pg_cast,
@@ -434,18 +457,18 @@ def translate(fragment: str, dialect: str, *, kind: str = "condition",
     Raises QueryError for an unknown dialect or kind and for a fragment that
     cannot be parsed or translated.
     """
-    text, params = _translate_cached(fragment, _dialect(dialect), _kind(kind), bool(bind))
+    text, params = _translate_cached(_fragment(fragment), _dialect(dialect), _kind(kind), bool(bind))
     return text, list(params)
 
 
 def referenced_columns(fragment: str) -> set[str]:
     """Names of the columns the fragment refers to (outside any subquery)."""
-    return set(_columns_cached(fragment))
+    return set(_columns_cached(_fragment(fragment)))
 
 
 def is_aggregate(fragment: str) -> bool:
     """True if the fragment contains an aggregate function (count, sum, avg, ...)."""
-    return _is_aggregate_cached(fragment)
+    return _is_aggregate_cached(_fragment(fragment))
 
 
 def sqlite_functions() -> dict[str, tuple[int, Callable[..., Any]]]:
@@ -472,6 +495,12 @@ _REFUSED: dict[type, str] = {
     exp.SessionParameter: "session variables are not allowed in a fragment",
     exp.Alias: "aliases (AS) are not allowed in a fragment",
 }
+
+
+def _fragment(fragment: object) -> str:
+    if not isinstance(fragment, str):
+        raise QueryError(f"an SQL fragment must be a string, not {type(fragment).__name__}")
+    return fragment
 
 
 def _dialect(dialect: str) -> str:
@@ -516,8 +545,6 @@ def _parse_as_projection(fragment: str) -> exp.Expr | None:
 
 @functools.lru_cache(maxsize=2048)
 def _parse_cached(fragment: str) -> exp.Expr:
-    if not isinstance(fragment, str):
-        raise QueryError(f"an SQL fragment must be a string, not {type(fragment).__name__}")
     if not fragment.strip():
         raise QueryError("empty SQL fragment")
     tree: exp.Expr | None
@@ -527,8 +554,24 @@ def _parse_cached(fragment: str) -> exp.Expr:
         tree = _parse_as_projection(fragment)
         if tree is None:
             raise QueryError(f"cannot parse SQL fragment {fragment!r}: {_describe(exc)}") from exc
+    _check_parentheses(fragment)
     _validate(tree, fragment)
     return tree
+
+
+def _check_parentheses(fragment: str) -> None:
+    """sqlglot forgives some unclosed parentheses (``GROUP_CONCAT(x``); we do not."""
+    depth = 0
+    try:
+        tokens = sqlglot.tokenize(fragment, read="mysql")
+    except SqlglotError as exc:
+        raise QueryError(f"cannot parse SQL fragment {fragment!r}: {_describe(exc)}") from exc
+    for token in tokens:
+        depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(token.token_type, 0)
+        if depth < 0:
+            break
+    if depth:
+        raise QueryError(f"cannot parse SQL fragment {fragment!r}: unbalanced parentheses")
 
 
 def _validate(tree: exp.Expr, fragment: str) -> None:
@@ -538,6 +581,8 @@ def _validate(tree: exp.Expr, fragment: str) -> None:
         for cls, reason in _REFUSED.items():
             if isinstance(node, cls):
                 raise QueryError(f"invalid SQL fragment {fragment!r}: {reason}")
+        if isinstance(node, exp.Distinct) and not node.expressions and not isinstance(node.parent, exp.Query):
+            raise QueryError(f"invalid SQL fragment {fragment!r}: DISTINCT without an argument")
 
 
 def _parse(fragment: str) -> exp.Expr:
@@ -687,17 +732,33 @@ _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Neg,
 def _is_boolean(node: exp.Expr | None) -> bool:
     if isinstance(node, exp.Paren):
         return _is_boolean(node.this)
-    if isinstance(node, exp.If):
-        return _is_boolean(node.args.get("true"))
-    if isinstance(node, exp.Case):
-        return any(_is_boolean(branch.args.get("true")) for branch in node.args.get("ifs") or [])
+    if isinstance(node, (exp.If, exp.Case)):
+        branches = _branches(node)
+        return bool(branches) and all(_is_boolean(b) for b in branches)
     return isinstance(node, _BOOLEAN_NODES)
+
+
+def _branches(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.Case):
+        candidates = [b.args.get("true") for b in node.args.get("ifs") or []] + [node.args.get("default")]
+    elif isinstance(node, exp.If):
+        candidates = [node.args.get("true"), node.args.get("false")]
+    else:
+        return []
+    return [b for b in candidates if b is not None and not isinstance(b, exp.Null)]
+
+
+def _mixed_branches(node: exp.Expr) -> bool:
+    """A CASE/IF whose results are partly boolean, partly not (fine in MySQL only)."""
+    kinds = {_is_boolean(b) for b in _branches(node)}
+    return len(kinds) > 1
 
 
 def _child_context(parent: exp.Expr, key: str, context: str | None) -> str | None:
     """"bool", "value" or None (leave alone) for the child under `key` of `parent`."""
     if isinstance(parent, (exp.Paren, exp.Case)) or (isinstance(parent, exp.If) and key != "this"):
-        return context if key != "ifs" else None
+        # CASE/IF branches take the context of the whole; mixed branches must agree on a type
+        return "value" if context is None and _mixed_branches(parent) else context
     if isinstance(parent, (exp.Connector, exp.Not)):
         return "bool"
     if isinstance(parent, exp.If):
@@ -708,7 +769,8 @@ def _child_context(parent: exp.Expr, key: str, context: str | None) -> str | Non
         other = parent.expression if key == "this" else parent.this
         return None if _is_boolean(other) else "value"
     if isinstance(parent, exp.In):
-        return None if _is_boolean(parent.this) else "value"
+        operands = [parent.this, *parent.expressions]
+        return None if all(_is_boolean(op) for op in operands) else "value"
     if isinstance(parent, (exp.Query, exp.Subquery, exp.Window, exp.Order, exp.Ordered)):
         return None
     if isinstance(parent, (exp.Func, exp.Between, exp.Distinct, *_ARITHMETIC)):
@@ -808,7 +870,7 @@ def _translate_cached(fragment: str, dialect: str, kind: str, bind: bool) -> tup
         return _generate(tree, dialect, bind)
     except QueryError as exc:
         raise QueryError(f"cannot translate SQL fragment {fragment!r} to {dialect}: {exc}") from exc
-    except (SqlglotError, ValueError) as exc:
+    except (SqlglotError, ValueError, TypeError, AttributeError, LookupError) as exc:
         raise QueryError(f"cannot translate SQL fragment {fragment!r} to {dialect}: {_describe(exc)}") from exc
 
 # ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ class PostgresBackend(Backend):
     type_sql = {
         "int8": "smallint", "int16": "smallint", "int32": "integer", "int64": "bigint",
         "uint8": "smallint", "uint16": "integer", "uint32": "bigint", "uint64": "numeric(20,0)",
-        "float32": "real", "float64": "double precision", "bool": "boolean",
+        "float32": "real", "float64": "double precision", "bool": "smallint",
         "decimal": "numeric({p},{s})", "char": "char({n})", "varchar": "varchar({n})",
         "text": "text", "date": "date", "datetime": "timestamp{prec}", "time": "time",
         "timestamp": "timestamp{prec}", "uuid": "uuid", "json": "jsonb", "bytes": "bytea",
@@ -29,8 +29,13 @@ class PostgresBackend(Backend):
     def integer_type_enforces(self, core: str) -> bool:
         return core in ("int16", "int32", "int64")
 
-    def bool_literal(self, value: bool) -> str:
-        return "TRUE" if value else "FALSE"
+    def checks(self, column: str, spec) -> list[str]:
+        # bool is smallint 0/1, as in MySQL: DataJoint fragments ("flag = 1", "flag",
+        # "NOT flag") are written for an integer-valued boolean.
+        out = super().checks(column, spec)
+        if spec.core == "bool":
+            out.append(f"{self.quote(column)} IN (0, 1)")
+        return out
 
     # -- connection ---------------------------------------------------------
     def connect(self, config: Any) -> Any:
@@ -65,7 +70,7 @@ class PostgresBackend(Backend):
         return {
             "uuid": lambda v: None if v is None else as_uuid(v),
             "time": format_time,
-            "bool": lambda v: None if v is None else bool(v),
+            "bool": lambda v: None if v is None else int(bool(v)),
         }.get(core)
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
@@ -73,6 +78,7 @@ class PostgresBackend(Backend):
             "time": parse_time,
             "uint64": lambda v: None if v is None else int(v),
             "char": lambda v: None if v is None else v.rstrip(" "),
+            "bool": lambda v: None if v is None else bool(v),
         }.get(core)
 
     # -- catalog ---------------------------------------------------------------

@@ -18,6 +18,7 @@ import uuid
 from typing import Any, Callable
 
 from .. import errors
+from ..definition.types import INTEGER_RANGES
 from .base import Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
     format_time, parse_time
 
@@ -36,13 +37,24 @@ def _regexp(pattern: str, value: Any) -> bool | None:
     return re.search(pattern, str(value)) is not None
 
 
+def _parse_when(value: str, what: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise errors.DataError(f"not a valid {what}: {value!r}") from None
+
+
 def _date(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _parse_when(value, "date")
     if isinstance(value, dt.datetime):
         return value.date().isoformat()
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
 def _datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _parse_when(value, "datetime")
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -52,12 +64,45 @@ def _datetime(value: Any) -> Any:
     return value
 
 
+_from_date = dt.date.fromisoformat
+_from_datetime = dt.datetime.fromisoformat
+
+
+def _int(value: Any) -> Any:
+    """SQLite integers are signed 64-bit: a larger value is a DataError (not OverflowError)."""
+    if value.__class__ is int and not -9223372036854775808 <= value <= 9223372036854775807:
+        raise errors.DataError(f"integer {value} is out of range (SQLite stores integers as "
+                               "signed 64-bit)")
+    return value
+
+
+def _round_micro(value: dt.datetime, precision: int) -> dt.datetime:
+    """Round microseconds to the declared fractional precision, as MySQL and PostgreSQL do
+    on store (SQLite keeps the text as given)."""
+    step = 10 ** (6 - precision)
+    micro = value.microsecond
+    rounded = (micro + step // 2) // step * step
+    return value.replace(microsecond=0) + dt.timedelta(microseconds=rounded)
+
+
+def _to_datetime_with(precision: int) -> Callable[[Any], Any]:
+    if precision >= 6:
+        return _to_datetime
+
+    def convert(v: Any) -> Any:
+        v = _from_datetime(v) if v.__class__ is str else v
+        if v is not None and v.microsecond:
+            v = _round_micro(v, precision)
+        return v
+    return convert
+
+
 def _to_datetime(v: Any) -> Any:
-    return dt.datetime.fromisoformat(v) if isinstance(v, str) else v
+    return _from_datetime(v) if v.__class__ is str else v
 
 
 def _to_date(v: Any) -> Any:
-    return dt.date.fromisoformat(v[:10]) if isinstance(v, str) else v
+    return (_from_date(v) if len(v) == 10 else _from_date(v[:10])) if v.__class__ is str else v
 
 
 class SQLiteBackend(Backend):
@@ -86,8 +131,16 @@ class SQLiteBackend(Backend):
             out.append(f"length({q}) <= {int(spec.args[0])}")
         elif spec.core == "bool":
             out.append(f"{q} IN (0, 1)")
-        elif spec.core == "json":
-            out.append(f"json_valid({q})")
+        elif spec.core == "json":  # json_valid(NULL) is 0 on older SQLite
+            out.append(f"{q} IS NULL OR json_valid({q})")
+        elif spec.core == "decimal":
+            precision, scale = (list(spec.args) + [10, 0])[:2]
+            bound = f"1e{int(precision) - int(scale)}"
+            out.append(f"{q} > -{bound} AND {q} < {bound}")
+        elif spec.core == "date":
+            out.append(f"{q} = date({q})")
+        elif spec.core in ("datetime", "timestamp"):
+            out.append(f"substr({q}, 1, 19) = datetime({q})")
         elif spec.core == "uuid":
             out.append(f"length({q}) = 16")
         return out
@@ -124,6 +177,8 @@ class SQLiteBackend(Backend):
 
     # -- values ---------------------------------------------------------------
     def adapter(self, core: str) -> Callable[[Any], Any] | None:
+        if core in INTEGER_RANGES:
+            return _int
         return {
             "bool": lambda v: None if v is None else int(bool(v)),
             "date": _date, "datetime": _datetime, "timestamp": _datetime,
@@ -138,9 +193,11 @@ class SQLiteBackend(Backend):
             q = decimal.Decimal(1).scaleb(-int(args[1])) if len(args) > 1 else None
             return lambda v: None if v is None else (
                 decimal.Decimal(repr(v)).quantize(q) if q is not None else decimal.Decimal(repr(v)))
+        if core in ("datetime", "timestamp"):
+            return _to_datetime_with(int(args[0]) if args else 0)
         return {
             "bool": lambda v: None if v is None else bool(v),
-            "date": _to_date, "datetime": _to_datetime, "timestamp": _to_datetime,
+            "date": _to_date,
             "time": parse_time,
             "uuid": lambda v: None if v is None else uuid.UUID(bytes=v),
             "json": lambda v: None if v is None else json.loads(v),

@@ -1,0 +1,105 @@
+"""joinflow demo on the embedded default: a SQLite file and a local folder, nothing to start.
+
+Run:  .venv/bin/python examples/demo.py
+It builds a small pipeline (subject -> session -> recording -> computed statistics with parts),
+stores numpy arrays as blobs and a file as an attachment, queries it and cleans up after itself.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import joinflow as dj
+
+work = Path(tempfile.mkdtemp(prefix="joinflow-demo-"))
+dj.config["database.backend"] = "sqlite"
+dj.config["database.path"] = str(work / "pipeline.db")
+dj.config["download_path"] = str(work / "downloads")
+dj.config["safemode"] = False
+
+schema = dj.Schema("demo")
+
+
+@schema
+class Subject(dj.Manual):
+    definition = """
+    # an experimental animal
+    subject_id : int32
+    ---
+    species = 'mouse' : varchar(32)
+    date_of_birth = null : date
+    """
+
+
+@schema
+class Session(dj.Manual):
+    definition = """
+    -> Subject
+    session : int16
+    ---
+    session_date : date
+    notes = '' : varchar(255)
+    protocol = null : attach     # a file attached to the session
+    """
+
+
+@schema
+class Recording(dj.Imported):
+    definition = """
+    -> Session
+    ---
+    trace : longblob   # a numpy array
+    """
+
+    def make(self, key):
+        rng = np.random.default_rng(key["subject_id"] * 100 + key["session"])
+        self.insert1(dict(key, trace=rng.normal(size=1000)))
+
+
+@schema
+class Stats(dj.Computed):
+    definition = """
+    -> Recording
+    ---
+    mean : float64
+    std : float64
+    """
+
+    class Peak(dj.Part):
+        definition = """
+        -> master
+        peak : int32
+        ---
+        value : float64
+        """
+
+    def make(self, key):
+        trace = (Recording & key).fetch1("trace")
+        self.insert1(dict(key, mean=float(trace.mean()), std=float(trace.std())))
+        top = np.argsort(trace)[-3:]
+        self.Peak.insert(dict(key, peak=int(i), value=float(trace[i])) for i in top)
+
+
+protocol = work / "protocol.txt"
+protocol.write_text("stimulus: gratings\n")
+Subject.insert([dict(subject_id=1, date_of_birth="2024-01-15"), dict(subject_id=2)])
+Session.insert([
+    dict(subject_id=1, session=1, session_date="2024-03-01", protocol=str(protocol)),
+    dict(subject_id=1, session=2, session_date="2024-03-02"),
+    dict(subject_id=2, session=1, session_date="2024-03-05", notes="short"),
+])
+Recording.populate()
+Stats.populate()
+
+print(Session())
+print("sessions per subject:", Subject.aggr(Session, n="count(*)").to_dicts())
+print("stats after March 1:", (Stats * Session & "session_date > '2024-03-01'").to_dicts())
+print("attachment fetched to:", (Session & {"subject_id": 1, "session": 1}).fetch1("protocol"))
+(Subject & {"subject_id": 2}).delete()
+print("after deleting subject 2:", len(Session), "sessions,", len(Stats.Peak), "peaks")
+assert len(Stats.Peak) == 6
+shutil.rmtree(work)
+print("demo finished OK")

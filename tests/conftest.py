@@ -1,0 +1,104 @@
+"""Shared fixtures: every database test runs on sqlite, postgresql and mysql.
+
+Servers come from environment variables (loopback defaults):
+  JF_TEST_POSTGRES_URL  postgresql://postgres@127.0.0.1:5432/postgres
+  JF_TEST_MYSQL_URL     mysql://root@127.0.0.1:3306
+A server that cannot be reached is skipped with a message — except under CI=true, where
+all three must run.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from urllib.parse import urlparse
+
+import pytest
+
+import joinflow as dj
+from joinflow.settings import Config
+
+BACKENDS = ["sqlite", "postgresql", "mysql"]
+URLS = {
+    "postgresql": os.environ.get("JF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    "mysql": os.environ.get("JF_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306"),
+}
+_unreachable: dict[str, str] = {}
+_counter = itertools.count()
+
+
+def backend_config(backend: str, tmp_path=None) -> Config:
+    cfg = Config()
+    cfg["database.backend"] = backend
+    cfg["safemode"] = False
+    if backend == "sqlite":
+        cfg["database.path"] = str(tmp_path / "test.db") if tmp_path else ":memory:"
+        return cfg
+    url = urlparse(URLS[backend])
+    cfg["database.host"] = url.hostname or "127.0.0.1"
+    cfg["database.port"] = url.port
+    cfg["database.user"] = url.username
+    cfg["database.password"] = url.password
+    if backend == "postgresql":
+        cfg["database.name"] = (url.path or "/postgres").lstrip("/") or "postgres"
+    return cfg
+
+
+def connect(backend: str, tmp_path=None) -> dj.Connection:
+    if backend in _unreachable:
+        pytest.skip(_unreachable[backend])
+    try:
+        return dj.Connection(config=backend_config(backend, tmp_path))
+    except dj.errors.JoinflowError as exc:
+        msg = f"{backend} server not reachable at {URLS.get(backend)}: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        _unreachable[backend] = msg
+        pytest.skip(msg)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def conn(backend, tmp_path):
+    """A fresh connection (a fresh SQLite file per test)."""
+    c = connect(backend, tmp_path)
+    yield c
+    c.close()
+
+
+def unique_name(prefix: str = "jft") -> str:
+    return f"{prefix}_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def make_schema(conn):
+    """Factory: make_schema('name') -> a new, uniquely named dj.Schema, dropped afterwards."""
+    made: list[dj.Schema] = []
+
+    def factory(prefix: str = "jft", **kwargs) -> dj.Schema:
+        schema = dj.Schema(unique_name(prefix), connection=conn, **kwargs)
+        made.append(schema)
+        return schema
+
+    yield factory
+    for schema in reversed(made):
+        try:
+            schema.drop(prompt=False)
+        except Exception:  # pragma: no cover - best effort cleanup
+            pass
+
+
+@pytest.fixture
+def schema(make_schema):
+    return make_schema()
+
+
+@pytest.fixture(autouse=True)
+def _isolate_config(tmp_path, monkeypatch):
+    """Every test gets its own download folder and a restored global config."""
+    with dj.config.override(download_path=str(tmp_path / "downloads"), safemode=False):
+        yield

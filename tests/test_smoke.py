@@ -1,0 +1,30 @@
+import numpy as np
+
+import joinflow as dj
+
+
+def test_pipeline_roundtrip(schema):
+    @schema
+    class Subject(dj.Manual):
+        definition = """
+        subject_id : int32
+        ---
+        name : varchar(30)
+        """
+
+    @schema
+    class Session(dj.Manual):
+        definition = """
+        -> Subject
+        session : int16
+        ---
+        data = null : longblob
+        """
+
+    Subject.insert([(1, "a"), (2, "b")])
+    Session.insert1(dict(subject_id=1, session=1, data=np.eye(3)))
+    assert len(Subject) == 2
+    row = (Session & {"subject_id": 1}).fetch1()
+    assert np.array_equal(row["data"], np.eye(3))
+    assert (Subject * Session).to_dicts()[0]["name"] == "a"
+    assert (Subject - Session).keys() == [{"subject_id": 2}]
