@@ -28,7 +28,7 @@ _counter = itertools.count()
 
 
 def backend_config(backend: str, tmp_path=None) -> Config:
-    cfg = Config()
+    cfg = dj.config.child()  # database settings here; the rest follows dj.config live
     cfg["database.backend"] = backend
     cfg["safemode"] = False
     if backend == "sqlite":

@@ -27,7 +27,9 @@ class Connection:
                  port: int | None = None, path: str | None = None,
                  config: Config | None = None, init_fun: Any = None) -> None:
         from . import config as global_config
-        cfg = (config or global_config).snapshot()
+        # a live layer over the given (default: global) configuration, so later changes to
+        # dj.config (download_path, safemode, ...) apply; connection arguments stay local
+        cfg = (config if config is not None else global_config).child()
         if host is not None and ":" in host and backend != "sqlite":
             host, _, p = host.rpartition(":")
             port = port or int(p)

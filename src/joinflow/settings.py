@@ -90,24 +90,38 @@ class Config(MutableMapping):
     """Dotted-key configuration (``config['database.host']``) with nested access
     (``config['database']['host']``)."""
 
-    def __init__(self, values: dict[str, Any] | None = None) -> None:
-        self._values: dict[str, Any] = copy.deepcopy(DEFAULTS)
+    def __init__(self, values: dict[str, Any] | None = None, *,
+                 parent: "Config | None" = None) -> None:
+        self._parent = parent
+        self._values: dict[str, Any] = {} if parent is not None else copy.deepcopy(DEFAULTS)
         if values:
             self.update(values)
+
+    def _all(self) -> dict[str, Any]:
+        """Every key: the parent's (live) values overlaid with this layer's."""
+        if self._parent is None:
+            return self._values
+        return {**self._parent._all(), **self._values}
+
+    def child(self) -> "Config":
+        """A layer over this configuration: reads fall through, writes stay in the layer."""
+        return Config(parent=self)
 
     # -- mapping protocol -------------------------------------------------
     def __getitem__(self, key: str) -> Any:
         if key in self._values:
             return self._values[key]
+        if self._parent is not None and key in self._parent._all():
+            return self._parent[key]
         prefix = key + "."
-        nested = {k[len(prefix):]: v for k, v in self._values.items() if k.startswith(prefix)}
+        nested = {k[len(prefix):]: v for k, v in self._all().items() if k.startswith(prefix)}
         if nested:
             return _Section(self, key)
         raise ConfigError(f"unknown configuration key {key!r}")
 
     def __setitem__(self, key: str, value: Any) -> None:
         if isinstance(value, dict) and key not in ("stores",) and not key.startswith("stores."):
-            if any(k.startswith(key + ".") for k in self._values):
+            if any(k.startswith(key + ".") for k in self._all()):
                 for sub, v in value.items():
                     self[f"{key}.{sub}"] = v
                 return
@@ -117,10 +131,10 @@ class Config(MutableMapping):
         del self._values[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
+        return iter(self._all())
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._all())
 
     def __repr__(self) -> str:
         return f"Config({json.dumps(self._redacted_flat(), indent=2, default=str)})"
@@ -128,7 +142,7 @@ class Config(MutableMapping):
     __str__ = __repr__
 
     def _redacted_flat(self) -> dict[str, Any]:
-        return {k: redact(v, k) for k, v in self._values.items()}
+        return {k: redact(v, k) for k, v in self._all().items()}
 
     # -- layering -------------------------------------------------------------
     def load(self, path: str | os.PathLike) -> None:
@@ -169,7 +183,8 @@ class Config(MutableMapping):
     def snapshot(self) -> "Config":
         """An independent copy (what a connection keeps)."""
         new = Config.__new__(Config)
-        new._values = copy.deepcopy(self._values)
+        new._parent = None
+        new._values = copy.deepcopy(self._all())
         return new
 
 
@@ -180,7 +195,7 @@ class _Section(MutableMapping):
         self._config, self._prefix = config, prefix + "."
 
     def _keys(self) -> list[str]:
-        return [k[len(self._prefix):] for k in self._config._values if k.startswith(self._prefix)]
+        return [k[len(self._prefix):] for k in self._config._all() if k.startswith(self._prefix)]
 
     def __getitem__(self, key: str) -> Any:
         return self._config[self._prefix + key]
