@@ -25,6 +25,7 @@ _PYFORMAT_RE = re.compile(r"%([s%])")
 @functools.lru_cache(maxsize=4096)
 def _template(text: str, dialect: str, kind: str, names: tuple) -> tuple[str, tuple, tuple]:
     """(template with column marks, referenced names by mark index, bound params)."""
+    translate(text, "mysql", kind=kind)  # full validation of the fragment as written
     try:
         tree = sqlglot.parse_one(text, read="mysql")
     except sqlglot.errors.ParseError as exc:

@@ -23,43 +23,59 @@ Pipeline (all on the sqlglot syntax tree, never on SQL text):
 5. **generate** SQL with quoted identifiers and, with ``bind=True``, the
    fragment's own literals turned into placeholders.
 
-Semantics that are *not* emulated (documented limitations):
+SQLite connections must register the helpers of this module: the functions
+of :func:`sqlite_functions` (``conn.create_function(name, nargs, fn,
+deterministic=True)``) -- ``regexp``, because SQLite parses ``x REGEXP p`` but
+ships no implementation, and ``mysql_mod`` for ``MOD``/``%`` (SQLite's ``%``
+truncates reals to integers) -- and the aggregates of :func:`sqlite_aggregates`
+(``STDDEV_POP``, ``VAR_SAMP``, ...; ``conn.create_aggregate``).
+
+Emulated MySQL semantics include: NULL from division (``/``, ``DIV``, ``MOD``)
+by zero; ``/`` always dividing as reals; ``DIV`` truncating toward zero;
+``CONCAT`` being NULL when any argument is NULL (rendered as ``||``, which
+behaves so on SQLite and PostgreSQL, unlike PostgreSQL's ``CONCAT``);
+``GREATEST``/``LEAST`` being NULL when any argument is; ``TIMESTAMPDIFF``
+truncating toward zero, with MySQL's whole-month rule for MONTH/QUARTER/YEAR;
+``<=>`` (``IS`` on SQLite, ``IS NOT DISTINCT FROM`` on PostgreSQL); ``LIKE``'s
+backslash escape on SQLite.
+
+Not emulated (documented limitations):
 
 * MySQL's default collations compare strings case-insensitively (``=``,
   ``LIKE``, ``REGEXP``) and ignore trailing spaces. PostgreSQL compares
-  case-sensitively and so does joinflow's SQLite ``REGEXP``; SQLite's ``=`` is
+  case-sensitively and so does the SQLite ``regexp`` helper; SQLite's ``=`` is
   case-sensitive but its ``LIKE`` is case-insensitive for ASCII unless the
   connection sets ``PRAGMA case_sensitive_like = ON``.
 * ``LENGTH`` counts bytes on MySQL, characters elsewhere.
-* SQLite has no ``REGEXP`` function of its own: ``x REGEXP p`` is rendered as is
-  and the connection must register the Python function from
-  :func:`sqlite_functions` (``conn.create_function(name, nargs, fn,
-  deterministic=True)``); likewise the aggregates of :func:`sqlite_aggregates`
-  (``STDDEV_POP`` and friends) with ``conn.create_aggregate``.
 * ``NOW()``/``CURDATE()`` on SQLite use the machine's local time
-  (``'localtime'``), like MySQL's default ``SYSTEM`` time zone.
+  (``'localtime'``), like MySQL's default ``SYSTEM`` time zone; date arithmetic
+  (``d + INTERVAL 1 DAY``) on SQLite yields ``'YYYY-MM-DD HH:MM:SS'`` text.
 * ``GROUP_CONCAT(DISTINCT x ORDER BY x)`` on PostgreSQL orders by ``x`` as text
   (PostgreSQL requires the ORDER BY of a DISTINCT aggregate to be its argument).
-  SQLite refuses a separator together with ``DISTINCT``.
-* ``%`` (``MOD``) on SQLite truncates its operands to integers.
+  On SQLite ``GROUP_CONCAT(... ORDER BY ...)`` needs SQLite 3.44 and a separator
+  cannot be combined with ``DISTINCT``.
 * ``j->>'$.a'`` of a JSON ``null`` is the string ``'null'`` on MySQL and SQL
   NULL on PostgreSQL and SQLite.
-* ``LIKE``/``REGEXP`` on a non-text column, JSON functions beyond simple
-  ``->``/``->>``/``JSON_EXTRACT`` paths and MySQL functions without a
-  counterpart are passed through (best effort) and may fail at run time on
-  the other backends.
+* Expressions made only of untyped ``NULL``s, ``LIKE``/``REGEXP`` on a non-text
+  column, JSON functions beyond ``->``/``->>``/``JSON_EXTRACT`` with literal
+  paths and MySQL functions without a counterpart are passed through (best
+  effort) and may fail at run time on the other backends.
+* MySQL output assumes the default ``sql_mode`` (no ``NO_BACKSLASH_ESCAPES``:
+  backslashes in strings are written escaped).
 
 With ``bind=True`` the text uses the backend's paramstyle (``?`` for SQLite,
 ``%s`` for PostgreSQL and MySQL); for the ``%s`` style every literal ``%`` in
 the text is doubled, so the text must be executed *with* the params (even when
-the list is empty).
+the list is empty). Only literals written in the fragment are bound; format
+strings, separators, interval amounts and literals introduced by a translation
+stay inline.
 """
 from __future__ import annotations
 
 import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, TypeAlias
 
 import sqlglot
@@ -386,6 +402,7 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         exp.TimestampDiff: _timestampdiff("sqlite"),
         exp.DateDiff: "CAST(JULIANDAY(DATE(:this)) - JULIANDAY(DATE(:expression)) AS INTEGER)",
         exp.Rand: "(RANDOM() / 18446744073709551616.0 + 0.5)",
+        exp.Mod: "MYSQL_MOD(:this, :expression)",
         exp.Left: "SUBSTR(:this, 1, :expression)",
         exp.Right: "SUBSTR(:this, MAX(LENGTH(:this) - :expression + 1, 1))",
         exp.CurrentTimestamp: "DATETIME('now', 'localtime')",
@@ -473,7 +490,7 @@ def is_aggregate(fragment: str) -> bool:
 
 def sqlite_functions() -> dict[str, tuple[int, Callable[..., Any]]]:
     """Scalar functions a SQLite connection must register (``create_function``)."""
-    return {"regexp": (2, _sqlite_regexp)}
+    return {"regexp": (2, _sqlite_regexp), "mysql_mod": (2, _sqlite_mod)}
 
 
 def sqlite_aggregates() -> dict[str, tuple[int, type]]:
@@ -590,7 +607,7 @@ def _parse(fragment: str) -> exp.Expr:
     return _parse_cached(fragment).copy()
 
 
-def _outside_subqueries(tree: exp.Expr):
+def _outside_subqueries(tree: exp.Expr) -> Iterator[exp.Expr]:
     return tree.walk(prune=lambda node: isinstance(node, exp.Query))
 
 
@@ -888,6 +905,35 @@ def _sqlite_regexp(pattern: Any, value: Any) -> int | None:
     if pattern is None or value is None:
         return None
     return int(_compiled(str(pattern)).search(str(value)) is not None)
+
+
+def _as_number(value: Any) -> int | float:
+    if isinstance(value, (int, float)):
+        return value
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return 0  # MySQL reads a non-numeric string as 0
+
+
+def _sqlite_mod(dividend: Any, divisor: Any) -> int | float | None:
+    """MySQL's MOD: NULL for a zero divisor, the sign of the dividend, works on reals.
+
+    (SQLite's ``%`` truncates both operands to integers.)
+    """
+    if dividend is None or divisor is None:
+        return None
+    a, b = _as_number(dividend), _as_number(divisor)
+    if b == 0:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        remainder = abs(a) % abs(b)
+        return -remainder if a < 0 else remainder
+    return math.fmod(a, b)
 
 
 class _Moments:

@@ -161,9 +161,11 @@ class SQLiteBackend(Backend):
             raw.execute("PRAGMA synchronous = NORMAL")
         raw.create_function("REGEXP", 2, _regexp, deterministic=True)
         try:
-            from ..algebra.sqlfrag import sqlite_functions
+            from ..algebra.sqlfrag import sqlite_aggregates, sqlite_functions
             for fname, (nargs, fn) in sqlite_functions().items():
                 raw.create_function(fname, nargs, fn, deterministic=False)
+            for fname, (nargs, cls) in sqlite_aggregates().items():
+                raw.create_aggregate(fname, nargs, cls)
         except ImportError:  # pragma: no cover
             pass
         for stmt in CATALOG:
