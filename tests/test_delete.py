@@ -258,3 +258,14 @@ def test_drop_quick(schema):
     Stat.drop_quick()
     assert not Stat.is_declared and Session.is_declared
     Stat.drop_quick()  # not declared: nothing happens
+
+
+def test_restriction_by_descendant(schema):
+    Subject, Session, Stat = _pipeline(schema)
+    # the restriction reads Stat, whose rows are deleted before Subject's
+    assert (Subject & (Stat & {"subject_id": 2, "session": 1})).delete(prompt=False) == 1
+    assert sorted(Subject.to_arrays("subject_id").tolist()) == [1, 3]
+    assert len(Stat) == 4 and len(Session.Trial) == 12
+    assert (Session - Stat.Unit).delete(prompt=False) == 0
+    assert (Session & (Stat.Unit & {"subject_id": 3})).delete(prompt=False) == 2
+    assert len(Session) == 2 and len(Stat.Unit) == 4

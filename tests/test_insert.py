@@ -451,3 +451,64 @@ def test_validate(schema):
     assert not arity.is_valid
     assert Item.validate([(1, "x", "a", None, 3)]).is_valid
     assert len(Item) == 0  # validate writes nothing
+
+
+def test_dataframe_nan_in_string_columns_is_null(schema):
+    @schema
+    class Note(dj.Manual):
+        definition = """
+        note_id : int32
+        ---
+        text = null : varchar(8)
+        kind = null : enum('x', 'yy')
+        n = null : int32
+        """
+
+    df = pd.DataFrame(dict(note_id=[1, 2], text=["hi", np.nan], kind=[np.nan, "yy"],
+                           n=[np.nan, 3.0]))
+    df["text"] = df["text"].astype("string")  # pandas' string dtype: NULL is pd.NA
+    Note.insert(df)
+    assert Note.to_dicts(order_by="note_id") == [
+        dict(note_id=1, text="hi", kind=None, n=None), dict(note_id=2, text=None, kind="yy", n=3)]
+    assert Note.validate(df).is_valid
+
+
+def _nullable_table(schema):
+    @schema
+    class Rec(dj.Manual):
+        definition = """
+        rec : int32
+        ---
+        flag = null : bool
+        when = null : datetime
+        info = null : json
+        """
+
+    return Rec
+
+
+@pytest.mark.xfail(reason="BUG (fetch.py): to_pandas turns a NULL bool into True (bool(NaN))",
+                   strict=True)
+def test_to_pandas_roundtrip_null_bool(schema):
+    Rec = _nullable_table(schema)
+    Rec.insert([dict(rec=1, flag=False), dict(rec=2)])
+    df = Rec.to_pandas()
+    Rec.delete(prompt=False)
+    Rec.insert(df)
+    assert [r["flag"] for r in Rec.to_dicts(order_by="rec")] == [False, None]
+
+
+def test_to_pandas_roundtrip_null_datetime_json(schema, backend, request):
+    if backend in ("sqlite", "mysql"):
+        request.applymarker(pytest.mark.xfail(
+            reason="BUG (fetch.py): to_pandas applies the datetime/json "
+                   "converters to NaN (pandas' NULL) and crashes", strict=True))
+    import datetime as dt
+    Rec = _nullable_table(schema)
+    Rec.insert([dict(rec=1, when=dt.datetime(2020, 1, 2, 3, 4, 5), info={"a": 1}),
+                dict(rec=2)])
+    before = Rec.proj("when", "info").to_dicts(order_by="rec")
+    df = Rec.proj("when", "info").to_pandas()
+    Rec.delete(prompt=False)
+    Rec.insert(df)
+    assert Rec.proj("when", "info").to_dicts(order_by="rec") == before

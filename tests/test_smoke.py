@@ -28,3 +28,30 @@ def test_pipeline_roundtrip(schema):
     assert np.array_equal(row["data"], np.eye(3))
     assert (Subject * Session).to_dicts()[0]["name"] == "a"
     assert (Subject - Session).keys() == [{"subject_id": 2}]
+
+
+def test_restrict_by_query_over_same_table(schema):
+    """A & (A & cond) and A - (A & Top) work: attributes born in the same table match."""
+    @schema
+    class Item(dj.Manual):
+        definition = """
+        item : int32
+        ---
+        label : varchar(10)
+        """
+
+    @schema
+    class Other(dj.Manual):
+        definition = """
+        other : int32
+        ---
+        label : varchar(10)
+        """
+
+    Item.insert([(1, "a"), (2, "b"), (3, "c")])
+    Other.insert([(1, "a")])
+    assert (Item - (Item & dj.Top(1, "item DESC"))).keys() == [{"item": 1}, {"item": 2}]
+    assert len(Item & (Item & "label > 'a'")) == 2
+    import pytest
+    with pytest.raises(dj.errors.SemanticMatchError, match="label"):
+        Item & Other.proj("label")

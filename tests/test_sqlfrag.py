@@ -346,7 +346,7 @@ EXPRESSION_GOLDEN: dict[str, dict[str, str]] = {
         'mysql': "GROUP_CONCAT(`name` SEPARATOR ',')",
     },
     "GROUP_CONCAT(DISTINCT name ORDER BY name SEPARATOR ';')": {
-        'sqlite': 'GROUP_CONCAT(DISTINCT "name", \';\' ORDER BY "name")',
+        'sqlite': 'JF_GROUP_CONCAT_ORDERED("name", "name", 0, \';\', 1)',
         'postgresql': 'STRING_AGG(DISTINCT CAST("name" AS TEXT), \';\' ORDER BY CAST("name" AS TEXT) NULLS FIRST)',
         'mysql': "GROUP_CONCAT(DISTINCT `name` ORDER BY `name` SEPARATOR ';')",
     },

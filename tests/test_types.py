@@ -76,6 +76,11 @@ def test_float_bool_decimal(schema):
 
     Num.insert1(dict(id=1, f32=0.5, f64=1 / 3, flag=True, price=decimal.Decimal("12345.678")))
     Num.insert1(dict(id=2, f32=-2.25, f64=-1e300, flag=False, price=decimal.Decimal("-0.001")))
+    Num.insert1(dict(id=4, f32=0.1, f64=0.1, flag=np.bool_(True), price=7))
+    r4 = _one(Num, id=4)
+    assert r4["f32"] == pytest.approx(0.1, rel=1e-7) and r4["f64"] == 0.1
+    assert r4["price"] == decimal.Decimal("7.000") and r4["flag"] is True
+    (Num & {"id": 4}).delete_quick()
     r1, r2 = _one(Num, id=1), _one(Num, id=2)
     assert r1["f32"] == 0.5 and r2["f32"] == -2.25
     assert r1["f64"] == 1 / 3 and r2["f64"] == -1e300
@@ -118,6 +123,9 @@ def test_strings_and_enum(schema):
     with pytest.raises(DataError):
         Txt.insert1(dict(code="zz", name="x", kind="medium"))
     assert len(Txt) == 2
+    # char(n) values come back without padding, and trailing spaces are not kept
+    Txt.insert1(dict(code="xy  ", name="a", kind="big"))
+    assert (Txt & {"code": "xy"}).fetch1("code") == "xy"
 
 
 # --------------------------------------------------------------------------- time
@@ -152,6 +160,27 @@ def test_dates_and_times(schema):
     assert len(When & {"at_ms": dt.datetime(2024, 1, 2, 3, 4, 5, 123000)}) == 1
     with pytest.raises(DataError):
         When.insert1({**Thing, "day": "2024-02-30"})
+
+
+def test_time_is_a_signed_duration(schema):
+    @schema
+    class Span(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        d : time
+        """
+
+    values = [dt.timedelta(0), dt.timedelta(hours=30, minutes=1, seconds=2),
+              -dt.timedelta(hours=1, minutes=30), dt.timedelta(seconds=1, microseconds=500000),
+              dt.time(8, 15)]
+    Span.insert([dict(id=i, d=v) for i, v in enumerate(values)])
+    got = [r["d"] for r in Span.to_dicts(order_by="id")]
+    assert got == [dt.timedelta(0), dt.timedelta(hours=30, minutes=1, seconds=2),
+                   -dt.timedelta(hours=1, minutes=30), dt.timedelta(seconds=1, microseconds=500000),
+                   dt.timedelta(hours=8, minutes=15)]
+    assert all(type(g) is dt.timedelta for g in got)
+    assert (Span & {"d": dt.timedelta(hours=8, minutes=15)}).keys() == [{"id": 4}]
 
 
 def test_fractional_seconds_follow_declared_precision(schema):

@@ -18,7 +18,7 @@ _PG_TYPES = {
     "integer": "int32", "smallint": "int16", "bigint": "int64", "real": "float32",
     "double precision": "float64", "boolean": "bool", "text": "text", "bytea": "bytes",
     "jsonb": "json", "json": "json", "uuid": "uuid", "date": "date",
-    "time without time zone": "time", "time": "time", "longtext": "text",
+    "time without time zone": "time", "time": "time", "interval": "time", "longtext": "text",
     "mediumtext": "text", "tinytext": "text",
 }
 _SQLITE_TYPES = {"INTEGER": "int64", "REAL": "float64", "TEXT": "text", "BLOB": "bytes",
@@ -115,7 +115,7 @@ def load_heading(conn: Any, schema: str, table: str) -> Heading:
     if not cols:
         raise MissingTableError(f"table {backend.full_name(schema, table)} does not exist")
     pk_order = backend.primary_key_order(conn.run, schema, table)
-    lineage = _lineage(conn, schema, table, pk_order)
+    lineage = _lineage(conn, schema, table, [c.name for c in cols])
     attrs = []
     for col in cols:
         if col.name.startswith("_"):
@@ -132,8 +132,11 @@ def load_heading(conn: Any, schema: str, table: str) -> Heading:
     return heading
 
 
-def _lineage(conn: Any, schema: str, table: str, pk: list[str]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {k: f"{schema}.{table}.{k}" for k in pk}
+def _lineage(conn: Any, schema: str, table: str, names: list[str]) -> dict[str, str | None]:
+    # every attribute born in this table has this table as its origin (DataJoint 2.x gives
+    # native secondary attributes no lineage, which forbids even A & (A & cond); we keep them
+    # distinct per table instead, so unrelated namesakes still refuse to match)
+    out: dict[str, str | None] = {k: f"{schema}.{table}.{k}" for k in names}
     for fk in conn.dependencies.parent_fks(schema, table):
         parent = load_heading(conn, fk.parent_schema, fk.parent_table)
         for col, ref in zip(fk.columns, fk.ref_columns):

@@ -58,6 +58,7 @@ def make_condition(arg: Any, heading: Heading, semantic_check: bool = True) -> n
     if isinstance(arg, bool) or isinstance(arg, np.bool_):
         return n.TrueCond() if arg else n.FalseCond()
     if isinstance(arg, str):
+        check_fragment_names(arg, heading)
         return n.SqlCond(arg)
     if isinstance(arg, U):
         return n.TrueCond()
@@ -73,7 +74,9 @@ def make_condition(arg: Any, heading: Heading, semantic_check: bool = True) -> n
     if isinstance(arg, AndList):
         return n.AndCond(tuple(make_condition(a, heading, semantic_check) for a in arg))
     if _is_dataframe(arg):
-        return make_condition(list(arg.reset_index().to_dict("records")), heading, semantic_check)
+        records = [{k: None if _is_missing(v) else v for k, v in r.items()}
+                   for r in arg.reset_index().to_dict("records")]
+        return make_condition(records, heading, semantic_check)
     if isinstance(arg, np.ndarray) and arg.dtype.names:
         return make_condition(list(arg), heading, semantic_check)
     if isinstance(arg, Top):
@@ -84,6 +87,29 @@ def make_condition(arg: Any, heading: Heading, semantic_check: bool = True) -> n
             return n.TrueCond()
         return n.OrCond(tuple(c for c in conds if not isinstance(c, n.FalseCond)))
     raise QueryError(f"invalid restriction type {type(arg).__name__}: {arg!r}")
+
+
+def check_fragment_names(text: str, heading: Heading) -> None:
+    """Fail early (at restriction time) when a SQL condition names an unknown attribute."""
+    from .algebra.sqlfrag import referenced_columns
+    names = set(heading.names)
+    lower = {nm.lower() for nm in names}
+    for col in sorted(referenced_columns(text)):
+        if col not in names and col.lower() not in lower:
+            raise QueryError(f"attribute {col!r} is not found in query (condition {text!r}); "
+                             f"available: {', '.join(heading.names)}")
+
+
+def _is_missing(value: Any) -> bool:
+    """NaN/NaT/NA that pandas puts where the fetched value was NULL."""
+    if value is None or isinstance(value, (str, bytes)):
+        return False
+    try:
+        import pandas as pd
+        result = pd.isna(value)
+    except (ImportError, TypeError, ValueError):
+        return False
+    return result is True or isinstance(result, np.bool_) and bool(result)
 
 
 def _is_dataframe(arg: Any) -> bool:

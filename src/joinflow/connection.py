@@ -100,21 +100,33 @@ class Connection:
         with self._lock:
             for attempt in (0, 1):
                 if self._raw is None:
+                    if self._depth:  # never reconnect silently in the middle of a transaction
+                        raise errors.LostConnectionError(
+                            f"the connection to {self.backend.describe_target(self.config)} was "
+                            "lost during a transaction; the transaction was rolled back")
                     self.connect()
                 try:
                     return self._execute(sql, params, many, fetch)
                 except Exception as exc:
-                    if (attempt == 0 and self._depth == 0 and self.config["database.reconnect"]
-                            and self.backend.is_disconnect(exc)):
+                    if not self._is_disconnect(exc):
+                        raise self._translate(exc) from exc
+                    self.close()
+                    if attempt == 0 and self._depth == 0 and self.config["database.reconnect"]:
                         log.warning("lost connection; reconnecting")
-                        self.close()
                         continue
-                    if self.backend.is_disconnect(exc) and self._depth:
-                        self._depth = 0
-                        self.close()
-                    translated = self._translate(exc)
-                    raise translated from exc
+                    where = " during a transaction; the transaction was rolled back" \
+                        if self._depth else ""
+                    raise errors.LostConnectionError(
+                        f"lost the connection to {self.backend.describe_target(self.config)}"
+                        f"{where}: {str(exc).strip()}") from exc
         raise errors.LostConnectionError("could not reconnect")  # pragma: no cover
+
+    def _is_disconnect(self, exc: BaseException) -> bool:
+        if self.backend.is_disconnect(exc):
+            return True
+        # MariaDB: 1927 "Connection was killed"; MySQL 8: 4031 disconnected for inactivity
+        code = exc.args[0] if getattr(exc, "args", None) else None
+        return self.backend.name == "mysql" and code in (1927, 4031)
 
     def _execute(self, sql: str, params: Any, many: bool, fetch: bool) -> list:
         cur = self._raw.cursor()
@@ -127,7 +139,7 @@ class Connection:
             self.last_rowcount = cur.rowcount
             if fetch and cur.description is not None:
                 self.last_description = [d[0] for d in cur.description]
-                return cur.fetchall()
+                return list(cur.fetchall())
             return []
         finally:
             cur.close()
@@ -164,14 +176,17 @@ class Connection:
         self._depth = 1
 
     def commit_transaction(self) -> None:
-        self.query_raw("COMMIT", ())
-        self._depth = 0
+        try:
+            self.query_raw("COMMIT", ())
+        finally:
+            self._depth = 0
 
     def cancel_transaction(self) -> None:
         if self._raw is not None:
             with contextlib.suppress(errors.JoinflowError):
                 self.query_raw("ROLLBACK", ())
         self._depth = 0
+        self._heading_cache.clear()  # DDL inside the transaction may have been undone
 
     @property
     @contextlib.contextmanager
@@ -196,8 +211,9 @@ class Connection:
                 yield self
             except BaseException:
                 self._depth -= 1
-                with contextlib.suppress(errors.JoinflowError):
-                    self.query_raw(f"ROLLBACK TO SAVEPOINT {name}", ())
+                if self._raw is not None:
+                    with contextlib.suppress(errors.JoinflowError):
+                        self.query_raw(f"ROLLBACK TO SAVEPOINT {name}", ())
                 raise
             else:
                 self._depth -= 1

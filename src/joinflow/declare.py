@@ -136,7 +136,8 @@ def ddl(schema: str, table: str, spec: TableSpec, fks: list[ResolvedFK],
     for idx in spec.indexes:
         for c in idx.columns:
             if c not in names:
-                raise DefinitionError(f"index refers to unknown attribute {c!r}", token=c,
+                raise DefinitionError(f"index refers to unknown attribute {c!r}",
+                                      line=idx.line or None, lineno=idx.lineno or None, token=c,
                                       table=table)
         indexes.append((tuple(idx.columns), idx.unique))
     index_sql = [backend.index_sql(schema, table, index_name(table, cols, u), list(cols), u)

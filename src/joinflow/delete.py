@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from typing import Any
 
 from . import errors
@@ -53,6 +52,19 @@ def _restrictions(conn: Any, roots: dict[str, list]) -> dict[str, Any]:
     return out
 
 
+def _references(obj: Any, nodes: set[str]) -> bool:
+    """True if the query node ``obj`` reads any of the tables ``nodes`` (``schema.table``)."""
+    import dataclasses
+    if isinstance(obj, n.TableNode):
+        return f"{obj.schema}.{obj.table}" in nodes
+    if isinstance(obj, (tuple, list)):
+        return any(_references(x, nodes) for x in obj)
+    if dataclasses.is_dataclass(obj) and isinstance(obj, (n.Node, n.Cond)):
+        return any(_references(getattr(obj, f.name), nodes) for f in dataclasses.fields(obj)
+                   if f.name != "heading")
+    return False
+
+
 def _combine(conn: Any, node: str, conds: list) -> Any:
     """One query for a table restricted by any of ``conds`` (a cond may be the table itself,
     already restricted, as given by the user)."""
@@ -76,13 +88,15 @@ def _integrity(conn: Any, queries: dict[str, Any], counts: dict[str, int], mode:
             continue
         if mode == "enforce":
             raise errors.JoinflowError(
-                f"cannot delete from part table {name!r} before deleting from its master "
-                f"{master!r}: delete from the master instead, or use part_integrity='ignore' "
-                "to break integrity, or part_integrity='cascade' to also delete the master")
+                f"Cannot delete from a Part directly ({name!r} before its master {master!r}). "
+                "Delete from master instead, or use part_integrity='ignore' to break "
+                "integrity, or part_integrity='cascade' to also delete master.")
         if mode == "cascade":
+            # materialize the master keys now: the part rows they come from are deleted first
             mq = _free(conn, f"{schema}.{master}")
             keys = queries[node].proj(*[k for k in mq.primary_key if k in queries[node].heading])
-            extra.setdefault(f"{schema}.{master}", []).append(mq.restrict(keys, False).proj())
+            extra.setdefault(f"{schema}.{master}", []).append(
+                mq.restrict(keys.keys(), False).proj())
     if not extra:
         return None
     merged = {k: list(v) for k, v in roots.items()}
@@ -118,10 +132,15 @@ def delete_quick(query: Any) -> int:
 
 
 def _confirm(message: str) -> bool:
-    if not sys.stdin or not sys.stdin.isatty():
-        return True
-    answer = input(message + " [yes, No]: ")
-    return answer.strip().lower() == "yes"
+    """Ask; only the exact answer ``yes`` confirms. No way to ask (no stdin, or stdin
+    captured) means no — pass ``prompt=False`` (or set safemode off) to skip the question."""
+    try:
+        answer = input(message + " [yes, No]: ")
+    except (EOFError, OSError, RuntimeError):
+        print("\nCannot ask for confirmation (no interactive input): cancelled. "
+              "Use prompt=False to proceed without asking.")
+        return False
+    return answer.strip() == "yes"
 
 
 def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None = None,
@@ -130,6 +149,11 @@ def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None 
         raise errors.JoinflowError("part_integrity must be 'enforce', 'ignore' or 'cascade'")
     conn = table.connection
     conn._graph_cache = None  # see tables declared by other processes
+    affected = set(conn.dependencies.descendants(table.database, table.table_name))
+    affected.discard(table.node_id)
+    if table.restricted and _references(table.node, affected):
+        # the restriction reads tables whose rows are deleted first: fix the keys now
+        table = table._unrestricted().restrict(table.proj().keys(), semantic_check=False)
     roots: dict[str, list] = {table.node_id: [table]}
     while True:
         queries = _restrictions(conn, roots)
@@ -175,7 +199,22 @@ def _null() -> Any:
 
 
 def drop_tables(conn: Any, nodes: list[str]) -> None:
+    """DROP each table in order; refuse (before dropping anything) if a table that stays
+    still references one of them."""
     backend = conn.backend
+    conn._graph_cache = None
+    deps = conn.dependencies
+    dropped: set[str] = set()
+    for node in nodes:
+        schema, name = node.split(".", 1)
+        children = {f"{fk.child_schema}.{fk.child_table}" for fk in deps.child_fks(schema, name)}
+        blocking = sorted(children - dropped - {node})
+        if blocking:
+            raise errors.ForeignKeyError(
+                f"cannot drop {backend.full_name(schema, name)}: referenced by "
+                + ", ".join(backend.full_name(*b.split(".", 1)) for b in blocking)
+                + "; drop those first or use drop() to drop descendants too")
+        dropped.add(node)
     for node in nodes:
         schema, name = node.split(".", 1)
         conn.query(backend.drop_table_sql(schema, name), ())
@@ -188,8 +227,8 @@ def drop(table: Any, *, prompt: bool | None = None, part_integrity: str = "enfor
     conn = table.connection
     conn._graph_cache = None
     if master_of(table.table_name) and part_integrity != "ignore":
-        raise errors.JoinflowError("cannot drop a part table directly: drop the master instead, "
-                                   "or use part_integrity='ignore' to force")
+        raise errors.JoinflowError("Cannot drop a Part directly. Drop master instead, or use "
+                                   "part_integrity='ignore' to force.")
     nodes = conn.dependencies.descendants(table.database, table.table_name)
     nodes += [x for x in (f"{table.database}.{p}" for p in conn.backend.list_tables(
         conn.run, table.database) if p.startswith(table.table_name + "__")) if x not in nodes]

@@ -2,12 +2,37 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from .catalog import load_heading
 
 
-def default_text(attr: Any) -> str | None:
+_MYSQL_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
+
+
+def _unquote(d: str, backslash_escapes: bool) -> str:
+    """The value of an SQL string literal ``'...'`` ('' doubled; MySQL also uses backslashes)."""
+    body = d[1:-1]
+    if not backslash_escapes:
+        return body.replace("''", "'")
+    out, i = [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append(_MYSQL_ESCAPES.get(nxt, nxt))
+            i += 2
+        elif ch == "'" and body[i + 1:i + 2] == "'":
+            out.append("'")
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def default_text(attr: Any, dialect: str = "") -> str | None:
     """The definition-language default of an attribute (None: no default)."""
     if attr.nullable:
         return "null"
@@ -22,10 +47,20 @@ def default_text(attr: Any) -> str | None:
         return "null"
     if attr.core == "bool" and d.lower() in ("true", "false"):
         return d.lower()
-    if not d.startswith("'") and attr.core in ("char", "varchar", "text", "enum", "date",
-                                               "datetime", "time", "timestamp", "json"):
-        return '"' + d.replace('"', '\\"') + '"'
-    return d
+    if len(d) >= 2 and d[0] == "'" and d[-1] == "'":
+        value = _unquote(d, dialect == "mysql")
+    elif d[:2] in ("X'", "x'") and d.endswith("'"):
+        value = bytes.fromhex(d[2:-1]).decode("latin-1")
+    elif attr.core in ("char", "varchar", "text", "enum", "date", "datetime", "time",
+                       "timestamp", "json", "uuid"):
+        value = d  # MySQL 8 shows string defaults unquoted
+    else:
+        return d
+    if attr.core == "uuid" and len(value) == 16:
+        value = str(uuid.UUID(bytes=value.encode("latin-1")))
+    if attr.numeric and re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", value):
+        return value
+    return '"' + value.replace('"', '""') + '"'
 
 
 def class_name(conn: Any, schema: str, table: str, home: str) -> str:
@@ -51,7 +86,8 @@ def describe(table: Any, context: dict | None = None) -> str:
     conn = table.connection
     heading = load_heading(conn, table.database, table.table_name)
     fks = conn.dependencies.parent_fks(table.database, table.table_name)
-    indexes = conn.backend.indexes(conn.run, table.database, table.table_name)
+    indexes = sorted(conn.backend.indexes(conn.run, table.database, table.table_name),
+                     key=lambda i: i.name)  # the same order on every backend
     unique_sets = {tuple(i.columns) for i in indexes if i.unique}
     lines = [f"# {heading.table_comment}"] if heading.table_comment else []
     covered: set[str] = set()
@@ -68,7 +104,7 @@ def describe(table: Any, context: dict | None = None) -> str:
             covered.update(fk.columns)
             lines.append(_fk_line(conn, table, fk, heading, unique_sets))
             continue
-        default = default_text(attr)
+        default = default_text(attr, conn.backend.name)
         head = attr.name + (f" = {default}" if default is not None else "")
         lines.append(f"{head} : {attr.declared}" + (f"  # {attr.comment}" if attr.comment else ""))
     fk_sets = {tuple(fk.columns) for fk in fks}

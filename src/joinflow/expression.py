@@ -265,26 +265,26 @@ def make_proj(node: n.Node, attributes: tuple, named: dict) -> n.Proj:
     for a in excluded:
         if heading[a].in_key:
             raise QueryError(f"cannot exclude primary key attribute {a!r}")
-    renamed_sources = {v.strip() for v in named.values() if v.strip() in heading}
+    renames: dict[str, list[str]] = {}  # source attribute -> new names, in call order
+    for new, expr in named.items():
+        if not isinstance(expr, str):
+            raise QueryError(f"proj({new}=...) must be an attribute name or an SQL expression "
+                             f"string, not {type(expr).__name__}")
+        if expr.strip() in heading:
+            renames.setdefault(expr.strip(), []).append(new)
     items, attrs = [], []
-    for attr in heading.values():
+    for attr in heading.values():  # kept and renamed attributes stay in heading order
         name = attr.name
         selected = attr.in_key or keep_all or name in wanted
-        if name in excluded or not selected:
-            continue
-        if name in renamed_sources and name not in wanted:
-            continue  # renamed away
-        if name in named:
-            continue  # replaced by a named item of the same name
-        items.append((name, name, None))
-        attrs.append(attr)
+        if selected and name not in excluded and name not in named and (
+                name not in renames or name in wanted):
+            items.append((name, name, None))
+            attrs.append(attr)
+        for new in renames.get(name, []):
+            items.append((new, name, None))
+            attrs.append(attr.replace(name=new))
     for new, expr in named.items():
-        src = expr.strip()
-        if src in heading:
-            a = heading[src]
-            items.append((new, src, None))
-            attrs.append(a.replace(name=new))
-        else:
+        if expr.strip() not in heading:
             if new in heading and heading[new].in_key:
                 raise QueryError(f"cannot replace primary key attribute {new!r} by an expression")
             items.append((new, None, expr))
@@ -293,7 +293,8 @@ def make_proj(node: n.Node, attributes: tuple, named: dict) -> n.Proj:
     dup = {x for x in names if names.count(x) > 1}
     if dup:
         raise QueryError(f"attribute {sorted(dup)[0]!r} already exists")
-    return n.Proj(node, tuple(items), Heading(attrs, heading.table_comment))
+    heading = Heading(attrs, heading.table_comment)
+    return n.Proj(node, tuple(items), heading.with_key(heading.primary_key))
 
 
 def _computed(name: str, expr: str) -> Any:

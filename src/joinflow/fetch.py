@@ -113,8 +113,23 @@ def to_pandas(self: Any, order_by: Any = None, limit: int | None = None,
     return df
 
 
+def _computed_dtype(values: list) -> Any:
+    """A numeric dtype for a computed attribute when its values allow one (else object):
+    ints -> int64; floats (or ints and floats, NULL as NaN) -> float64."""
+    kinds = {type(v) for v in values}
+    if not values or not kinds <= {int, float, type(None), np.int64, np.float64}:
+        return object
+    if kinds <= {int, np.int64}:
+        return np.dtype(np.int64)
+    if kinds & {float, np.float64}:
+        return np.dtype(np.float64)
+    return object
+
+
 def _dtype(attr: Any, values: list) -> Any:
     core = attr.core
+    if core == "computed" and not attr.codec:
+        return _computed_dtype(values)
     if attr.codec or attr.nullable and not core.startswith("float"):
         return object
     if core.startswith(("int", "uint")):

@@ -65,21 +65,30 @@ def normalize(table: Any, rows: Any) -> tuple[list[str], list[list]]:
 
 
 # --------------------------------------------------------------------------- encoding
+def _is_missing(v: Any) -> bool:
+    """pandas' missing markers (NA, NaT) — what a DataFrame holds for NULL."""
+    name = type(v).__name__
+    return name in ("NAType", "NaTType")
+
+
 def _converter(table: Any, attr: Any) -> Callable[[list], list]:
     enc = column_encoder(table, attr)
     numeric = attr.numeric
+    # a float NaN cannot be a value of a string/date/uuid/... column: it is pandas' NULL.
+    # Codec columns (blobs, json) keep NaN as a value.
+    nan_is_null = not attr.codec and attr.core != "json"
 
     def one(v: Any) -> Any:
-        if v is None:
+        if v is None or _is_missing(v):
             return None
         if isinstance(v, np.generic):
             v = v.item()
-        if numeric and (v == "" or (isinstance(v, float) and math.isnan(v))):
+        if isinstance(v, float) and math.isnan(v) and nan_is_null:
+            return None
+        if numeric and isinstance(v, str) and v == "":
             return None
         return enc(v) if enc is not None else v
 
-    if enc is None and not numeric:
-        return lambda col: [v.item() if isinstance(v, np.generic) else v for v in col]
     return lambda col: [one(v) for v in col]
 
 
@@ -226,16 +235,15 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
         return
     conn = table.connection
     groups = _groups(table, names, cols)
-    with conn.transaction:
-        for gnames, grows in groups:
-            if chunk_size:
-                break
-            _write(table, gnames, grows, mode)
-    if chunk_size:
-        for gnames, grows in groups:
-            for i in range(0, len(grows), chunk_size):
-                with conn.transaction:
-                    _write(table, gnames, grows[i:i + chunk_size], mode)
+    if not chunk_size:
+        with conn.transaction:
+            for gnames, grows in groups:
+                _write(table, gnames, grows, mode)
+        return
+    for gnames, grows in groups:
+        for i in range(0, len(grows), chunk_size):
+            with conn.transaction:
+                _write(table, gnames, grows[i:i + chunk_size], mode)
 
 
 def insert_select(table: Any, query: Any, mode: str, ignore_extra_fields: bool) -> None:
@@ -343,7 +351,9 @@ def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -
         attr = heading[nm]
         for i, v in enumerate(col):
             v = to_python_scalar(v)
-            if v is None or (attr.numeric and isinstance(v, float) and math.isnan(v)):
+            if v is None or _is_missing(v) or (
+                    isinstance(v, float) and math.isnan(v) and not attr.codec
+                    and attr.core != "json") or (attr.numeric and isinstance(v, str) and v == ""):
                 if not attr.nullable and attr.default is None:
                     problems.append((i, nm, "value is null but the attribute is required"))
                 continue

@@ -218,8 +218,16 @@ def _parts(cls: type) -> list[tuple[str, type]]:
     return out
 
 
+MAX_TABLE_NAME = {"postgresql": 63}  # bytes; MySQL and the others: 64 characters
+
+
 def declare_table(conn: Connection, schema: str, table: str, definition: str, context: dict,
                   class_name: str = "") -> None:
+    limit = MAX_TABLE_NAME.get(conn.backend.name, 64)
+    if len(table.encode()) > limit:
+        raise errors.DefinitionError(f"table name {table!r} is too long: {len(table)} characters "
+                                     f"(at most {limit} on {conn.backend.name})",
+                                     table=class_name or table)
     spec = parse_definition(definition, table=class_name or table)
     fks = [resolve_fk(d, context, class_name or table) for d in spec.foreign_keys]
     backend = conn.backend

@@ -43,7 +43,20 @@ DEFAULTS: dict[str, Any] = {
     "query_cache": None,
     "fetch_format": "array",
     "filepath_checksum_size_limit": None,
+    "add_hidden_timestamp": False,
+    "display.diagram_direction": "LR",
+    "jobs.auto_refresh": True,
+    "jobs.keep_completed": False,
+    "jobs.stale_timeout": 3600,
+    "jobs.default_priority": 5,
+    "jobs.version_method": None,
+    "jobs.add_job_metadata": False,
+    "jobs.allow_new_pk_fields_in_computed_tables": False,
 }
+
+BOOL_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)} | {"database.use_tls"}
+INT_KEYS = {"database.port", "display.limit", "display.width", "jobs.stale_timeout",
+            "jobs.default_priority", "filepath_checksum_size_limit"}
 
 ENV_VARS: dict[str, str] = {
     "JF_BACKEND": "database.backend", "JF_HOST": "database.host", "JF_PORT": "database.port",
@@ -51,7 +64,11 @@ ENV_VARS: dict[str, str] = {
     "JF_DATABASE_PATH": "database.path", "JF_DATABASE_NAME": "database.name",
     "DJ_HOST": "database.host", "DJ_PORT": "database.port", "DJ_USER": "database.user",
     "DJ_PASS": "database.password", "DJ_BACKEND": "database.backend",
+    "DJ_USE_TLS": "database.use_tls", "DJ_TLS": "database.use_tls", "JF_USE_TLS": "database.use_tls",
+    "DJ_LOG_LEVEL": "loglevel", "JF_LOG_LEVEL": "loglevel",
+    "DJ_DIAGRAM_DIRECTION": "display.diagram_direction",
 }
+ENV_PREFIXES = {"DJ_JOBS_": "jobs.", "JF_JOBS_": "jobs."}
 
 SECRET_WORDS = ("password", "secret", "token", "passwd")
 VALID_BACKENDS = ("sqlite", "postgresql", "mysql")
@@ -74,13 +91,26 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+
+
 def _normalize(key: str, value: Any) -> Any:
+    if key not in DEFAULTS and not key.startswith("stores."):
+        raise ConfigError(f"unknown configuration key {key!r}")
     if key == "database.backend":
         value = BACKEND_ALIASES.get(str(value).lower(), str(value).lower())
         if value not in VALID_BACKENDS:
             raise ConfigError(f"database.backend must be one of {VALID_BACKENDS}, got {value!r}")
-    if key == "database.port" and value not in (None, ""):
-        value = int(value)
+    if key in INT_KEYS and isinstance(value, str):
+        try:
+            value = int(value) if value.strip() else None
+        except ValueError:
+            raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+    if key in BOOL_KEYS and isinstance(value, str):
+        low = value.strip().lower()
+        if low not in _TRUE | _FALSE:
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        value = low in _TRUE
     if key == "stores" and not isinstance(value, dict):
         raise ConfigError("'stores' must be a dict of store name -> store spec")
     return value
@@ -113,6 +143,13 @@ class Config(MutableMapping):
             return self._values[key]
         if self._parent is not None and key in self._parent._all():
             return self._parent[key]
+        if key.startswith("stores."):  # a path into the stores dict
+            value: Any = self["stores"]
+            for part in key.split(".")[1:]:
+                if not isinstance(value, dict) or part not in value:
+                    raise ConfigError(f"unknown configuration key {key!r}")
+                value = value[part]
+            return value
         prefix = key + "."
         nested = {k[len(prefix):]: v for k, v in self._all().items() if k.startswith(prefix)}
         if nested:
@@ -125,7 +162,32 @@ class Config(MutableMapping):
                 for sub, v in value.items():
                     self[f"{key}.{sub}"] = v
                 return
+        if key.startswith("stores."):  # stores.<name>[.<field>...] edits the stores dict
+            stores = copy.deepcopy(self["stores"])
+            *path, last = key.split(".")[1:]
+            target = stores
+            for part in path:
+                target = target.setdefault(part, {})
+                if not isinstance(target, dict):
+                    raise ConfigError(f"cannot set {key!r}: {part!r} is not a section")
+            target[last] = value
+            key, value = "stores", stores
         self._values[key] = _normalize(key, value)
+
+    def __getattr__(self, name: str) -> Any:
+        """``config.database.host`` is ``config['database.host']``."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except ConfigError:
+            raise AttributeError(f"unknown configuration key {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
 
     def __delitem__(self, key: str) -> None:
         del self._values[key]
@@ -157,17 +219,47 @@ class Config(MutableMapping):
             json.dump(self._values, f, indent=2, default=str)
 
     def load_environment(self, environ: dict[str, str] | None = None) -> None:
+        """Apply ``JF_*`` / ``DJ_*`` environment variables (``DJ_JOBS_<KEY>`` for jobs.*)."""
         env = os.environ if environ is None else environ
         for var, key in ENV_VARS.items():
             if env.get(var) not in (None, ""):
                 self[key] = env[var]
+        for var, value in env.items():
+            for prefix, section in ENV_PREFIXES.items():
+                if var.startswith(prefix) and value not in (None, ""):
+                    key = section + var[len(prefix):].lower()
+                    if key in DEFAULTS:
+                        self[key] = value
 
-    def load_default_files(self) -> None:
-        for folder in (Path.cwd(), Path.home()):
-            for name in CONFIG_FILES:
-                if (folder / name).is_file():
-                    self.load(folder / name)
-                    return
+    def load_secrets(self, folder: str | os.PathLike) -> None:
+        """Read a secrets directory: one file per dotted key (``database.password``)."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            return
+        for f in sorted(folder.iterdir()):
+            if f.is_file() and (f.name in DEFAULTS or f.name.startswith("stores.")):
+                self[f.name] = f.read_text().strip()
+
+    def load_default_files(self, start: str | os.PathLike | None = None) -> Path | None:
+        """Load the first config file found from ``start`` (the cwd) upward — stopping at a
+        repository root (``.git``/``.hg``) — then in the home folder; then secrets."""
+        found = None
+        here = Path(start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            found = next((folder / nm for nm in CONFIG_FILES if (folder / nm).is_file()), None)
+            if found or (folder / ".git").exists() or (folder / ".hg").exists():
+                break
+        if found is None:
+            home = Path.home()
+            found = next((home / nm for nm in (*CONFIG_FILES, ".datajoint_config.json")
+                          if (home / nm).is_file()), None)
+        if found is not None:
+            self.load(found)
+        for secrets in ((found.parent / ".secrets") if found else None,
+                        Path("/run/secrets/datajoint")):
+            if secrets is not None:
+                self.load_secrets(secrets)
+        return found
 
     @contextlib.contextmanager
     def override(self, **kwargs: Any) -> Iterator["Config"]:
@@ -203,6 +295,20 @@ class _Section(MutableMapping):
     def __setitem__(self, key: str, value: Any) -> None:
         self._config[self._prefix + key] = value
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except ConfigError:
+            raise AttributeError(f"unknown configuration key {self._prefix + name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
     def __delitem__(self, key: str) -> None:
         del self._config[self._prefix + key]
 
@@ -220,8 +326,8 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in data.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict) and key != "stores" and not key.startswith("stores.") and key in (
-            "database", "connection", "display", "blob", "object_storage"):
+        if isinstance(v, dict) and key != "stores" and not key.startswith("stores.") and any(
+                d.startswith(key + ".") for d in DEFAULTS):
             out.update(_flatten(v, key + "."))
         else:
             out[key] = v

@@ -86,7 +86,10 @@ class Compiler:
                             and node.heading[nm].core == "enum"):
                         # MySQL sorts enums by declaration index; sort by value like the others
                         expr = f"CAST({expr} AS CHAR)"
-                    terms.append(f"{expr} {direction}")
+                    # NULLs sort first ascending and last descending (MySQL, SQLite)
+                    nulls = ("" if self.backend.name != "postgresql" else
+                             " NULLS FIRST" if direction == "ASC" else " NULLS LAST")
+                    terms.append(f"{expr} {direction}{nulls}")
         return terms
 
     # ----------------------------------------------------------------- rendering

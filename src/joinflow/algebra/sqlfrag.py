@@ -52,8 +52,8 @@ Not emulated (documented limitations):
   (``d + INTERVAL 1 DAY``) on SQLite yields ``'YYYY-MM-DD HH:MM:SS'`` text.
 * ``GROUP_CONCAT(DISTINCT x ORDER BY x)`` on PostgreSQL orders by ``x`` as text
   (PostgreSQL requires the ORDER BY of a DISTINCT aggregate to be its argument).
-  On SQLite ``GROUP_CONCAT(... ORDER BY ...)`` needs SQLite 3.44 and a separator
-  cannot be combined with ``DISTINCT``.
+  On SQLite before 3.44, ``GROUP_CONCAT(... ORDER BY k)`` runs as a registered aggregate
+  (one value, one key); several keys need SQLite 3.44.
 * ``j->>'$.a'`` of a JSON ``null`` is the string ``'null'`` on MySQL and SQL
   NULL on PostgreSQL and SQLite.
 * Expressions made only of untyped ``NULL``s, ``LIKE``/``REGEXP`` on a non-text
@@ -291,6 +291,26 @@ def _pg_concat(node: exp.Expr) -> exp.Expr:
     return exp.Paren(this=result) if len(parts) > 1 else result
 
 
+def _sqlite_group_concat(node: exp.Expr) -> exp.Expr:
+    """SQLite before 3.44 has no ORDER BY inside aggregates: an ordered GROUP_CONCAT becomes
+    the registered aggregate ``JF_GROUP_CONCAT_ORDERED(value, key, descending, separator)``."""
+    import sqlite3
+    body = node.this
+    if not isinstance(body, exp.Order) or sqlite3.sqlite_version_info >= (3, 44):
+        return node
+    value, distinct = body.this, isinstance(body.this, exp.Distinct)
+    if distinct:
+        value = value.expressions[0] if len(value.expressions) == 1 else None
+    if len(body.expressions) != 1 or value is None:
+        raise QueryError("GROUP_CONCAT over several values or ORDER BY keys needs SQLite 3.44 "
+                         f"or newer (this is {sqlite3.sqlite_version})")
+    ordered = body.expressions[0]
+    separator = node.args.get("separator") or exp.Literal.string(",")
+    return exp.Anonymous(this="JF_GROUP_CONCAT_ORDERED", expressions=[
+        value, ordered.this, exp.Literal.number(1 if ordered.args.get("desc") else 0),
+        separator, exp.Literal.number(int(distinct))])
+
+
 def _pg_group_concat(node: exp.Expr) -> exp.Expr:
     """GROUP_CONCAT -> STRING_AGG over text values with an explicit separator."""
     body, order = node.this, None
@@ -414,6 +434,7 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         "NOW": "DATETIME('now', 'localtime')",
         "SYSDATE": "DATETIME('now', 'localtime')",
         "UTC_DATE": "DATE('now')",
+        exp.GroupConcat: _sqlite_group_concat,
         exp.StddevPop: _anonymous("STDDEV_POP"),
         exp.StddevSamp: _anonymous("STDDEV_SAMP"),
         exp.VariancePop: _anonymous("VAR_POP"),
@@ -500,6 +521,7 @@ def sqlite_aggregates() -> dict[str, tuple[int, type]]:
         "stddev_samp": (1, _StddevSamp),
         "var_pop": (1, _VarPop),
         "var_samp": (1, _VarSamp),
+        "jf_group_concat_ordered": (5, _GroupConcatOrdered),
     }
 
 # ---------------------------------------------------------------------------
@@ -962,6 +984,28 @@ class _VarPop(_Moments):
 class _VarSamp(_Moments):
     def finalize(self) -> float | None:
         return self._var(1)
+
+
+class _GroupConcatOrdered:
+    """GROUP_CONCAT(value ORDER BY key [DESC] SEPARATOR sep) for SQLite < 3.44."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Any, Any]] = []
+        self.desc, self.sep, self.seen = False, ",", set()
+
+    def step(self, value: Any, key: Any, desc: int, sep: str, distinct: int) -> None:
+        self.desc, self.sep = bool(desc), sep
+        if value is None or (distinct and value in self.seen):
+            return
+        self.seen.add(value) if distinct else None
+        self.items.append((key, value))
+
+    def finalize(self) -> str | None:
+        if not self.items:
+            return None
+        nulls_last = [(k is None, k) for k, _ in self.items]
+        order = sorted(range(len(self.items)), key=lambda i: nulls_last[i], reverse=self.desc)
+        return self.sep.join(str(self.items[i][1]) for i in order)
 
 
 class _StddevPop(_Moments):

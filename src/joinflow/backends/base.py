@@ -142,6 +142,8 @@ class Backend:
             return "1" if value else "0"
         if isinstance(value, (int, float, decimal.Decimal)):
             return repr(value) if not isinstance(value, decimal.Decimal) else str(value)
+        if isinstance(value, (bytes, bytearray)):
+            return "X'" + bytes(value).hex() + "'"
         return "'" + str(value).replace("'", "''") + "'"
 
     def render(self, sql: str) -> str:
@@ -193,11 +195,22 @@ class Backend:
     def default_sql(self, spec: TypeSpec, value: Any) -> str:
         from ..definition.parser import SqlDefault
         if isinstance(value, SqlDefault):
+            if value.text == "CURRENT_TIMESTAMP" and spec.args and self.name == "mysql":
+                return f"CURRENT_TIMESTAMP({int(spec.args[0])})"  # must match the precision
             return value.text
         if spec.core == "bool" and isinstance(value, (bool, int)):
             return self.bool_literal(bool(value))
         if spec.core == "json" and not isinstance(value, str):
             return self.literal(dump_json(value))
+        if spec.core in ("uuid", "date", "datetime", "timestamp", "time"):
+            adapt = self.adapter(spec.core)  # the stored form (e.g. 16 bytes for a uuid)
+            if adapt is not None:
+                try:
+                    value = adapt(value)
+                except (ValueError, TypeError) as exc:
+                    raise errors.DefinitionError(
+                        f"invalid default {value!r} for type {spec.render()}: {exc}",
+                        token=str(value)) from None
         return self.literal(value)
 
     def bool_literal(self, value: bool) -> str:

@@ -5,6 +5,7 @@ with a CHECK on the range; enums are varchar with a CHECK; comments use COMMENT 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any, Callable
 
 from .. import errors
@@ -22,12 +23,17 @@ class PostgresBackend(Backend):
         "uint8": "smallint", "uint16": "integer", "uint32": "bigint", "uint64": "numeric(20,0)",
         "float32": "real", "float64": "double precision", "bool": "smallint",
         "decimal": "numeric({p},{s})", "char": "char({n})", "varchar": "varchar({n})",
-        "text": "text", "date": "date", "datetime": "timestamp{prec}", "time": "time",
+        "text": "text", "date": "date", "datetime": "timestamp{prec}", "time": "interval",
         "timestamp": "timestamp{prec}", "uuid": "uuid", "json": "jsonb", "bytes": "bytea",
     }
 
     def integer_type_enforces(self, core: str) -> bool:
         return core in ("int16", "int32", "int64")
+
+    def column_type(self, spec) -> str:
+        if spec.core in ("datetime", "timestamp") and not spec.args:
+            return "timestamp(0)"  # DataJoint's datetime has whole seconds unless declared
+        return super().column_type(spec)
 
     def checks(self, column: str, spec) -> list[str]:
         # bool is smallint 0/1, as in MySQL: DataJoint fragments ("flag = 1", "flag",
@@ -182,7 +188,11 @@ class PostgresBackend(Backend):
     def index_sql(self, schema, table, name, columns, unique):
         cols = ", ".join(self.quote(c) for c in columns)
         kind = "UNIQUE INDEX" if unique else "INDEX"
-        return f"CREATE {kind} {self.quote(table + '__' + name)[:63]} ON {self.full_name(schema, table)} ({cols})"
+        full = f"{table}__{name}"  # index names are per schema in PostgreSQL
+        if len(full.encode()) > 63:  # identifiers are cut at 63 bytes: keep them unique
+            digest = hashlib.md5(full.encode()).hexdigest()[:8]
+            full = full.encode()[:50].decode(errors="ignore") + "_" + digest
+        return f"CREATE {kind} {self.quote(full)} ON {self.full_name(schema, table)} ({cols})"
 
     # -- errors ----------------------------------------------------------------
     def translate_error(self, exc: BaseException) -> errors.JoinflowError | None:

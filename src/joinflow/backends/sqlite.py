@@ -185,6 +185,8 @@ class SQLiteBackend(Backend):
             "bool": lambda v: None if v is None else int(bool(v)),
             "date": _date, "datetime": _datetime, "timestamp": _datetime,
             "time": format_time,
+            # CHAR(n) pads with spaces elsewhere and returns the value without them
+            "char": lambda v: v.rstrip(" ") if v.__class__ is str else v,
             "uuid": lambda v: None if v is None else as_uuid(v).bytes,
             "json": lambda v: None if v is None else dump_json(v),
             "decimal": lambda v: float(v) if isinstance(v, (decimal.Decimal, str)) else v,

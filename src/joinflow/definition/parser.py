@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import DefinitionError
-from .types import TypeSpec, parse_type
+from .types import KEY_TYPES, TypeSpec, parse_type
 
 _SEPARATOR = re.compile(r"^(-{3,}|_{3,})\s*(#.*)?$")
 _IDENT = re.compile(r"[a-z][a-z0-9_]*")
@@ -28,6 +28,8 @@ _RENAME = re.compile(r"^\s*(?P<new>[a-z_]\w*)\s*=\s*(?P<q>['\"])(?P<old>[a-z_]\w
 FK_OPTIONS = {"nullable", "unique"}
 SQL_DEFAULT_KEYWORDS = {"CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP()", "NOW()", "CURRENT_DATE",
                         "CURRENT_TIME"}
+_TIMESTAMP_DEFAULT = re.compile(r"^(CURRENT_TIMESTAMP|NOW)\s*(\(\s*\d?\s*\))?$", re.I)
+_BARE_WORD = re.compile(r"^[A-Za-z_][\w.\-]*$")
 
 
 @dataclass
@@ -64,6 +66,8 @@ class ForeignKeyDecl:
 class IndexDecl:
     columns: tuple
     unique: bool = False
+    lineno: int = 0
+    line: str = ""
 
 
 @dataclass
@@ -119,8 +123,11 @@ def parse_default(text: str) -> tuple[bool, object, bool]:
         raise DefinitionError("empty default value after '='", token="=")
     if t.lower() == "null":
         return True, None, True
+    if _TIMESTAMP_DEFAULT.match(t):
+        return False, SqlDefault("CURRENT_TIMESTAMP"), True
     if t.upper() in SQL_DEFAULT_KEYWORDS:
-        return False, SqlDefault(t.upper().rstrip("()") if t.upper() == "NOW()" else t.upper()), True
+        raise DefinitionError(f"default {t} is not supported: use CURRENT_TIMESTAMP with a "
+                              "datetime or timestamp attribute", token=t)
     if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
         return False, t[1:-1].replace(t[0] * 2, t[0]), True
     low = t.lower()
@@ -133,8 +140,11 @@ def parse_default(text: str) -> tuple[bool, object, bool]:
     try:
         return False, float(t), True
     except ValueError:
-        raise DefinitionError("default must be null, a number, a quoted string or CURRENT_TIMESTAMP",
-                              token=t) from None
+        pass
+    if _BARE_WORD.match(t):  # DataJoint quotes an unquoted word: = pending -> "pending"
+        return False, t, True
+    raise DefinitionError("default must be null, a number, a quoted string or CURRENT_TIMESTAMP",
+                          token=t)
 
 
 def parse_attribute(line: str, in_key: bool, lineno: int = 0) -> AttrDecl:
@@ -163,6 +173,23 @@ def parse_attribute(line: str, in_key: bool, lineno: int = 0) -> AttrDecl:
     if in_key and nullable:
         raise DefinitionError("primary key attributes cannot be nullable", line=line,
                               lineno=lineno, token=name)
+    if has_default and default is not None and (spec.is_codec or spec.core == "json"):
+        kind = "json" if not spec.is_codec else f"codec ({spec.render()})"
+        raise DefinitionError(f"a {kind} attribute can only default to null", line=line,
+                              lineno=lineno, token=default_text.strip())
+    if in_key and (spec.is_codec or spec.core not in KEY_TYPES):
+        raise DefinitionError(f"type {spec.render()} is not allowed in the primary key", line=line,
+                              lineno=lineno, token=type_text.strip())
+    if spec.core == "enum" and isinstance(default, str) and default not in spec.args:
+        raise DefinitionError(f"default {default!r} is not one of the enum values", line=line,
+                              lineno=lineno, token=default_text.strip())
+    if spec.core in ("char", "varchar") and isinstance(default, str) and \
+            len(default) > spec.args[0]:
+        raise DefinitionError(f"default {default!r} is longer than {spec.render()}", line=line,
+                              lineno=lineno, token=default_text.strip())
+    if isinstance(default, SqlDefault) and spec.core not in ("datetime", "timestamp"):
+        raise DefinitionError(f"{default.text} is a default for datetime and timestamp only",
+                              line=line, lineno=lineno, token=default_text.strip())
     return AttrDecl(name, spec, in_key, nullable, default, has_default, comment, lineno, auto)
 
 
@@ -231,7 +258,7 @@ def parse_definition(text: str, table: str | None = None) -> TableSpec:
                 raise DefinitionError(str(exc.args[0]).split("\n")[0], line=exc.line,
                                       lineno=exc.lineno, token=exc.token, table=table) from None
             raise
-    _check(spec, table)
+    _check(spec, table, text.splitlines())
     return spec
 
 
@@ -248,17 +275,22 @@ def _parse_item(spec: TableSpec, line: str, in_key: bool, lineno: int) -> None:
         if not cols:
             raise DefinitionError("index needs at least one attribute", line=line, lineno=lineno,
                                   token=line)
-        spec.indexes.append(IndexDecl(cols, bool(m.group("unique"))))
+        for c in cols:
+            if not _IDENT.fullmatch(c):
+                raise DefinitionError("index attributes must be attribute names", line=line,
+                                      lineno=lineno, token=c)
+        spec.indexes.append(IndexDecl(cols, bool(m.group("unique")), lineno, line))
         return
     spec.items.append(parse_attribute(line, in_key, lineno))
 
 
-def _check(spec: TableSpec, table: str | None) -> None:
+def _check(spec: TableSpec, table: str | None, lines: list[str]) -> None:
     names: dict[str, int] = {}
     for a in spec.attributes:
         if a.name in names:
             raise DefinitionError(f"duplicate attribute {a.name!r} (first declared on line "
-                                  f"{names[a.name]})", lineno=a.lineno, token=a.name, table=table)
+                                  f"{names[a.name]})", line=lines[a.lineno - 1].strip(),
+                                  lineno=a.lineno, token=a.name, table=table)
         names[a.name] = a.lineno
     if not any(i.in_key for i in spec.items):
         raise DefinitionError("the table has no primary key: declare at least one attribute or "

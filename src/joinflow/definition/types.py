@@ -143,11 +143,25 @@ def parse_type(text: str) -> TypeSpec:
     return _from_parts(raw, base, args, tail)
 
 
+# spellings that take no arguments at all
+_NO_ARGS = set(INTEGER_RANGES) | {"float32", "float64", "uuid", "json", "bool", "date",
+                                  "boolean"}
+# spellings that may carry a (MySQL) ``unsigned``
+_UNSIGNED_OK = set(_NATIVE_INTS) | {"float", "double", "double precision", "real", "decimal",
+                                    "numeric", "dec"}
+
+
 def _from_parts(raw: str, base: str, args: str | None, tail: str) -> TypeSpec:
     if base.endswith(" unsigned"):
         base, tail = base[: -len(" unsigned")], "unsigned"
-    if base in LEGACY_CODECS and not args:
+    if base in LEGACY_CODECS and not args and not tail:
         return TypeSpec(core="", codec=LEGACY_CODECS[base], legacy=True, declared=base)
+    if tail and base not in _UNSIGNED_OK:
+        hint = f"; use u{base}" if base in INTEGER_RANGES and not base.startswith("u") else ""
+        raise DefinitionError(f"'{tail}' only applies to native numeric types (int, bigint, "
+                              f"...){hint}", token=raw)
+    if args is not None and base in _NO_ARGS:
+        raise DefinitionError(f"type {base} takes no arguments", token=raw)
     if base in INTEGER_RANGES or base in ("float32", "float64", "uuid", "json", "bytes", "date",
                                           "time", "bool"):
         return TypeSpec(core=base, declared=raw)
@@ -157,17 +171,26 @@ def _from_parts(raw: str, base: str, args: str | None, tail: str) -> TypeSpec:
         return TypeSpec(core=core, declared=raw)
     if base in ("datetime", "timestamp"):
         prec = _int_args(args, base)
+        if len(prec) > 1 or (prec and not 0 <= prec[0] <= 6):
+            raise DefinitionError(f"{base}(n) takes one precision n from 0 to 6", token=raw)
         return TypeSpec(core=base, args=prec, declared=raw)
     if base in ("char", "varchar"):
         size = _int_args(args, base)
         if base == "varchar" and not size:
             raise DefinitionError("varchar needs a length, e.g. varchar(255)", token=raw)
+        if len(size) > 1 or (size and size[0] < 1):
+            raise DefinitionError(f"{base}(n) takes one positive length n", token=raw)
         return TypeSpec(core=base, args=size or (1,), declared=raw)
     if base == "enum":
         return TypeSpec(core="enum", args=parse_enum_values(args or ""), declared=raw)
     if base in ("decimal", "numeric", "dec"):
         pa = _int_args(args, base) or (10, 0)
-        return TypeSpec(core="decimal", args=pa if len(pa) == 2 else (pa[0], 0), declared=raw)
+        if len(pa) == 1:
+            pa = (pa[0], 0)
+        if len(pa) != 2 or not 1 <= pa[0] <= 65 or not 0 <= pa[1] <= pa[0]:
+            raise DefinitionError("decimal takes (precision, scale) with 1 <= precision <= 65 "
+                                  "and 0 <= scale <= precision", token=raw)
+        return TypeSpec(core="decimal", args=pa, declared=raw)
     if base in _SIMPLE_ALIASES:
         core = _SIMPLE_ALIASES[base]
         return TypeSpec(core=core, args=_int_args(args, base) if core == "bytes" else (), declared=raw)
