@@ -253,3 +253,29 @@ def test_registry_entry_points(tmp_path, monkeypatch):
 def test_get_codec_strips_store():
     assert dj.get_codec("<blob@store>").name == "blob"
     assert dj.get_codec("blob").name == "blob"
+
+
+def test_json_restrict_by_path(schema):
+    @schema
+    class Cfg(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        params : json
+        """
+
+    Cfg.insert([
+        dict(id=1, params={"mode": "fast", "n": 3, "flags": {"on": True}, "list": [10, 20]}),
+        dict(id=2, params={"mode": "slow", "n": 4, "flags": {"on": False}, "list": [30]}),
+        dict(id=3, params={"mode": "fast", "n": 4.5}),
+    ])
+    assert (Cfg & {"params.mode": "fast"}).keys() == [{"id": 1}, {"id": 3}]
+    assert (Cfg & {"params.n": 4}).keys() == [{"id": 2}]
+    assert (Cfg & {"params.n": 4.5}).keys() == [{"id": 3}]
+    assert (Cfg & {"params.flags.on": True}).keys() == [{"id": 1}]
+    assert (Cfg & {"params.list[0]": 30}).keys() == [{"id": 2}]
+    assert (Cfg & {"params.flags": None}).keys() == [{"id": 3}]
+    assert (Cfg - {"params.mode": "fast"}).keys() == [{"id": 2}]
+    assert (Cfg & {"params.mode": "fast", "id": 3}).keys() == [{"id": 3}]
+    # the MySQL-syntax JSON operators work in string restrictions too
+    assert (Cfg & "params->>'$.mode' = 'slow'").keys() == [{"id": 2}]

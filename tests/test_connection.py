@@ -187,3 +187,23 @@ def test_query_errors_are_translated(conn, backend, request):
     with pytest.raises(errors.QueryError):
         conn.query("SELEKT 1")
     assert conn.query("SELECT 2") == [(2,)]
+
+
+def test_init_function_runs_on_every_connect(conn, backend, tmp_path):
+    calls = []
+    cfg = backend_config(backend, tmp_path)
+    if backend == "sqlite":
+        cfg["database.path"] = conn.config["database.path"]
+    c = dj.Connection(config=cfg, init_fun=lambda cn: calls.append(cn))
+    try:
+        assert calls == [c]
+        c.close()
+        c.query("SELECT 1")  # reconnects on demand
+        assert calls == [c, c]
+    finally:
+        c.close()
+    cfg["connection.init_function"] = "SELECT 1"
+    dj.Connection(config=cfg).close()
+    cfg["connection.init_function"] = "SELEKT nonsense"
+    with pytest.raises(errors.JoinflowError):
+        dj.Connection(config=cfg)

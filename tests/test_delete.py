@@ -226,15 +226,32 @@ def test_prompt_false_never_asks(schema, monkeypatch):
     assert not Stat.is_declared
 
 
-def test_prompt_answer(schema, monkeypatch):
+def test_prompt_answer(schema, monkeypatch, capsys):
     Subject, Session, Stat = _pipeline(schema)
-    import joinflow.delete as jd
-    answers = iter(["no", "yes"])
-    monkeypatch.setattr(jd, "_confirm", lambda message: next(answers) == "yes")
-    assert (Subject & {"subject_id": 1}).delete(prompt=True) == 0
-    assert len(Subject) == 3
+    answers = iter(["no", "", "yes"])
+    monkeypatch.setattr("builtins.input", lambda message: next(answers))
+    for _ in range(2):
+        assert (Subject & {"subject_id": 1}).delete(prompt=True) == 0
+        assert len(Subject) == 3 and len(Stat.Unit) == 12
+    out = capsys.readouterr().out
+    assert "2 rows from " + Session.full_table_name in out
     assert (Subject & {"subject_id": 1}).delete(prompt=True) == 1
     assert len(Subject) == 2
+
+
+def test_prompt_without_terminal_cancels(schema, monkeypatch):
+    Subject, Session, Stat = _pipeline(schema)
+
+    def no_stdin(message):
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", no_stdin)
+    schema.connection.config["safemode"] = True  # prompt=None follows safemode
+    assert Subject.delete() == 0
+    assert len(Subject) == 3
+    Session.drop()
+    assert Session.is_declared
+    assert Subject.delete(prompt=False) == 3
 
 
 def test_drop(schema):

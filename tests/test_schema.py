@@ -10,10 +10,12 @@ import pytest
 
 import joinflow as dj
 from joinflow.backends import get_backend
-from joinflow.declare import build_attributes, ddl
+from joinflow.declare import ResolvedFK, build_attributes, ddl
 from joinflow.definition.parser import parse_definition
+from joinflow.definition.types import TypeSpec
 from joinflow.errors import (DataError, DefinitionError, DuplicateError, ForeignKeyError,
                              IntegrityError, MissingTableError)
+from joinflow.heading import Attribute, Heading
 from joinflow.user_tables import to_camel, to_snake
 
 
@@ -564,3 +566,73 @@ def test_golden_definition_declares(schema):
     assert (row["label"], row["gain"], row["flag"], row["tag"], row["data"]) == \
         ("n/a", 1.5, False, None, None)
     assert row["started"].year >= 2024
+
+
+GOLDEN_FK_DEFINITION = """
+-> Subject
+trial : int16
+---
+-> [nullable] Subject.proj(helper='subject_id')
+"""
+
+GOLDEN_FK = {
+    "sqlite": [
+        'CREATE TABLE "lab.trial" (\n'
+        '  "subject_id" INTEGER NOT NULL CHECK ("subject_id" BETWEEN -2147483648 AND 2147483647),\n'
+        '  "trial" INTEGER NOT NULL CHECK ("trial" BETWEEN -32768 AND 32767),\n'
+        '  "helper" INTEGER CHECK ("helper" BETWEEN -2147483648 AND 2147483647),\n'
+        '  PRIMARY KEY ("subject_id", "trial"),\n'
+        '  FOREIGN KEY ("subject_id") REFERENCES "lab.subject" ("subject_id") '
+        'ON UPDATE CASCADE ON DELETE RESTRICT,\n'
+        '  FOREIGN KEY ("helper") REFERENCES "lab.subject" ("subject_id") '
+        'ON UPDATE CASCADE ON DELETE RESTRICT\n'
+        ') STRICT',
+        'CREATE INDEX "lab.trial.i_helper_7cb7e627" ON "lab.trial" ("helper")',
+    ],
+    "postgresql": [
+        'CREATE TABLE "lab"."trial" (\n'
+        '  "subject_id" integer NOT NULL,\n'
+        '  "trial" smallint NOT NULL,\n'
+        '  "helper" integer DEFAULT NULL,\n'
+        '  PRIMARY KEY ("subject_id", "trial"),\n'
+        '  FOREIGN KEY ("subject_id") REFERENCES "lab"."subject" ("subject_id") '
+        'ON UPDATE CASCADE ON DELETE RESTRICT,\n'
+        '  FOREIGN KEY ("helper") REFERENCES "lab"."subject" ("subject_id") '
+        'ON UPDATE CASCADE ON DELETE RESTRICT\n'
+        ')',
+        'CREATE INDEX "trial__i_helper_7cb7e627" ON "lab"."trial" ("helper")',
+    ],
+    "mysql": [
+        "CREATE TABLE `lab`.`trial` (\n"
+        "  `subject_id` int NOT NULL COMMENT ':int32:the subject',\n"
+        "  `trial` smallint NOT NULL COMMENT ':int16:',\n"
+        "  `helper` int NULL DEFAULT NULL COMMENT ':int32:the subject',\n"
+        "  PRIMARY KEY (`subject_id`, `trial`),\n"
+        "  FOREIGN KEY (`subject_id`) REFERENCES `lab`.`subject` (`subject_id`) "
+        "ON UPDATE CASCADE ON DELETE RESTRICT,\n"
+        "  FOREIGN KEY (`helper`) REFERENCES `lab`.`subject` (`subject_id`) "
+        "ON UPDATE CASCADE ON DELETE RESTRICT\n"
+        ") ENGINE=InnoDB COMMENT=''",
+    ],
+}
+
+
+class _StubParent:
+    """Stands in for a declared parent table (only what declaration reads)."""
+
+    database, table_name = "lab", "subject"
+    heading = Heading([Attribute("subject_id", TypeSpec("int32"), True, comment="the subject")])
+
+
+@pytest.mark.parametrize("dialect", sorted(GOLDEN_FK))
+def test_golden_ddl_with_foreign_keys(dialect):
+    backend = get_backend(dialect)
+    spec = parse_definition(GOLDEN_FK_DEFINITION)
+    fks = [ResolvedFK(d, _StubParent(), [(next(iter(d.renames), "subject_id"), "subject_id")])
+           for d in spec.foreign_keys]
+    statements = ddl("lab", "trial", spec, fks, build_attributes(spec, fks, backend), backend)
+    creates = [s for s in statements if isinstance(s, str)]
+    assert creates == GOLDEN_FK[dialect]
+    comments = [s for s in statements if not isinstance(s, str)]
+    assert len(comments) == (0 if dialect == "mysql" else 4)
+    assert any(":int32:the subject" in str(c) for c in comments) or dialect == "mysql"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import re
 from typing import Any
 
 import numpy as np
@@ -44,9 +45,36 @@ class Top:
         return f"Top(limit={self.limit!r}, order_by={self.order_by!r}, offset={self.offset!r})"
 
 
+_PATH_PART = re.compile(r"\.?([A-Za-z_][\w]*)|\[(\d+)\]")
+
+
+def json_path(key: str, heading: Heading) -> tuple[str, tuple] | None:
+    """``'params.a[0].b'`` -> ``('params', ('a', 0, 'b'))`` when params is a json attribute."""
+    attr, _, rest = key.partition(".")
+    if "[" in attr:
+        attr, bracket, tail = attr.partition("[")
+        rest = bracket + tail + ("." + rest if rest else "")
+    if attr not in heading or heading[attr].core != "json" or not rest:
+        return None
+    parts, pos, rest = [], 0, "." + rest if not rest.startswith("[") else rest
+    for m in _PATH_PART.finditer(rest):
+        if m.start() != pos:
+            return None
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    return (attr, tuple(parts)) if pos == len(rest) else None
+
+
 def dict_condition(mapping: collections.abc.Mapping, heading: Heading) -> n.Cond:
     items = tuple((k, v, heading[k].core) for k, v in mapping.items()
                   if k in heading and not heading[k].codec)
+    paths = []
+    for k, v in mapping.items():
+        found = json_path(k, heading) if isinstance(k, str) and k not in heading else None
+        if found:
+            paths.append(n.JsonPathCond(found[0], found[1], v))
+    if paths:
+        return n.AndCond(((n.EqCond(items),) if items else ()) + tuple(paths))
     return n.EqCond(items) if items else n.TrueCond()
 
 

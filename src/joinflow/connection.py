@@ -45,6 +45,7 @@ class Connection:
         self.schemas: dict[str, Any] = {}
         self._graph_cache: Any = None
         self._heading_cache: dict[str, Any] = {}
+        self._init_fun = init_fun
         self.connect()
 
     # -- lifecycle ------------------------------------------------------------
@@ -54,6 +55,15 @@ class Connection:
         except Exception as exc:  # never let the password reach the message
             raise self._translate(exc, connecting=True) from None
         self._depth = 0
+        init = self._init_fun or self.config["connection.init_function"]
+        try:
+            if callable(init):
+                init(self)
+            elif init:  # SQL run on every (re)connect, e.g. session settings
+                self.query_raw(init, ())
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._raw is not None:

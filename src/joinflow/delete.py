@@ -140,7 +140,7 @@ def _confirm(message: str) -> bool:
         print("\nCannot ask for confirmation (no interactive input): cancelled. "
               "Use prompt=False to proceed without asking.")
         return False
-    return answer.strip() == "yes"
+    return answer.strip().lower() == "yes"
 
 
 def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None = None,

@@ -284,6 +284,8 @@ class Compiler:
                     parts.append(f"{cols[attr]} = {PH}")
                     params.append(self.bind(value, core))
             return (" AND ".join(parts) or "1=1"), params
+        if isinstance(cond, n.JsonPathCond):
+            return self.backend.json_path_condition(cols[cond.attr], cond.path, cond.value)
         if isinstance(cond, n.SqlCond):
             return render_fragment(cond.text, self.backend, cols, kind="condition")
         if isinstance(cond, n.QueryCond):

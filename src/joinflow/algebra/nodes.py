@@ -33,6 +33,15 @@ class EqCond(Cond):
 
 
 @dataclass(frozen=True)
+class JsonPathCond(Cond):
+    """A value inside a json attribute equals ``value``: ``{'params.a.b': 1}``."""
+
+    attr: str
+    path: tuple  # keys (str) and array indexes (int)
+    value: Any
+
+
+@dataclass(frozen=True)
 class SqlCond(Cond):
     text: str
 

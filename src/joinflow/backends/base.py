@@ -320,6 +320,28 @@ class Backend:
         return f"INSERT INTO {target} ({cols}) SELECT * FROM ({select}) AS _src{where}" + \
             self.conflict_clause(columns, pk, mode)
 
+    def json_path_condition(self, column: str, path: tuple, value: Any) -> tuple[str, list]:
+        """``column``'s value at ``path`` equals ``value`` (None: missing or null)."""
+        mysql_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f'."{p}"' for p in path)
+        extracted = self.json_extract_sql(column)
+        if value is None:
+            return f"{extracted} IS NULL", [self.json_path_param(path, mysql_path)]
+        return f"{extracted} = {PH}", [self.json_path_param(path, mysql_path),
+                                       self.json_scalar(value)]
+
+    def json_extract_sql(self, column: str) -> str:
+        return f"json_extract({column}, {PH})"
+
+    def json_path_param(self, path: tuple, mysql_path: str) -> Any:
+        return mysql_path
+
+    def json_scalar(self, value: Any) -> Any:
+        """A JSON scalar as the extraction yields it (text on PostgreSQL and MySQL)."""
+        value = to_python_scalar(value)
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, default=json_default)
+
     def before_delete(self, run: Run, schema: str) -> None:
         """Session preparation before a DELETE on ``schema`` (MySQL needs a default database
         for aliased multi-table DELETE)."""

@@ -9,7 +9,7 @@ import json
 from typing import Any, Callable
 
 from .. import errors
-from .base import Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
+from .base import PH, Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
     format_time, parse_time
 from .postgres import _group_fks
 
@@ -97,6 +97,9 @@ class MySQLBackend(Backend):
             "bool": lambda v: None if v is None else bool(v),
             "time": parse_time,
         }.get(core)
+
+    def json_extract_sql(self, column: str) -> str:
+        return f"JSON_UNQUOTE(JSON_EXTRACT({column}, {PH}))"
 
     # -- catalog ---------------------------------------------------------------
     def list_schemas(self, run: Run) -> list[str]:

@@ -9,7 +9,7 @@ import hashlib
 from typing import Any, Callable
 
 from .. import errors
-from .base import Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
+from .base import PH, Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
     format_time, parse_time
 
 
@@ -86,6 +86,12 @@ class PostgresBackend(Backend):
             "char": lambda v: None if v is None else v.rstrip(" "),
             "bool": lambda v: None if v is None else bool(v),
         }.get(core)
+
+    def json_extract_sql(self, column: str) -> str:
+        return f"({column} #>> {PH})"
+
+    def json_path_param(self, path: tuple, mysql_path: str) -> Any:
+        return [str(p) for p in path]
 
     # -- catalog ---------------------------------------------------------------
     def list_schemas(self, run: Run) -> list[str]:

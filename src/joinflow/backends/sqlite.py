@@ -207,6 +207,13 @@ class SQLiteBackend(Backend):
             "json": lambda v: None if v is None else json.loads(v),
         }.get(core)
 
+    def json_scalar(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, (dict, list)):
+            return dump_json(value)
+        return value
+
     # -- catalog ---------------------------------------------------------------
     def list_schemas(self, run: Run) -> list[str]:
         return [r[0] for r in run('SELECT name FROM "~schemas" ORDER BY name', ())]
