@@ -213,8 +213,9 @@ def test_bad_uuid(schema):
     u = uuid.uuid4()
     Thing.insert1({"thing_id": u})
     assert Thing.fetch1("thing_id") == u
-    with pytest.raises(errors.DataError):
+    with pytest.raises(errors.DataError, match="UUID.*thing_id"):
         Thing.insert1({"thing_id": "not-a-uuid"})
+    assert len(Thing) == 1
 
 
 def test_foreign_key_missing_parent(schema):

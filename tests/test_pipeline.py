@@ -216,3 +216,95 @@ def test_custom_key_source_and_make_kwargs(make_schema):
     with pytest.raises(errors.JoinflowError, match="transaction"):
         with Tagged.connection.transaction:
             Tagged.populate()
+
+
+def test_key_source_through_renamed_fk(schema):
+    @schema
+    class Person(dj.Manual):
+        definition = """
+        person_id : int32
+        """
+
+    @schema
+    class Pair(dj.Computed):
+        definition = """
+        -> Person.proj(first='person_id')
+        -> Person.proj(second='person_id')
+        ---
+        total : int32
+        """
+
+        def make(self, key):
+            self.insert1(dict(key, total=key["first"] + key["second"]))
+
+    Person.insert([(1,), (2,), (3,)])
+    assert sorted(Pair.key_source.heading.names) == ["first", "second"]
+    assert Pair.progress() == (9, 9)
+    Pair.populate(keys=[{"first": 1, "second": 2}, {"first": 3, "second": 3}])
+    assert Pair.to_dicts(order_by="KEY") == [dict(first=1, second=2, total=3),
+                                             dict(first=3, second=3, total=6)]
+    Pair.populate({"first": 2}, order="reverse")
+    assert Pair.progress() == (4, 9)
+    (Person & {"person_id": 2}).delete(prompt=False)
+    assert len(Pair) == 1 and Pair.progress() == (3, 4)
+
+
+def test_generator_and_tripartite_make(schema):
+    @schema
+    class Src(dj.Manual):
+        definition = """
+        src : int32
+        ---
+        value : int32
+        """
+
+    calls = []
+
+    @schema
+    class Gen(dj.Computed):
+        definition = """
+        -> Src
+        ---
+        double : int32
+        """
+
+        def make(self, key):
+            value = (Src & key).fetch1("value")
+            yield
+            result = 2 * value
+            yield
+            self.insert1(dict(key, double=result))
+
+    @schema
+    class Tri(dj.Computed):
+        definition = """
+        -> Src
+        ---
+        square : int32
+        """
+
+        def make_fetch(self, key):
+            calls.append(("fetch", schema.connection.in_transaction))
+            return (Src & key).fetch1("value")
+
+        def make_compute(self, key, value):
+            calls.append(("compute", schema.connection.in_transaction))
+            if key["src"] == 3:  # the input changes while computing
+                Src.update1(dict(src=3, value=100))
+            return value * value
+
+        def make_insert(self, key, square):
+            calls.append(("insert", schema.connection.in_transaction))
+            self.insert1(dict(key, square=square))
+
+    Src.insert([(1, 2), (2, 5), (3, 7)])
+    assert Gen.populate()["success"] == 3
+    assert Gen.to_arrays("double", order_by="src").tolist() == [4, 10, 14]
+    result = Tri.populate(suppress_errors=True)
+    assert result["success"] == 2 and result["error"] == 1
+    assert "changed" in str(result["error_list"][0][1])
+    assert Tri.to_arrays("square", order_by="src").tolist() == [4, 25]
+    assert calls[:4] == [("fetch", False), ("compute", False), ("fetch", True),
+                         ("insert", True)]
+    Tri.populate()
+    assert (Tri & {"src": 3}).fetch1("square") == 10000

@@ -343,3 +343,37 @@ def test_json_structures(schema):
     got = [r["doc"] for r in Doc.to_dicts(order_by="id")]
     assert got == values
     assert [type(g) for g in got] == [type(v) for v in values]
+
+
+def test_integer_valued_floats_go_into_integer_columns(schema):
+    @schema
+    class Count(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        n = null : uint16
+        """
+
+    import pandas as pd
+    df = pd.DataFrame({"id": [1, 2, 3], "n": [5, None, 7]})  # n becomes float64 with NaN
+    Count.insert(df)
+    assert [(r["id"], r["n"]) for r in Count.to_dicts(order_by="id")] == [(1, 5), (2, None), (3, 7)]
+    assert all(type(r["n"]) is int for r in Count.to_dicts() if r["n"] is not None)
+
+
+ALL_TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32",
+             "float64", "bool", "decimal(6,2)", "char(3)", "varchar(9)", "enum('x','y')", "date",
+             "datetime", "datetime(3)", "time", "timestamp", "uuid", "json", "bytes", "text",
+             "int unsigned", "double", "longblob", "<blob>", "attach"]
+
+
+def test_every_type_is_nullable(schema):
+    lines = "\n".join(f"c{i} = null : {t}" for i, t in enumerate(ALL_TYPES))
+    Nul = schema(type("Nul", (dj.Manual,), {"definition": f"id : int32\n---\n{lines}\n"}))
+    Nul.insert1(dict(id=1))
+    Nul.insert1({"id": 2, **{f"c{i}": None for i in range(len(ALL_TYPES))}})
+    for row in Nul.to_dicts():
+        assert all(row[f"c{i}"] is None for i in range(len(ALL_TYPES))), row
+    assert len(Nul & "c5 IS NULL" & "c20 IS NULL") == 2
+    assert [Nul.heading[f"c{i}"].type.render() for i in range(len(ALL_TYPES))][:3] == \
+        ["int8", "int16", "int32"]

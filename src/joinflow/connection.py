@@ -100,7 +100,8 @@ class Connection:
                 msg = msg.replace(str(pw), "***")
             target = self.backend.describe_target(self.config)
             kind = errors.AccessError if any(w in msg.lower() for w in (
-                "denied", "authentication", "password")) else errors.LostConnectionError
+                "denied", "authentication", "password", "role", "does not exist",
+                "not allowed", "permission")) else errors.LostConnectionError
             return kind(f"cannot connect to {target}: {msg}")
         return self.backend.translate_error(exc) or errors.JoinflowError(str(exc))
 

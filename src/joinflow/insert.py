@@ -87,7 +87,17 @@ def _converter(table: Any, attr: Any) -> Callable[[list], list]:
             return None
         if numeric and isinstance(v, str) and v == "":
             return None
-        return enc(v) if enc is not None else v
+        if enc is None:
+            return v
+        try:
+            return enc(v)
+        except errors.CodecError:
+            raise
+        except (errors.DataError, ValueError, TypeError) as exc:
+            text = str(exc)
+            if attr.core == "uuid" and "UUID" not in text:
+                text = f"badly formed UUID value {v!r}"
+            raise errors.DataError(f"{text} for attribute `{attr.name}`") from exc
 
     return lambda col: [one(v) for v in col]
 

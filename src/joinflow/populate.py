@@ -1,9 +1,19 @@
 """AutoPopulate: ``populate`` calls ``make(key)`` for each key of ``key_source`` not yet in the
-table, one transaction per key. (The jobs queue with atomic reservation builds on this.)"""
+table, one transaction per key. (The jobs queue with atomic reservation builds on this.)
+
+``make`` comes in three shapes:
+* ``make(self, key)`` — fetch, compute and insert, all inside the key's transaction;
+* a generator ``make`` — iterated to the end inside the transaction;
+* tripartite ``make_fetch(key)`` / ``make_compute(key, *fetched)`` /
+  ``make_insert(key, *computed)`` — fetch and compute run outside the transaction (long
+  computations hold no locks); inside it the inputs are fetched again and must be unchanged
+  before ``make_insert`` writes.
+"""
 from __future__ import annotations
 
+import inspect
 import logging
-import sys
+import pickle
 from typing import Any
 
 from . import errors
@@ -16,17 +26,27 @@ class AutoPopulate:
 
     @property
     def key_source(self) -> Any:
-        """Default: the join of the primary-key parents, projected to their keys."""
+        """Default: the join of the primary-key parents (renamed foreign keys under their new
+        names), projected to the referencing attributes."""
         if self._key_source is not None:
             return self._key_source
-        parents = self.parents(primary=True, as_objects=True)
-        if not parents:
+        from .table import FreeTable
+        conn = self.connection
+        pk = set(self.primary_key)
+        query = None
+        for fk in conn.dependencies.parent_fks(self.database, self.table_name):
+            if not set(fk.columns) <= pk:
+                continue
+            parent = FreeTable(conn, f"{fk.parent_schema}.{fk.parent_table}")
+            renamed = {c: p for c, p in zip(fk.columns, fk.ref_columns) if c != p}
+            q = parent.proj(**renamed) if renamed else parent.proj()
+            if set(q.heading.names) != set(fk.columns):
+                q = q.proj(*fk.columns)
+            query = q if query is None else query * q
+        if query is None:
             raise errors.JoinflowError(f"{self.full_table_name} has no primary-key parents; "
                                        "define key_source")
-        q = parents[0].proj()
-        for p in parents[1:]:
-            q = q * p.proj()
-        return q
+        return query
 
     def make(self, key: dict) -> None:
         raise NotImplementedError(f"{type(self).__name__}.make(key) is not defined")
@@ -39,60 +59,114 @@ class AutoPopulate:
         return todo.restrict(Not(self._unrestricted().proj()), semantic_check=False)
 
     def progress(self, *restrictions: Any, display: bool = False) -> tuple[int, int]:
+        """(remaining, total) keys of ``key_source`` (restricted)."""
         total = self.key_source
         for r in restrictions:
             total = total & r
         remaining = len(self._pending(restrictions))
         count = len(total)
         if display:
-            print(f"{type(self).__name__}: completed {count - remaining}/{count}")
+            pct = 100 * (count - remaining) / count if count else 100
+            print(f"{type(self).__name__}: completed {count - remaining}/{count} ({pct:.1f}%)")
         return remaining, count
 
     def populate(self, *restrictions: Any, suppress_errors: bool = False,
                  return_exception_objects: bool = False, reserve_jobs: bool = False,
                  max_calls: int | None = None, display_progress: bool = False,
                  limit: int | None = None, order: str = "original",
-                 make_kwargs: dict | None = None, processes: int = 1, **_: Any) -> dict:
+                 make_kwargs: dict | None = None, processes: int = 1,
+                 keys: list | None = None, priority: int | None = None,
+                 refresh: bool | None = None) -> dict:
+        """Call ``make`` for each pending key. Returns ``{'success': n, 'error': n,
+        'skip': n, 'success_count': n, 'error_list': [(key, error), ...]}``; errors are
+        raised unless ``suppress_errors`` (then collected as ``repr`` text, or the exception
+        objects with ``return_exception_objects``)."""
         conn = self.connection
         if conn.in_transaction:
             raise errors.JoinflowError("populate cannot be called inside a transaction")
-        keys = self._pending(restrictions).keys(order_by="KEY", limit=limit)
+        if order not in ("original", "reverse", "random"):
+            raise errors.JoinflowError("order must be 'original', 'reverse' or 'random'")
+        pending = self._pending(restrictions)
+        if keys is not None:
+            pending = pending & list(keys)
+        todo = pending.keys(order_by="KEY", limit=limit)
         if order == "reverse":
-            keys.reverse()
+            todo.reverse()
         elif order == "random":
             import random
-            random.shuffle(keys)
+            random.shuffle(todo)
         if max_calls is not None:
-            keys = keys[:max_calls]
-        bar = _progress(keys, display_progress, type(self).__name__)
-        success, failures = 0, []
+            todo = todo[:max_calls]
+        bar = _progress(todo, display_progress, type(self).__name__)
+        success, skipped, failures = 0, 0, []
         for key in bar:
             try:
-                self._make_one(key, make_kwargs or {})
-                success += 1
+                if self._make_one(key, make_kwargs or {}):
+                    success += 1
+                else:
+                    skipped += 1
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:
                 if not suppress_errors:
                     raise
+                log.error("%s.make(%r) failed: %r", type(self).__name__, key, exc)
                 failures.append((key, exc if return_exception_objects else repr(exc)))
         return {"success_count": success, "error_list": failures, "success": success,
-                "error": len(failures)}
+                "error": len(failures), "skip": skipped}
 
-    def _make_one(self, key: dict, make_kwargs: dict) -> None:
+    def _tripartite(self) -> bool:
+        own_make = any("make" in vars(c) for c in type(self).__mro__ if c is not AutoPopulate
+                       and issubclass(c, AutoPopulate))
+        return not own_make and all(hasattr(self, m) for m in
+                                    ("make_fetch", "make_compute", "make_insert"))
+
+    def _make_one(self, key: dict, make_kwargs: dict) -> bool:
+        """Run ``make`` for one key in its own transaction; False if it was already done."""
         conn = self.connection
+        tripartite = self._tripartite()
+        if tripartite:
+            fetched = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
+            computed = _as_tuple(self.make_compute(dict(key), *fetched))
         with conn.transaction:
             if self & key:  # done meanwhile by another worker
-                return
+                return False
+            previous = getattr(conn, "_populating", False)
             conn._populating = True
             try:
-                self.make(dict(key), **make_kwargs)
+                if tripartite:
+                    again = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
+                    if not _same(again, fetched):
+                        raise errors.JoinflowError(
+                            f"the data make_fetch returned for {key} changed during "
+                            "make_compute; the key was not populated (try again)")
+                    self.make_insert(dict(key), *computed)
+                else:
+                    result = self.make(dict(key), **make_kwargs)
+                    if inspect.isgenerator(result):
+                        for _ in result:
+                            pass
             finally:
-                conn._populating = False
+                conn._populating = previous
+        return True
+
+
+def _as_tuple(value: Any) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return pickle.dumps(a) == pickle.dumps(b)
+    except Exception:  # unpicklable: fall back to equality
+        try:
+            return bool(a == b)
+        except Exception:
+            return False
 
 
 def _progress(items: list, display: bool, name: str) -> Any:
-    if not (display or (sys.stderr and sys.stderr.isatty() and len(items) > 1)):
+    if not display:
         return items
     try:
         from tqdm import tqdm

@@ -66,6 +66,8 @@ class MySQLBackend(Backend):
             cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,"
                         "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO'")
             cur.execute("SET SESSION time_zone = '+00:00'")
+            # older servers add ON UPDATE CURRENT_TIMESTAMP to a first timestamp column
+            cur.execute("SET SESSION explicit_defaults_for_timestamp = 1")
 
     def describe_target(self, config: Any) -> str:
         user = config["database.user"] or "root"

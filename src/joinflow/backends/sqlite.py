@@ -70,9 +70,12 @@ _from_datetime = dt.datetime.fromisoformat
 
 def _int(value: Any) -> Any:
     """SQLite integers are signed 64-bit: a larger value is a DataError (not OverflowError)."""
-    if value.__class__ is int and not -9223372036854775808 <= value <= 9223372036854775807:
-        raise errors.DataError(f"integer {value} is out of range (SQLite stores integers as "
-                               "signed 64-bit)")
+    if value.__class__ is int:
+        if not -9223372036854775808 <= value <= 9223372036854775807:
+            raise errors.DataError(f"integer {value} is out of range (SQLite stores integers as "
+                                   "signed 64-bit)")
+    elif value.__class__ is float and value.is_integer():
+        return int(value)  # e.g. pandas turns integer columns with NaN into floats
     return value
 
 
@@ -91,7 +94,7 @@ def _to_datetime_with(precision: int) -> Callable[[Any], Any]:
 
     def convert(v: Any) -> Any:
         v = _from_datetime(v) if v.__class__ is str else v
-        if v is not None and v.microsecond:
+        if isinstance(v, dt.datetime) and v.microsecond:
             v = _round_micro(v, precision)
         return v
     return convert
