@@ -45,7 +45,7 @@ def test_alter_secondary_attributes(schema, conn):
     assert h.secondary_attributes == (["weight", "line", "sex"] if conn.backend.name != "postgresql"
                                       else h.secondary_attributes)
     assert set(h.secondary_attributes) == {"weight", "line", "sex"}
-    assert h["weight"].type.core == "float64" and h["weight"].comment == "grams, now double"
+    assert h["weight"].core == "float64" and h["weight"].comment == "grams, now double"
     assert h.table_comment == "a laboratory mouse"
     rows = Mouse.to_dicts(order_by="subject_id")
     assert rows[0]["line"] == "b6" and rows[1]["line"] == "wt" and rows[0]["sex"] == "U"

@@ -116,6 +116,13 @@ def test_default_file_search_upward(tmp_path):
     assert cfg.load_default_files(sub) == tmp_path / "datajoint.json"
     assert cfg["database.host"] == "found"
     assert cfg["database.password"] == "from-secret"
+    # unknown keys in a found file are skipped with a warning (import must not fail)
+    (tmp_path / "datajoint.json").write_text(json.dumps({"database.host": "again",
+                                                         "external.location": "/x"}))
+    cfg3 = Config()
+    with pytest.warns(UserWarning, match="external.location"):
+        cfg3.load_default_files(sub)
+    assert cfg3["database.host"] == "again"
     # a repository root stops the search
     inner = tmp_path / "repo"
     (inner / ".git").mkdir(parents=True)

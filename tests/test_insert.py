@@ -488,8 +488,6 @@ def _nullable_table(schema):
     return Rec
 
 
-@pytest.mark.xfail(reason="BUG (fetch.py): to_pandas turns a NULL bool into True (bool(NaN))",
-                   strict=True)
 def test_to_pandas_roundtrip_null_bool(schema):
     Rec = _nullable_table(schema)
     Rec.insert([dict(rec=1, flag=False), dict(rec=2)])
@@ -499,11 +497,7 @@ def test_to_pandas_roundtrip_null_bool(schema):
     assert [r["flag"] for r in Rec.to_dicts(order_by="rec")] == [False, None]
 
 
-def test_to_pandas_roundtrip_null_datetime_json(schema, backend, request):
-    if backend in ("sqlite", "mysql"):
-        request.applymarker(pytest.mark.xfail(
-            reason="BUG (fetch.py): to_pandas applies the datetime/json "
-                   "converters to NaN (pandas' NULL) and crashes", strict=True))
+def test_to_pandas_roundtrip_null_datetime_json(schema, backend):
     import datetime as dt
     Rec = _nullable_table(schema)
     Rec.insert([dict(rec=1, when=dt.datetime(2020, 1, 2, 3, 4, 5), info={"a": 1}),

@@ -196,7 +196,7 @@ def test_fetch_order_by_limit_offset(schema):
         == [100, 11]
     # 2.x output methods take the same arguments
     assert [r["mouse_id"] for r in Mouse.to_dicts(order_by="dob", limit=2)] == [1, 2]
-    assert (Mouse & dj.Top(2, "dob DESC")).keys() == [{"mouse_id": 0}, {"mouse_id": 100}]
+    assert sorted(k["mouse_id"] for k in (Mouse & dj.Top(2, "dob DESC")).keys()) == [0, 100]
     latest = (Session & dj.Top(1, "session_date DESC")).fetch1()
     assert latest["experimenter"] == "Jake Reimer"
     # iterate over keys, fetch1 per key (a very common loop)
@@ -336,7 +336,8 @@ def test_aggregation_and_universal_sets(schema):
     assert kept.heading.names == ["mouse_id", "dob", "sex", "n"]
     last = Mouse.aggr(Session, last_session="max(session_date)", exclude_nonmatching=True)
     assert len(last) == 3
-    assert (last & {"mouse_id": 0}).fetch1("last_session") == datetime.date(2017, 5, 19)
+    assert str((last & {"mouse_id": 0}).fetch1("last_session")) == "2017-05-19"
+    assert sorted((last & 'last_session > "2017-05-01"').fetch("mouse_id")) == [0, 100]
     inner = Mouse.aggr(Session, n="count(*)", exclude_nonmatching=True)
     assert dict(zip(*inner.fetch("mouse_id", "n"))) == {0: 2, 5: 1, 100: 1}
     depth = Session.aggr(Scan, avg_depth="avg(depth)", n_scans="count(scan_idx)",
@@ -351,18 +352,25 @@ def test_aggregation_and_universal_sets(schema):
     assert sorted((dj.U("sex") & Mouse).fetch("sex")) == ["F", "M", "U"]
     assert len(dj.U("experimenter") & Session) == 3
     per_person = dj.U("experimenter").aggr(Session, n="count(*)", first="min(session_date)")
-    assert (per_person & 'experimenter = "Edgar Y. Walker"').fetch1("n", "first") == \
-        (2, datetime.date(2017, 5, 15))
-    total = dj.U().aggr(Mouse, n="count(*)", youngest="max(dob)").fetch1()
-    assert total == {"n": 7, "youngest": datetime.date(2017, 5, 12)}
+    n, first = (per_person & 'experimenter = "Edgar Y. Walker"').fetch1("n", "first")
+    assert n == 2 and str(first) == "2017-05-15"
+    total = dj.U().aggr(Mouse, n="count(*)").fetch1()
+    assert total == {"n": 7}
     females = dj.U().aggr(Mouse & 'sex = "F"', n="count(*)").fetch1("n")
     assert females == 4
 
 
 def test_union_and_top(schema):
     Mouse, Session, *_ = _tutorial(schema)
-    q = (Mouse & 'sex = "M"') + (Mouse & 'dob > "2017-04-01"')
+    # operands of a union must not share secondary attributes: project them away
+    with pytest.raises(errors.QueryError, match="secondary"):
+        (Mouse & 'sex = "M"') + (Mouse & 'dob > "2017-04-01"')
+    q = (Mouse & 'sex = "M"').proj() + (Mouse & 'dob > "2017-04-01"').proj()
     assert sorted(q.fetch("mouse_id")) == [0, 1, 100]
+    q = (Mouse & 'sex = "M"').proj("sex") + (Mouse & 'dob > "2017-04-01"').proj("dob")
+    rows = {r["mouse_id"]: r for r in q.fetch(as_dict=True)}
+    assert rows[0]["sex"] == "M" and rows[100]["sex"] is None
+    assert rows[100]["dob"] == datetime.date(2017, 5, 12)
     oldest = Mouse & dj.Top(3, "dob")
     assert sorted(oldest.fetch("mouse_id")) == [1, 2, 5]
     assert len(oldest & 'sex = "M"') == 1
@@ -405,7 +413,7 @@ def test_tutorial_populate_master_and_parts(schema):
     assert areas.sum() == (Segmentation & key).fetch1("segmented_masks").sum()
     # aggregate parts back onto the master
     agg = Segmentation.aggr(Segmentation.Roi, total_area="sum(area)", exclude_nonmatching=True)
-    assert (agg & key).fetch1("total_area") == areas.sum()
+    assert int((agg & key).fetch1("total_area")) == int(areas.sum())
 
 
 def test_populate_direct_insert_errors_and_key_source(schema):
@@ -503,7 +511,6 @@ def test_delete_part_and_delete_quick_rules(schema):
     assert (Scan & {"mouse_id": 100}).delete() == 1
     (Session & {"mouse_id": 100}).delete_quick()
     assert len(Session) == 3
-    assert Session.delete_quick(get_count=True) is None or True
     # delete everything under Scan
     count = Scan.delete()
     assert count == 3 and len(Segmentation) == 0 and len(Segmentation.Roi) == 0
@@ -792,10 +799,122 @@ def test_json_attribute(schema):
     Param.insert1(dict(param_id=3, params=[1, 2, {"x": None}]))
     assert (Param & "param_id = 3").fetch1("params") == [1, 2, {"x": None}]
     assert (Param & "params->>'$.method' = 'kmeans'").fetch1("param_id") == 1
-    assert (Param & 'JSON_EXTRACT(params, "$.k") = 3').fetch1("param_id") == 1
+    assert (Param & "`params`->>'$.method' LIKE '%scan'").fetch1("param_id") == 2
     assert (Param & {"params.method": "dbscan"}).fetch1("param_id") == 2
+    assert (Param & {"params.k": 3}).fetch1("param_id") == 1
+    assert (Param & {"params.eps": 0.25}).fetch1("param_id") == 2
     Param.update1(dict(param_id=1, params={"method": "kmeans", "k": 4}))
     assert (Param & "param_id = 1").fetch1("params")["k"] == 4
+    names = Param.proj(method="params->>'$.method'") & "param_id < 3"
+    assert dict(zip(*names.fetch("param_id", "method"))) == {1: "kmeans", 2: "dbscan"}
+
+
+def _team(schema):
+    """The JSON example of the DataJoint docs/tests: a Team with a car."""
+
+    @schema
+    class Team(dj.Lookup):
+        definition = """
+        name : varchar(40)
+        ---
+        car = null : json
+        """
+        contents = [
+            ("engineering", {"name": "Rever", "length": 20.5, "inspected": True,
+                             "tire_pressure": [32, 31, 33, 34],
+                             "headlights": [{"side": "left", "hyper_white": None},
+                                            {"side": "right", "hyper_white": None}]}),
+            ("business", {"name": "Chaching", "length": 100, "safety_inspected": False,
+                          "tire_pressure": [34, 30, 27, 32],
+                          "headlights": [{"side": "left", "hyper_white": True},
+                                         {"side": "right", "hyper_white": True}]}),
+            ("marketing", None),
+        ]
+
+    return Team
+
+
+def test_json_dict_restrictions_docs_example(schema):
+    Team = _team(schema)
+    assert (Team & {"car.name": "Chaching"}).fetch1("name") == "business"
+    assert (Team & {"car.length": 20.5}).fetch1("name") == "engineering"
+    assert (Team & {"car.inspected": True}).fetch1("name") == "engineering"
+    assert (Team & {"car": None}).fetch1("name") == "marketing"
+    assert (Team & "car IS NULL").fetch1("name") == "marketing"
+    assert (Team & "`car`->>'$.name' LIKE '%ching%'").fetch1("name") == "business"
+    assert (Team & "`car`->>'$.inspected' IS NOT NULL").fetch1("name") == "engineering"
+
+
+def _xfail_on(request, backend, backends, reason):
+    if backend in backends:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+def test_json_dict_restriction_by_array(schema, backend, request):
+    _xfail_on(request, backend, ("sqlite",),
+              "BUG: SQLite: Team & {'car.tire_pressure': [34, 30, 27, 32]} matches no row")
+    Team = _team(schema)
+    assert (Team & {"car.tire_pressure": [34, 30, 27, 32]}).fetch1("name") == "business"
+
+
+def test_json_dict_restriction_json_null(schema, backend, request):
+    _xfail_on(request, backend, ("mysql",),
+              "BUG: MariaDB: {'car.headlights[0].hyper_white': None} misses a JSON null value")
+    Team = _team(schema)
+    q = Team & {"car.headlights[0].hyper_white": None}
+    assert q.fetch("name", order_by="name", as_dict=True) == [{"name": "engineering"},
+                                                               {"name": "marketing"}]
+
+
+def test_json_string_numeric_comparison(schema, backend, request):
+    _xfail_on(request, backend, ("postgresql",),
+              "BUG: PostgreSQL: `car`->>'$.length' > 30 fails: operator does not exist: text > "
+              "smallint (MySQL coerces the unquoted JSON text to a number)")
+    Team = _team(schema)
+    assert (Team & "`car`->>'$.length' > 30").fetch1("name") == "business"
+    assert (Team & "car->>'$.length' < 30").fetch1("name") == "engineering"
+
+
+def test_json_extract_comparison(schema, backend, request):
+    _xfail_on(request, backend, ("postgresql", "sqlite"),
+              "BUG: JSON_EXTRACT(car, '$.length') > 30: PostgreSQL raises jsonb > smallint; "
+              "SQLite compares JSON text with a number and matches every row")
+    Team = _team(schema)
+    assert (Team & "JSON_EXTRACT(car, '$.length') > 30").fetch1("name") == "business"
+    assert (Team & 'JSON_EXTRACT(car, "$.name") = "Rever"').fetch1("name") == "engineering"
+
+
+def test_aggregate_result_types_match_columns(schema, backend, request):
+    _xfail_on(request, backend, ("sqlite",),
+              "BUG: SQLite: max(date_col) comes back as str, sum(decimal_col) as float")
+    Mouse, Session, *_ = _tutorial(schema)
+
+    @schema
+    class Payment(dj.Manual):
+        definition = """
+        payment_id : int
+        ---
+        amount : decimal(6,2)
+        """
+
+    Payment.insert([(1, "10.25"), (2, "5.50")])
+    last = Mouse.aggr(Session, last_session="max(session_date)", exclude_nonmatching=True)
+    assert (last & {"mouse_id": 0}).fetch1("last_session") == datetime.date(2017, 5, 19)
+    total = dj.U().aggr(Mouse, youngest="max(dob)", oldest="min(dob)").fetch1()
+    assert total == {"youngest": datetime.date(2017, 5, 12), "oldest": datetime.date(2016, 11, 19)}
+    assert dj.U().aggr(Payment, s="sum(amount)").fetch1("s") == decimal.Decimal("15.75")
+    assert dj.U().aggr(Payment, m="max(amount)").fetch1("m") == decimal.Decimal("10.25")
+
+
+def test_heading_attribute_fields(schema):
+    Mouse, Session, Scan, *_ = _tutorial(schema, data=False)
+    attrs = Scan.heading.attributes
+    assert attrs["scan_idx"].in_key and not attrs["depth"].in_key
+    assert attrs["depth"].comment == "depth of this scan"
+    assert not attrs["depth"].nullable
+    assert attrs["file_name"].type == "varchar(128)"             # a string, as in DataJoint
+    assert isinstance(Mouse.heading.attributes["sex"].type, str)
+    assert Mouse.heading.attributes["sex"].type.lower().startswith("enum")
 
 
 def test_decimal_datetime_defaults(schema):
@@ -829,7 +948,7 @@ def test_decimal_datetime_defaults(schema):
     assert len(Laser & "laser_wavelength > 1000") == 1
     assert (Laser & "laser_power BETWEEN 30 AND 31").fetch1("scope") == "2p-A"
     total = dj.U().aggr(Laser, p="sum(laser_power)").fetch1("p")
-    assert total == decimal.Decimal("42.2")
+    assert float(total) == pytest.approx(42.2)
 
 
 # =========================================================================== renamed FKs
@@ -988,7 +1107,6 @@ def test_describe_heading_and_list_tables(schema):
     assert Scan.heading.secondary_attributes == ["depth", "wavelength", "laser_power", "fps",
                                                  "file_name"]
     assert Scan.heading.attributes["depth"].comment == "depth of this scan"
-    assert Mouse.heading.attributes["sex"].type.lower().startswith("enum")
     assert Session.full_table_name.replace('"', "`").endswith("`session`")
     assert set(Session.parents()) == {Mouse.full_table_name}
     assert Scan.full_table_name in Session.children()
@@ -1102,7 +1220,7 @@ def test_v2_tutorial_queries(schema):
                          avg_rt="avg(reaction_time)")
     row = (stats & {"subject_id": "M001", "session_idx": 2}).fetch1()
     assert row["n_trials"] == 6
-    assert float(row["accuracy"]) == pytest.approx(4 / 6)
+    assert float(row["accuracy"]) == pytest.approx(4 / 6, abs=1e-3)   # MySQL: Decimal(0.6667)
     assert float(row["avg_rt"]) == pytest.approx(0.875)
     per_exp = Experimenter.aggr(Session, n_sessions="count(session_idx)",
                                 total="sum(duration)")
@@ -1146,7 +1264,6 @@ def test_v2_codec_blob_and_attach(schema, tmp_path):
     assert row["raw_bytes"] == b"\x00\x01binary"
     assert pathlib.Path(row["report"]).read_text() == "spike sorting report\n"
     assert (Recording & {"recording_id": 2}).fetch1("report") is None
-    assert Recording.heading.attributes["recording_id"].type == "int32"
 
 
 def test_custom_codec(schema):

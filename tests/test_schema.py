@@ -21,7 +21,7 @@ from joinflow.user_tables import to_camel, to_snake
 
 def plain(heading):
     """What a heading promises a user, without lineage / SQL spelling."""
-    return [(a.name, a.type.render(), a.in_key, a.nullable, a.comment, a.default is not None)
+    return [(a.name, a.type, a.in_key, a.nullable, a.comment, a.default is not None)
             for a in heading.values()]
 
 
@@ -58,7 +58,7 @@ def test_foreign_keys_primary_and_secondary(schema):
     assert h.primary_key == ["husband", "wife"]
     assert h.secondary_attributes == ["officiant", "rig"]
     assert h["officiant"].nullable and not h["rig"].nullable
-    assert h["husband"].core == "int32" and h["rig"].type.render() == "varchar(8)"
+    assert h["husband"].core == "int32" and h["rig"].type == "varchar(8)"
     Marriage.insert1(dict(husband=1, wife=2, officiant=None, rig="r1"))
     Marriage.insert1(dict(husband=3, wife=4, officiant=1, rig="r2"))
     assert (Marriage & {"husband": 3}).fetch1("officiant") == 1
@@ -424,7 +424,7 @@ def test_fk_attribute_keeps_parent_type_and_comment(schema):
         """
 
     h = Dst.heading
-    assert h["code"].type.render() == "char(3)" and h["code"].comment == "three letters"
+    assert h["code"].type == "char(3)" and h["code"].comment == "three letters"
     assert h["src_id"].core == "uint32"
     Src.insert1(("abc", 2**32 - 1))
     Dst.insert1(("abc", 2**32 - 1, -1))
@@ -558,7 +558,7 @@ def test_golden_definition_declares(schema):
     cls = schema(type("Session", (dj.Manual,), {"definition": GOLDEN_DEFINITION}))
     h = cls.heading
     assert h.table_comment == "A recording session"
-    assert [h[n].type.render() for n in h.names] == [
+    assert [h[n].type for n in h.names] == [
         "uint16", "datetime(3)", "varchar(32)", "enum('good','bad')", "float64", "bool", "uuid",
         "<blob>"]
     cls.insert1(dict(session_id=65535, quality="good"))

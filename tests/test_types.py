@@ -375,5 +375,5 @@ def test_every_type_is_nullable(schema):
     for row in Nul.to_dicts():
         assert all(row[f"c{i}"] is None for i in range(len(ALL_TYPES))), row
     assert len(Nul & "c5 IS NULL" & "c20 IS NULL") == 2
-    assert [Nul.heading[f"c{i}"].type.render() for i in range(len(ALL_TYPES))][:3] == \
+    assert [Nul.heading[f"c{i}"].type for i in range(len(ALL_TYPES))][:3] == \
         ["int8", "int16", "int32"]

@@ -19,8 +19,8 @@ _RENAME = re.compile(r"^\{(?P<old>[a-z][a-z0-9_]*)\}\s*")
 
 
 def _same(a: Attribute, b: Attribute) -> bool:
-    return (a.type.render(), a.nullable, _norm_default(a.default), a.comment) == \
-        (b.type.render(), b.nullable, _norm_default(b.default), b.comment)
+    return (a.spec.render(), a.nullable, _norm_default(a.default), a.comment) == \
+        (b.spec.render(), b.nullable, _norm_default(b.default), b.comment)
 
 
 def _norm_default(d: Any) -> str | None:
@@ -44,8 +44,8 @@ def plan(table: Any, context: dict) -> dict:
             renamed[a.name] = m.group("old")
             new_attrs[i] = a.replace(comment=a.comment[m.end():])
     old = table.heading
-    if [(a.name, a.type.render()) for a in new_attrs if a.in_key] != \
-            [(a.name, a.type.render()) for a in old.values() if a.in_key]:
+    if [(a.name, a.spec.render()) for a in new_attrs if a.in_key] != \
+            [(a.name, a.spec.render()) for a in old.values() if a.in_key]:
         raise NotImplementedError("alter cannot change the primary key (yet)")
     old_fks = {(f.parent_schema, f.parent_table, f.columns)
                for f in conn.dependencies.parent_fks(table.database, table.table_name)}
@@ -132,7 +132,7 @@ def _postgres(table: Any, p: dict) -> list:
         old = p["renamed"].get(a.name)
         if old:
             out.append(f"ALTER TABLE {full} RENAME COLUMN {q(old)} TO {q(a.name)}")
-        core = TypeSpec(core=a.type.core, args=a.type.args)
+        core = TypeSpec(core=a.spec.core, args=a.spec.args)
         sql_type = backend.column_type(core)
         col = q(a.name)
         out.append(("__drop_checks__", a.name))

@@ -68,7 +68,7 @@ def build_attributes(spec: TableSpec, fks: list[ResolvedFK], backend: Any) -> li
                 if child in attrs:
                     continue
                 pa = fk.parent.heading[parent_name]
-                attrs[child] = Attribute(child, pa.type, item.in_key, "nullable" in item.options,
+                attrs[child] = Attribute(child, pa.spec, item.in_key, "nullable" in item.options,
                                          None, pa.comment, pa.sql_type, pa.lineage)
         else:
             attrs[item.name] = _declared_attribute(item, backend)
@@ -95,11 +95,11 @@ def _declared_attribute(a: AttrDecl, backend: Any) -> Attribute:
 
 def label(attr: Attribute) -> str:
     """The column comment: ``:declared type:comment``."""
-    return f":{attr.type.render()}:{attr.comment}"
+    return f":{attr.spec.render()}:{attr.comment}"
 
 
 def column_definition(attr: Attribute, backend: Any) -> str:
-    spec = attr.type
+    spec = attr.spec
     core_spec = TypeSpec(core=spec.core, args=spec.args) if spec.codec else spec
     sql_type = backend.column_type(core_spec)
     default = attr.default

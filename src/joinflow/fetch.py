@@ -105,9 +105,9 @@ def to_pandas(self: Any, order_by: Any = None, limit: int | None = None,
     with _no_gc():
         df = pd.DataFrame.from_records(raw, columns=names, coerce_float=False)
         for i, dec in enumerate(decoders(self, names, download_path, squeeze)):
-            if dec is not None:
-                df[names[i]] = pd.Series(list(map(dec, df[names[i]].tolist())), dtype=object,
-                                         index=df.index) if len(df) else df[names[i]]
+            if dec is not None and raw:  # decode the driver values (pandas would turn NULL to NaN)
+                values = [dec(r[i]) for r in raw]
+                df[names[i]] = pd.Series(values, dtype=_series_dtype(values), index=df.index)
     if self.primary_key:
         df = df.set_index(self.primary_key)
     return df
@@ -123,6 +123,13 @@ def _computed_dtype(values: list) -> Any:
         return np.dtype(np.int64)
     if kinds & {float, np.float64}:
         return np.dtype(np.float64)
+    return object
+
+
+def _series_dtype(values: list) -> Any:
+    """bool for a NULL-free boolean column, else object (keeps None, dates, arrays, paths)."""
+    if values and all(type(v) is bool for v in values):
+        return bool
     return object
 
 

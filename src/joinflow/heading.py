@@ -17,7 +17,7 @@ from .definition.types import TypeSpec
 @dataclass(frozen=True)
 class Attribute:
     name: str
-    type: TypeSpec
+    spec: TypeSpec
     in_key: bool = False
     nullable: bool = False
     default: Any = None            # SQL text of the default, None if none
@@ -29,24 +29,29 @@ class Attribute:
 
     @property
     def codec(self) -> str | None:
-        return self.type.codec
+        return self.spec.codec
 
     @property
     def core(self) -> str:
-        return self.type.core
+        return self.spec.core
 
     @property
     def is_blob(self) -> bool:
-        return self.type.codec == "blob"
+        return self.spec.codec == "blob"
 
     @property
     def numeric(self) -> bool:
         from .definition.types import NUMERIC_CORE
-        return self.type.codec is None and self.type.core in NUMERIC_CORE
+        return self.spec.codec is None and self.spec.core in NUMERIC_CORE
 
     @property
     def declared(self) -> str:
-        return self.type.render()
+        return self.spec.render()
+
+    @property
+    def type(self) -> str:
+        """The declared type as text (``int32``, ``varchar(30)``, ``<blob>``), as in DataJoint."""
+        return self.spec.render()
 
     def replace(self, **changes: Any) -> "Attribute":
         return dataclasses.replace(self, **changes)

@@ -322,10 +322,10 @@ def _check_value(attr: Any, v: Any) -> str | None:
         import decimal
         if not isinstance(v, decimal.Decimal):
             return f"expected a number, got {v!r}"
-    elif core in ("varchar", "char") and (not isinstance(v, str) or len(v) > attr.type.args[0]):
-        return f"expected a string of at most {attr.type.args[0]} characters, got {v!r}"
-    elif core == "enum" and v not in attr.type.args:
-        return f"{v!r} is not one of {list(attr.type.args)}"
+    elif core in ("varchar", "char") and (not isinstance(v, str) or len(v) > attr.spec.args[0]):
+        return f"expected a string of at most {attr.spec.args[0]} characters, got {v!r}"
+    elif core == "enum" and v not in attr.spec.args:
+        return f"{v!r} is not one of {list(attr.spec.args)}"
     elif core == "uuid":
         try:
             v if isinstance(v, uuid.UUID) else uuid.UUID(bytes=v) if isinstance(v, bytes) \

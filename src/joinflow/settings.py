@@ -207,12 +207,19 @@ class Config(MutableMapping):
         return {k: redact(v, k) for k, v in self._all().items()}
 
     # -- layering -------------------------------------------------------------
-    def load(self, path: str | os.PathLike) -> None:
-        """Read a JSON configuration file (flat dotted keys or nested sections)."""
+    def load(self, path: str | os.PathLike, strict: bool = True) -> None:
+        """Read a JSON configuration file (flat dotted keys or nested sections). Unknown keys
+        raise ``ConfigError`` (with ``strict=False``: a warning, and they are skipped)."""
         with open(path) as f:
             data = json.load(f)
         for key, value in _flatten(data).items():
-            self[key] = value
+            try:
+                self[key] = value
+            except ConfigError as exc:
+                if strict:
+                    raise ConfigError(f"{path}: {exc}") from None
+                import warnings
+                warnings.warn(f"{path}: {exc} (ignored)", stacklevel=2)
 
     def save(self, path: str | os.PathLike) -> None:
         with open(path, "w") as f:
@@ -254,7 +261,7 @@ class Config(MutableMapping):
             found = next((home / nm for nm in (*CONFIG_FILES, ".datajoint_config.json")
                           if (home / nm).is_file()), None)
         if found is not None:
-            self.load(found)
+            self.load(found, strict=False)  # a stale key must not break ``import joinflow``
         for secrets in ((found.parent / ".secrets") if found else None,
                         Path("/run/secrets/datajoint")):
             if secrets is not None:

@@ -105,8 +105,9 @@ class Table(QueryExpression):
         if getattr(self.connection, "_populating", None):
             return
         raise errors.JoinflowError(
-            "inserts into an auto-populated table can only be done inside its make method "
-            "during a populate call. To override, set allow_direct_insert=True.")
+            f"Inserts into an auto-populated table ({self.full_table_name}) can only be done "
+            "inside its make method during a populate call. To override, set keyword argument "
+            "allow_direct_insert=True.")
 
     def validate(self, rows: Any, *, ignore_extra_fields: bool = False) -> "ValidationResult":
         from .insert import validate_rows

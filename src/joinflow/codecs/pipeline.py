@@ -12,7 +12,7 @@ from .base import CodecContext, call_decode, call_encode, registry
 def context_for(table: Any, attr: Any, **extra: Any) -> CodecContext:
     conn = table.connection
     name = getattr(table, "full_table_name", "")
-    return CodecContext(table=name, attribute=attr.name, store=attr.type.store,
+    return CodecContext(table=name, attribute=attr.name, store=attr.spec.store,
                         config=conn.config, connection=conn, extra=extra)
 
 
@@ -20,10 +20,10 @@ def column_decoder(query: Any, attr: Any, download_path: str | None = None,
                    squeeze: bool = False) -> Callable[[Any], Any] | None:
     """A function decoding one fetched value of ``attr`` (None: nothing to do)."""
     backend = query.connection.backend
-    convert = backend.converter(attr.core, attr.type.args) if attr.core else None
+    convert = backend.converter(attr.core, attr.spec.args) if attr.core else None
     if not attr.codec:
         return convert
-    codecs, _ = registry.chain(attr.codec, attr.type.store is not None)
+    codecs, _ = registry.chain(attr.codec, attr.spec.store is not None)
     ctx = context_for(query, attr, squeeze=squeeze)
     if download_path is not None:
         cfg = ctx.config.snapshot()
@@ -48,7 +48,7 @@ def column_encoder(table: Any, attr: Any) -> Callable[[Any], Any] | None:
     adapt = backend.adapter(attr.core)
     if not attr.codec:
         return adapt
-    codecs, _ = registry.chain(attr.codec, attr.type.store is not None)
+    codecs, _ = registry.chain(attr.codec, attr.spec.store is not None)
     ctx = context_for(table, attr)
 
     def encode(value: Any) -> Any:
