@@ -180,11 +180,7 @@ def test_manual_transaction_api(schema):
     assert Item.keys() == [{"item": 2}]
 
 
-def test_query_errors_are_translated(conn, backend, request):
-    if backend == "sqlite":
-        request.applymarker(pytest.mark.xfail(
-            reason="BUG: backends/sqlite.py translate_error maps syntax errors to plain "
-                   "JoinflowError instead of QueryError", strict=True))
+def test_query_errors_are_translated(conn, backend):
     with pytest.raises(errors.QueryError):
         conn.query("SELEKT 1")
     assert conn.query("SELECT 2") == [(2,)]

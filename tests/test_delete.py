@@ -230,6 +230,7 @@ def test_prompt_answer(schema, monkeypatch, capsys):
     Subject, Session, Stat = _pipeline(schema)
     answers = iter(["no", "", "yes"])
     monkeypatch.setattr("builtins.input", lambda message: next(answers))
+    monkeypatch.setattr("joinflow.delete.interactive", lambda: True)
     for _ in range(2):
         assert (Subject & {"subject_id": 1}).delete(prompt=True) == 0
         assert len(Subject) == 3 and len(Stat.Unit) == 12
@@ -239,19 +240,32 @@ def test_prompt_answer(schema, monkeypatch, capsys):
     assert len(Subject) == 2
 
 
-def test_prompt_without_terminal_cancels(schema, monkeypatch):
+def test_no_prompt_without_terminal(schema, monkeypatch):
+    """safemode prompts only when someone can answer; a script never hangs on input()."""
+    Subject, Session, Stat = _pipeline(schema)
+
+    def no_input(message):
+        raise AssertionError("input() must not be called without a terminal")
+
+    monkeypatch.setattr("builtins.input", no_input)
+    monkeypatch.setattr("joinflow.delete.interactive", lambda: False)
+    schema.connection.config["safemode"] = True  # prompt=None follows safemode
+    assert (Subject & {"subject_id": 1}).delete() == 1
+    assert len(Subject) == 2
+    Stat.drop()
+    assert not Stat.is_declared
+
+
+def test_prompt_cancelled_when_input_fails(schema, monkeypatch):
     Subject, Session, Stat = _pipeline(schema)
 
     def no_stdin(message):
         raise EOFError
 
     monkeypatch.setattr("builtins.input", no_stdin)
-    schema.connection.config["safemode"] = True  # prompt=None follows safemode
-    assert Subject.delete() == 0
+    monkeypatch.setattr("joinflow.delete.interactive", lambda: True)
+    assert Subject.delete(prompt=True) == 0
     assert len(Subject) == 3
-    Session.drop()
-    assert Session.is_declared
-    assert Subject.delete(prompt=False) == 3
 
 
 def test_drop(schema):

@@ -91,8 +91,8 @@ def alter(table: Any, prompt: bool = True, context: dict | None = None) -> None:
         print("Nothing to alter.")
         return
     statements = _statements(table, p)
-    if prompt and conn.config["safemode"]:
-        from .delete import _confirm
+    from .delete import _confirm, should_prompt
+    if prompt and should_prompt(None, conn.config):
         print("\n".join(s if isinstance(s, str) else s[0] for s in statements))
         if not _confirm("Execute?"):
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from typing import Any
 
 from . import errors
@@ -131,14 +132,27 @@ def delete_quick(query: Any) -> int:
         return conn.last_rowcount
 
 
+def interactive() -> bool:
+    """True when a person can answer a prompt (stdin is a terminal)."""
+    try:
+        return bool(sys.stdin) and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def should_prompt(prompt: bool | None, config: Any) -> bool:
+    """Prompt only when asked to (``prompt``, default ``safemode``) *and* someone can answer:
+    scripts, notebooks without a terminal and CI never hang on ``input()``."""
+    if prompt is None:
+        prompt = config["safemode"]
+    return bool(prompt) and interactive()
+
+
 def _confirm(message: str) -> bool:
-    """Ask; only the exact answer ``yes`` confirms. No way to ask (no stdin, or stdin
-    captured) means no — pass ``prompt=False`` (or set safemode off) to skip the question."""
+    """Ask; only the exact answer ``yes`` confirms."""
     try:
         answer = input(message + " [yes, No]: ")
     except (EOFError, OSError, RuntimeError):
-        print("\nCannot ask for confirmation (no interactive input): cancelled. "
-              "Use prompt=False to proceed without asking.")
         return False
     return answer.strip().lower() == "yes"
 
@@ -166,8 +180,7 @@ def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None 
     named = {backend.full_name(*k.split(".", 1)): c for k, c in counts.items() if c}
     if dry_run:
         return named
-    if prompt is None:
-        prompt = conn.config["safemode"]
+    prompt = should_prompt(prompt, conn.config)
     if not named:
         log.info("nothing to delete")
         return 0
@@ -233,8 +246,7 @@ def drop(table: Any, *, prompt: bool | None = None, part_integrity: str = "enfor
     nodes += [x for x in (f"{table.database}.{p}" for p in conn.backend.list_tables(
         conn.run, table.database) if p.startswith(table.table_name + "__")) if x not in nodes]
     nodes = conn.dependencies.topo_sort(nodes)
-    if prompt is None:
-        prompt = conn.config["safemode"]
+    prompt = should_prompt(prompt, conn.config)
     if prompt:
         for x in nodes:
             print(f"{conn.backend.full_name(*x.split('.', 1))} ({len(_free(conn, x))} tuples)")

@@ -12,7 +12,7 @@ from .catalog import load_heading
 from .connection import Connection, conn as default_conn
 from .declare import build_attributes, ddl, resolve_fk
 from .definition.parser import parse_definition
-from .delete import drop_tables, master_of, _confirm
+from .delete import _confirm, drop_tables, master_of, should_prompt
 from .table import FreeTable
 from .user_tables import Lookup, Part, UserTable, tier_of, to_camel
 
@@ -158,8 +158,8 @@ class Schema:
             log.info("schema %s does not exist", self.database)
             return
         if prompt is None:
-            prompt = False if force else self.connection.config["safemode"]
-        if prompt and not _confirm(f"Proceed to delete entire schema {self.database!r}?"):
+            prompt = False if force else None
+        if should_prompt(prompt, self.connection.config) and not _confirm(f"Proceed to delete entire schema {self.database!r}?"):
             return
         tables = self.list_tables()
         drop_tables(self.connection, [f"{self.database}.{t}" for t in reversed(tables)])

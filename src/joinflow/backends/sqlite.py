@@ -328,6 +328,9 @@ class SQLiteBackend(Backend):
             return errors.IntegrityError(msg)
         if "no such table" in msg:
             return errors.MissingTableError(msg)
+        if any(w in msg for w in ("syntax error", "no such column", "no such function",
+                                  "ambiguous column", "misuse of aggregate")):
+            return errors.QueryError(f"invalid query: {msg}")
         if "cannot store" in msg or "datatype mismatch" in msg:
             return errors.DataError(f"value of the wrong type: {msg}")
         return errors.JoinflowError(f"sqlite error: {msg}")
