@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from joinflow.codecs.blob import pack, unpack
+from joinflow.codecs.blob import pack_buffer, pack, unpack
 
 
 def best_ms(fn: Callable[[], Any], repeat: int) -> float:
@@ -55,6 +55,7 @@ def large_array(arr: np.ndarray, label: str, repeat: int) -> str:
         ("arr.tobytes() (cost of any new 100 MB bytes)", best_ms(arr.tobytes, repeat)),
         ("pack(arr, compress=False)", best_ms(lambda: pack(arr, compress=False), repeat)),
         ("pack(arr) (compress='auto')", best_ms(lambda: pack(arr), repeat)),
+        ("pack_buffer(arr) (what <blob> stores)", best_ms(lambda: pack_buffer(arr), repeat)),
         ("np.save → BytesIO", best_ms(lambda: np_save(arr), repeat)),
         ("pickle.dumps(protocol=5)", best_ms(lambda: pickle.dumps(arr, protocol=5), repeat)),
     ]

@@ -90,6 +90,7 @@ class MySQLBackend(Backend):
             "json": lambda v: None if v is None else dump_json(v),
             "bool": lambda v: None if v is None else int(bool(v)),
             "time": format_time,
+            "bytes": lambda v: bytes(v) if isinstance(v, (memoryview, bytearray)) else v,
         }.get(core)
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:

@@ -168,8 +168,45 @@ def pack(obj: Any, *, compress: bool | Literal["auto"] | CompressionPolicy = "au
     if protocol == "mYm" and writer.dj0_reason:
         raise CodecError(f"value is not MATLAB-readable ({writer.dj0_reason}); use protocol='dj0'")
     header = DJ0 if writer.dj0_reason else MYM
-    raw = b"".join([header, *writer.chunks])
+    chunks = [c.materialize() if type(c) is _FortranChunk else c for c in writer.chunks]
+    raw = b"".join([header, *chunks])
     return _maybe_compress(raw, compress)
+
+
+#: above this size `pack_buffer` assembles the blob in a numpy buffer instead of ``bytes``
+BUFFER_THRESHOLD: Final = 1 << 20
+
+
+def pack_buffer(obj: Any, *, compress: bool | Literal["auto"] | CompressionPolicy = "auto",
+                protocol: Literal["dj0", "mYm"] = "dj0") -> bytes | memoryview:
+    """Like `pack`, but a large uncompressed blob comes back as a read-only ``memoryview`` of a
+    numpy buffer: big ``bytes`` objects are allocated on small pages and cost several times a
+    memory copy in page faults, numpy buffers use huge pages. Database drivers bind either."""
+    writer = _Writer()
+    try:
+        writer.value(obj)
+    except RecursionError:
+        raise CodecError("cannot pack: nesting too deep for the Python stack") from None
+    if protocol == "mYm" and writer.dj0_reason:
+        raise CodecError(f"value is not MATLAB-readable ({writer.dj0_reason}); use protocol='dj0'")
+    parts = [DJ0 if writer.dj0_reason else MYM, *writer.chunks]
+    sizes = [c.nbytes if type(c) is _FortranChunk else memoryview(c).nbytes for c in parts]
+    total = sum(sizes)
+    if total < BUFFER_THRESHOLD:
+        parts = [c.materialize() if type(c) is _FortranChunk else c for c in parts]
+        return _maybe_compress(b"".join(parts), compress)
+    buf = np.empty(total, dtype=np.uint8)
+    pos = 0
+    for chunk, size in zip(parts, sizes):
+        if type(chunk) is _FortranChunk:
+            chunk.write_into(buf[pos:pos + size])
+        else:
+            buf[pos:pos + size] = np.frombuffer(chunk, dtype=np.uint8, count=size)
+        pos += size
+    raw = memoryview(buf).toreadonly()
+    if _compression_level(raw, compress) is None:
+        return raw
+    return _maybe_compress(bytes(raw), compress)
 
 
 def _maybe_compress(raw: bytes, compress: bool | str | CompressionPolicy) -> bytes:
@@ -206,7 +243,7 @@ class _Writer:
     __slots__ = ("chunks", "depth", "dj0_reason", "size")
 
     def __init__(self) -> None:
-        self.chunks: list[bytes | memoryview] = []  # memoryviews are all of format "B"
+        self.chunks: list[Any] = []  # bytes, memoryviews of format "B", or _FortranChunk
         self.dj0_reason = ""   # why the value needs the dj0 header, "" if it does not
         self.depth = 0
         self.size = 0
@@ -348,12 +385,31 @@ def _array_head(arr: np.ndarray, cls: int, is_complex: bool = False) -> bytes:
     return b"".join((_shape_head(arr), _U32.pack(cls), _U32.pack(is_complex)))
 
 
-def _fortran_bytes(arr: np.ndarray) -> memoryview:
+class _FortranChunk:
+    """An array whose Fortran-order bytes are still to be written: `pack_buffer` copies it
+    straight into its output (one strided pass); `pack` materializes it first."""
+
+    __slots__ = ("arr", "nbytes")
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.arr, self.nbytes = arr, arr.nbytes
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+    def materialize(self) -> memoryview:
+        return np.asfortranarray(self.arr).T.reshape(-1).view(np.uint8).data
+
+    def write_into(self, out: np.ndarray) -> None:
+        out.view(self.arr.dtype).reshape(self.arr.shape, order="F")[...] = self.arr
+
+
+def _fortran_bytes(arr: np.ndarray) -> memoryview | _FortranChunk:
     """The array's elements as little-endian bytes in Fortran order, copying only if needed."""
     if arr.dtype.byteorder not in _LITTLE_ENDIAN:
         arr = arr.astype(arr.dtype.newbyteorder("<"), order="F")
     elif not arr.flags.f_contiguous:
-        arr = np.asfortranarray(arr)
+        return _FortranChunk(arr)
     return arr.T.reshape(-1).view(np.uint8).data
 
 

@@ -20,11 +20,11 @@ class BlobCodec(Codec):
     def get_dtype(self, is_store: bool) -> str:
         return "<hash>" if is_store else "bytes"
 
-    def encode(self, value: Any, *, context: CodecContext | None = None) -> bytes:
+    def encode(self, value: Any, *, context: CodecContext | None = None) -> bytes | memoryview:
         policy = "auto"
         if context is not None and context.config is not None:
             policy = {"always": True, "never": False}.get(context.config["blob.compression"], "auto")
-        return blobfmt.pack(value, compress=policy)
+        return blobfmt.pack_buffer(value, compress=policy)
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Any:
         squeeze = bool(context and context.extra.get("squeeze"))
