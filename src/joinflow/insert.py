@@ -78,15 +78,7 @@ def _converter(table: Any, attr: Any) -> Callable[[list], list]:
     # Codec columns (blobs, json) keep NaN as a value.
     nan_is_null = not attr.codec and attr.core != "json"
 
-    def one(v: Any) -> Any:
-        if v is None or _is_missing(v):
-            return None
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and math.isnan(v) and nan_is_null:
-            return None
-        if numeric and isinstance(v, str) and v == "":
-            return None
+    def encode(v: Any) -> Any:
         if enc is None:
             return v
         try:
@@ -98,6 +90,22 @@ def _converter(table: Any, attr: Any) -> Callable[[list], list]:
             if attr.core == "uuid" and "UUID" not in text:
                 text = f"badly formed UUID value {v!r}"
             raise errors.DataError(f"{text} for attribute `{attr.name}`") from exc
+
+    def one(v: Any) -> Any:
+        cls = v.__class__
+        if cls is int or cls is bool:  # fast paths for the common plain values
+            return encode(v)
+        if cls is str:
+            return None if numeric and v == "" else encode(v)
+        if cls is float:
+            return None if v != v and nan_is_null else encode(v)
+        if v is None or _is_missing(v):
+            return None
+        if isinstance(v, np.generic):
+            return one(v.item())
+        if isinstance(v, float) and math.isnan(v) and nan_is_null:
+            return None
+        return encode(v)
 
     return lambda col: [one(v) for v in col]
 
