@@ -357,9 +357,10 @@ def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -
     except errors.DataError as exc:
         return ValidationResult([(0, None, str(exc))], 0)
     nrows = len(cols[0]) if cols else 0
-    for nm in names:
+    for nm, col in zip(names, cols):
         if nm not in heading and not ignore_extra_fields:
-            problems.append((0, nm, f"attribute {nm!r} is not in the heading"))
+            for i in [i for i, v in enumerate(col) if v is not None] or [0]:
+                problems.append((i, nm, f"attribute {nm!r} is not in the heading"))
     for a in heading.values():
         if a.name not in names and not a.nullable and a.default is None and not a.autoincrement:
             problems.append((0, a.name, "required attribute is missing"))

@@ -31,6 +31,7 @@ class Schema:
         self.create_tables = create_tables
         self._connection = connection
         self._classes: dict[str, type] = {}
+        self._pending: list[tuple[type, dict]] = []
         if schema_name is not None:
             self.activate(schema_name, connection=connection, create_schema=create_schema,
                           create_tables=create_tables)
@@ -51,6 +52,9 @@ class Schema:
                     f"schema {schema_name!r} does not exist; set create_schema=True to create it")
             backend.create_schema(self.connection.run, schema_name)
         self.connection.schemas[schema_name] = self
+        pending, self._pending = self._pending, []
+        for cls, context in pending:  # classes decorated before activation
+            self._process(cls, context)
 
     # -- basics -----------------------------------------------------------------
     @property
@@ -69,8 +73,6 @@ class Schema:
 
     # -- decorator -------------------------------------------------------------------
     def __call__(self, cls: type, *, context: dict | None = None) -> type:
-        if self.database is None:
-            raise errors.JoinflowError("the schema must be activated before decorating tables")
         if issubclass(cls, Part):
             raise errors.JoinflowError("the schema decorator should not be applied to Part tables")
         if context is None:
@@ -78,6 +80,12 @@ class Schema:
         if context is None:
             frame = inspect.currentframe().f_back
             context = {**frame.f_globals, **frame.f_locals}
+        if self.database is None:  # declared when the schema is activated
+            self._pending.append((cls, context))
+            return cls
+        return self._process(cls, context)
+
+    def _process(self, cls: type, context: dict) -> type:
         context = {**context, **self.add_objects}
         self._bind(cls, cls.sql_name())
         self._declare(cls, {**context, cls.__name__: cls})

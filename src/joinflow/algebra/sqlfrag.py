@@ -296,6 +296,15 @@ def _sqlite_group_concat(node: exp.Expr) -> exp.Expr:
     the registered aggregate ``JF_GROUP_CONCAT_ORDERED(value, key, descending, separator)``."""
     import sqlite3
     body = node.this
+    separator = node.args.get("separator")
+    if isinstance(body, exp.Distinct) and len(body.expressions) == 1:
+        # SQLite's DISTINCT aggregates take one argument: no separator
+        if separator is None or (isinstance(separator, exp.Literal) and separator.this == ","):
+            node.set("separator", None)
+            return node
+        value = body.expressions[0]
+        return exp.Anonymous(this="JF_GROUP_CONCAT_ORDERED", expressions=[
+            value, value.copy(), exp.Literal.number(0), separator, exp.Literal.number(1)])
     if not isinstance(body, exp.Order) or sqlite3.sqlite_version_info >= (3, 44):
         return node
     value, distinct = body.this, isinstance(body.this, exp.Distinct)
@@ -401,6 +410,45 @@ def _pg_json(cls: type) -> Callable[[exp.Expr], exp.Expr]:
     return rewrite
 
 
+def _sqlite_json_extract(node: exp.Expr) -> exp.Expr:
+    """``JSON_EXTRACT(j, p)`` / ``j -> p``: SQLite's json_extract() gives SQL values (numbers
+    compare as numbers), as MySQL's JSON comparison does; its ``->`` would give JSON text."""
+    path = node.expression
+    text = path.sql("mysql").strip("'") if isinstance(path, exp.JSONPath) else None
+    return exp.Anonymous(this="json_extract", expressions=[
+        node.this, exp.Literal.string(text) if text is not None else path])
+
+
+def _sqlite_json_compare(node: exp.Expr) -> exp.Expr:
+    """A JSON value compared with a literal: json_extract() (SQL values, like MySQL's JSON
+    comparison); elsewhere ``->`` keeps JSON text (a JSON null stays non-NULL, as in MySQL)."""
+    for key in ("this", "expression"):
+        side, other = node.args[key], node.args["expression" if key == "this" else "this"]
+        value = other.this if isinstance(other, exp.Neg) else other
+        if isinstance(side, exp.JSONExtract) and isinstance(value, exp.Literal):
+            node.set(key, _sqlite_json_extract(side))
+    return node
+
+
+def _pg_json_compare(node: exp.Expr) -> exp.Expr:
+    """MySQL compares JSON values with numbers and strings directly; PostgreSQL needs the text
+    (``#>>``) of the value, cast to a number when compared with one."""
+    sides = [node.this, node.expression]
+    for i, side in enumerate(sides):
+        other = sides[1 - i]
+        inner = side.this if isinstance(side, exp.Paren) else side
+        if not isinstance(inner, (exp.JSONBExtract, exp.JSONBExtractScalar)):
+            continue
+        value = other.this if isinstance(other, exp.Neg) else other
+        if not isinstance(value, exp.Literal):
+            continue
+        text = exp.JSONBExtractScalar(this=inner.this, expression=inner.expression)
+        new = exp.Paren(this=text) if value.is_string else exp.Cast(
+            this=exp.Paren(this=text), to=exp.DataType.build("DOUBLE PRECISION"))
+        node.set("this" if i == 0 else "expression", new)
+    return node
+
+
 def _mysql_json_scalar(node: exp.Expr) -> exp.Expr:
     """MariaDB has no ``->>``: JSON_UNQUOTE(JSON_EXTRACT(...))."""
     extract = exp.JSONExtract(this=node.this, expression=node.expression)
@@ -415,6 +463,7 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         exp.If: _if_to_case,
         exp.Xor: "(:this <> 0) <> (:expression <> 0)",
         exp.Like: _like_escape,
+        **{cmp: _sqlite_json_compare for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)},
         exp.Add: _sqlite_date_shift,
         exp.Sub: _sqlite_date_shift,
         exp.DateAdd: _sqlite_date_shift,
@@ -458,6 +507,7 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         "UTC_DATE": "CAST(NOW() AT TIME ZONE 'UTC' AS DATE)",
         exp.JSONExtract: _pg_json(exp.JSONBExtract),
         exp.JSONExtractScalar: _pg_json(exp.JSONBExtractScalar),
+        **{cmp: _pg_json_compare for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)},
     },
     "mysql": {
         exp.JSONExtractScalar: _mysql_json_scalar,

@@ -321,13 +321,22 @@ class Backend:
             self.conflict_clause(columns, pk, mode)
 
     def json_path_condition(self, column: str, path: tuple, value: Any) -> tuple[str, list]:
-        """``column``'s value at ``path`` equals ``value`` (None: missing or null)."""
+        """``column``'s value at ``path`` equals ``value`` (None: missing or JSON null;
+        lists and dicts compare as JSON documents)."""
         mysql_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f'."{p}"' for p in path)
-        extracted = self.json_extract_sql(column)
+        path_param = self.json_path_param(path, mysql_path)
+        value = to_python_scalar(value)
         if value is None:
-            return f"{extracted} IS NULL", [self.json_path_param(path, mysql_path)]
-        return f"{extracted} = {PH}", [self.json_path_param(path, mysql_path),
-                                       self.json_scalar(value)]
+            return self.json_null_sql(column), [path_param]
+        if isinstance(value, (list, dict)):
+            return self.json_document_sql(column), [path_param, dump_json(value)]
+        return f"{self.json_extract_sql(column)} = {PH}", [path_param, self.json_scalar(value)]
+
+    def json_null_sql(self, column: str) -> str:
+        return f"{self.json_extract_sql(column)} IS NULL"
+
+    def json_document_sql(self, column: str) -> str:
+        return f"json_extract({column}, {PH}) = json({PH})"
 
     def json_extract_sql(self, column: str) -> str:
         return f"json_extract({column}, {PH})"

@@ -104,6 +104,14 @@ class MySQLBackend(Backend):
     def json_extract_sql(self, column: str) -> str:
         return f"JSON_UNQUOTE(JSON_EXTRACT({column}, {PH}))"
 
+    def json_null_sql(self, column: str) -> str:
+        # JSON null extracts as the JSON literal null, not SQL NULL
+        return f"COALESCE(JSON_TYPE(JSON_EXTRACT({column}, {PH})), 'NULL') = 'NULL'"
+
+    def json_document_sql(self, column: str) -> str:
+        # MariaDB stores JSON as text: compare compacted documents
+        return f"JSON_COMPACT(JSON_EXTRACT({column}, {PH})) = JSON_COMPACT({PH})"
+
     # -- catalog ---------------------------------------------------------------
     def list_schemas(self, run: Run) -> list[str]:
         rows = run("SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN "

@@ -90,6 +90,9 @@ class PostgresBackend(Backend):
     def json_extract_sql(self, column: str) -> str:
         return f"({column} #>> {PH})"
 
+    def json_document_sql(self, column: str) -> str:
+        return f"({column}::jsonb #> {PH}) = CAST({PH} AS jsonb)"
+
     def json_path_param(self, path: tuple, mysql_path: str) -> Any:
         return [str(p) for p in path]
 
