@@ -874,9 +874,7 @@ def test_json_extract_comparison(schema, backend, request):
     assert (Team & 'JSON_EXTRACT(car, "$.name") = "Rever"').fetch1("name") == "engineering"
 
 
-def test_aggregate_result_types_match_columns(schema, backend, request):
-    _xfail_on(request, backend, ("sqlite",),
-              "BUG: SQLite: max(date_col) comes back as str, sum(decimal_col) as float")
+def test_aggregate_result_types_match_columns(schema, backend):
     Mouse, Session, *_ = _tutorial(schema)
 
     @schema
@@ -1356,9 +1354,6 @@ def test_mysql_functions_in_projection_and_aggregation(schema):
 
 
 def test_date_literal_minus_interval(schema, backend, request):
-    _xfail_on(request, backend, ("postgresql",),
-              "BUG: PostgreSQL: '\"2017-05-20\" - INTERVAL 7 DAY' fails (operator does not "
-              "exist: date > interval); the string literal is not cast to a date")
     Mouse, Session, *_ = _tutorial(schema)
     assert len(Session & 'session_date > "2017-05-20" - INTERVAL 7 DAY') == 3
     assert len(Mouse & 'dob BETWEEN "2017-01-10" - INTERVAL 10 DAY AND "2017-01-10"') == 2
@@ -1376,10 +1371,7 @@ def test_recent_sessions_relative_to_today(schema):
     assert len(Session & "session_date < DATE_SUB(CURDATE(), INTERVAL 1 YEAR)") == 4
 
 
-def test_round_returns_float_like_mysql(schema, backend, request):
-    _xfail_on(request, backend, ("postgresql",),
-              "BUG: PostgreSQL: proj(r='ROUND(float_col / 3, 1)') returns decimal.Decimal "
-              "(float elsewhere), so r == 66.7 is False")
+def test_round_returns_float_like_mysql(schema, backend):
     Mouse, Session, Scan, *_ = _tutorial(schema)
     r = (Scan.proj(r="ROUND(depth / 3, 1)") & {"mouse_id": 0, "scan_idx": 2}).fetch1("r")
     assert isinstance(r, float) and r == 66.7

@@ -288,7 +288,7 @@ def make_proj(node: n.Node, attributes: tuple, named: dict) -> n.Proj:
             if new in heading and heading[new].in_key:
                 raise QueryError(f"cannot replace primary key attribute {new!r} by an expression")
             items.append((new, None, expr))
-            attrs.append(_computed(new, expr))
+            attrs.append(_computed(new, expr, heading))
     names = [a.name for a in attrs]
     dup = {x for x in names if names.count(x) > 1}
     if dup:
@@ -297,10 +297,45 @@ def make_proj(node: n.Node, attributes: tuple, named: dict) -> n.Proj:
     return n.Proj(node, tuple(items), heading.with_key(heading.primary_key))
 
 
-def _computed(name: str, expr: str) -> Any:
+_SAME_TYPE = ("max", "min", "any_value")
+
+
+def infer_spec(expr: str, heading: Heading) -> Any:
+    """The type of a computed attribute where the expression tells it: a (parenthesized)
+    attribute or MIN/MAX of one keeps its type (dates stay dates on SQLite), SUM/AVG of a
+    decimal stays decimal, COUNT is int64; anything else is 'computed' (driver value)."""
+    import sqlglot
+    from sqlglot import exp
+
+    from .definition.types import TypeSpec
+    computed = TypeSpec(core="computed")
+    try:
+        tree = sqlglot.parse_one(expr, read="mysql")
+    except Exception:  # noqa: BLE001 - the compiler reports bad fragments
+        return computed
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, exp.Count):
+        return TypeSpec(core="int64")
+    func = tree.key.lower() if isinstance(tree, exp.Func) else ""
+    arg = tree.this if isinstance(tree, (exp.Max, exp.Min, exp.AnyValue, exp.Sum, exp.Avg)) else tree
+    while isinstance(arg, exp.Paren):
+        arg = arg.this
+    if not isinstance(arg, exp.Column) or arg.name not in heading or heading[arg.name].codec:
+        return computed
+    spec = heading[arg.name].spec
+    if arg is tree or func in _SAME_TYPE:
+        return spec
+    if func in ("sum", "avg") and spec.core == "decimal":
+        return TypeSpec(core="decimal")
+    return computed
+
+
+def _computed(name: str, expr: str, heading: Heading | None = None) -> Any:
     from .definition.types import TypeSpec
     from .heading import Attribute
-    return Attribute(name, TypeSpec(core="computed"), False, True, expression=expr)
+    spec = infer_spec(expr, heading) if heading is not None else TypeSpec(core="computed")
+    return Attribute(name, spec, False, True, expression=expr)
 
 
 def _make_aggr(group: n.Node, child: n.Node, on: tuple, named: dict, keep: bool) -> n.Aggr:
@@ -308,7 +343,8 @@ def _make_aggr(group: n.Node, child: n.Node, on: tuple, named: dict, keep: bool)
     for name in named:
         if name in group.heading:
             raise QueryError(f"attribute {name!r} already exists")
-        attrs.append(_computed(name, named[name]))
+        attrs.append(_computed(name, named[name], n.join_heading(group.heading, child.heading)
+                               if not isinstance(group, n.UGroup) else child.heading))
     heading = Heading(attrs).with_key(group.heading.primary_key)
     return n.Aggr(group, child, tuple(on), tuple(named.items()), keep, heading)
 

@@ -135,7 +135,8 @@ def _series_dtype(values: list) -> Any:
 
 def _dtype(attr: Any, values: list) -> Any:
     core = attr.core
-    if core == "computed" and not attr.codec:
+    if (core == "computed" or attr.expression is not None) and not attr.codec and \
+            core not in ("date", "datetime", "timestamp", "time", "decimal", "uuid", "json"):
         return _computed_dtype(values)
     if attr.codec or attr.nullable and not core.startswith("float"):
         return object

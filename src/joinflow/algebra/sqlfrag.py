@@ -419,6 +419,31 @@ def _sqlite_json_extract(node: exp.Expr) -> exp.Expr:
         node.this, exp.Literal.string(text) if text is not None else path])
 
 
+def _pg_literal_date_shift(node: exp.Expr) -> exp.Expr:
+    """``'2017-05-20' - INTERVAL 7 DAY``: MySQL reads the string as a date; PostgreSQL needs
+    the cast (to TIMESTAMP, which compares with dates and timestamps alike)."""
+    if isinstance(node.expression, exp.Interval):
+        side = node.this
+        if isinstance(side, exp.Literal) and side.is_string:
+            node.set("this", exp.Cast(this=side, to=exp.DataType.build("TIMESTAMP")))
+    elif isinstance(node, exp.Add) and isinstance(node.this, exp.Interval):
+        side = node.expression
+        if isinstance(side, exp.Literal) and side.is_string:
+            node.set("expression", exp.Cast(this=side, to=exp.DataType.build("TIMESTAMP")))
+    return node
+
+
+def _pg_round(node: exp.Expr) -> exp.Expr:
+    """ROUND(x, n): PostgreSQL rounds only NUMERIC to n places and returns NUMERIC (Decimal);
+    MySQL returns a float for a float argument. Round as NUMERIC, return DOUBLE PRECISION."""
+    decimals = node.args.get("decimals")
+    if decimals is None:
+        return node
+    numeric = exp.Cast(this=node.this, to=exp.DataType.build("NUMERIC"))
+    rounded = exp.Anonymous(this="ROUND", expressions=[numeric, decimals])
+    return exp.Cast(this=rounded, to=exp.DataType.build("DOUBLE PRECISION"))
+
+
 def _sqlite_json_compare(node: exp.Expr) -> exp.Expr:
     """A JSON value compared with a literal: json_extract() (SQL values, like MySQL's JSON
     comparison); elsewhere ``->`` keeps JSON text (a JSON null stays non-NULL, as in MySQL)."""
@@ -498,6 +523,9 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         exp.Xor: ":this <> :expression",
         exp.IntDiv: _pg_intdiv,
         exp.Mod: _pg_mod,
+        exp.Round: _pg_round,
+        exp.Add: _pg_literal_date_shift,
+        exp.Sub: _pg_literal_date_shift,
         exp.Greatest: _null_if_any_null,
         exp.Least: _null_if_any_null,
         exp.Cast: _pg_cast,
