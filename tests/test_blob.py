@@ -32,7 +32,8 @@ from joinflow.codecs.blob import (
 )
 from joinflow.errors import BlobError, CodecError
 
-VECTORS = Path("/work/shared/blob-vectors/datajoint-2.3.5.json")
+# DataJoint 2.3.5's blob bytes for 66 values (from ../shared/blob-vectors, kept with the tests)
+VECTORS = Path(__file__).parent / "data" / "blob-vectors-datajoint-2.3.5.json"
 CASES = json.loads(VECTORS.read_text())["cases"] if VECTORS.exists() else []
 NAMES = {"np": np, "uuid": uuid, "datetime": datetime, "decimal": decimal}
 needs_vectors = pytest.mark.skipif(not CASES, reason=f"{VECTORS} not present")
