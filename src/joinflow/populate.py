@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-import pickle
+import sys
 from typing import Any
 
 from . import errors
@@ -72,7 +72,7 @@ class AutoPopulate:
 
     def populate(self, *restrictions: Any, suppress_errors: bool = False,
                  return_exception_objects: bool = False, reserve_jobs: bool = False,
-                 max_calls: int | None = None, display_progress: bool = False,
+                 max_calls: int | None = None, display_progress: bool | None = None,
                  limit: int | None = None, order: str = "original",
                  make_kwargs: dict | None = None, processes: int = 1,
                  keys: list | None = None, priority: int | None = None,
@@ -156,16 +156,22 @@ def _as_tuple(value: Any) -> tuple:
 
 
 def _same(a: Any, b: Any) -> bool:
+    """Whether two fetched values are identical (compared as serialized blobs)."""
+    from .codecs.blob import pack
     try:
-        return pickle.dumps(a) == pickle.dumps(b)
-    except Exception:  # unpicklable: fall back to equality
+        return pack(a, compress=False) == pack(b, compress=False)
+    except Exception:  # not serializable as a blob: fall back to equality
         try:
             return bool(a == b)
         except Exception:
             return False
 
 
-def _progress(items: list, display: bool, name: str) -> Any:
+def _progress(items: list, display: bool | None, name: str) -> Any:
+    """A progress bar: always with display_progress=True, never with False, and by default
+    when a person is watching (stderr is a terminal) and there is more than one key."""
+    if display is None:
+        display = len(items) > 1 and _stderr_is_terminal()
     if not display:
         return items
     try:
@@ -173,3 +179,10 @@ def _progress(items: list, display: bool, name: str) -> Any:
         return tqdm(items, desc=name)
     except ImportError:  # pragma: no cover
         return items
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return bool(sys.stderr) and sys.stderr.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
