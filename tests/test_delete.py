@@ -300,3 +300,70 @@ def test_restriction_by_descendant(schema):
     assert (Session - Stat.Unit).delete(prompt=False) == 0
     assert (Session & (Stat.Unit & {"subject_id": 3})).delete(prompt=False) == 2
     assert len(Session) == 2 and len(Stat.Unit) == 4
+
+
+def test_deep_and_diamond_cascades(schema):
+    """A 10-level chain and diamonds (a table referencing two tables with one parent, and a
+    table with two foreign keys to the same parent) cascade on every backend."""
+    ctx = {}
+
+    @schema
+    class Root(dj.Manual):
+        definition = """
+        r : int32
+        """
+    ctx["Root"] = Root
+    prev = Root
+    chain = [Root]
+    for level in range(1, 11):
+        name = f"Level{level}"
+        cls = type(name, (dj.Manual,), {"definition": f"""
+            -> {prev.__name__}
+            l{level} : int16
+            """})
+        schema(cls, context={**ctx})
+        ctx[name] = cls
+        chain.append(cls)
+        prev = cls
+
+    @schema
+    class Left(dj.Manual):
+        definition = """
+        -> Root
+        side : int16
+        """
+
+    @schema
+    class Right(dj.Manual):
+        definition = """
+        -> Root
+        other : int16
+        """
+
+    @schema
+    class Both(dj.Manual):
+        definition = """
+        -> Left
+        -> Right
+        """
+
+    @schema
+    class Pair(dj.Manual):
+        definition = """
+        -> Root.proj(a='r')
+        -> Root.proj(b='r')
+        """
+
+    Root.insert([(1,), (2,)])
+    key = {}
+    for level, cls in enumerate(chain[1:], start=1):
+        key[f"l{level}"] = 0
+        cls.insert([dict(r=r, **key) for r in (1, 2)])
+    Left.insert([(1, 0), (2, 0)])
+    Right.insert([(1, 5), (2, 5)])
+    Both.insert([(1, 0, 5), (2, 0, 5)])
+    Pair.insert([(1, 2), (2, 2), (2, 1)])
+    counts = (Root & {"r": 1}).delete(dry_run=True)
+    assert counts[Pair.full_table_name] == 2 and counts[chain[-1].full_table_name] == 1
+    assert (Root & {"r": 1}).delete() == 1
+    assert len(chain[-1]) == 1 and len(Both) == 1 and Pair.to_dicts() == [{"a": 2, "b": 2}]

@@ -62,6 +62,8 @@ def type_from_sql(sql_type: str) -> TypeSpec:
     if m:
         return TypeSpec(core="datetime", args=(int(m.group(1)[1:-1]),) if m.group(1) else (),
                         declared=t)
+    if re.match(r"^time(\(\d\))?( (without|with) time zone)?$", t):
+        return TypeSpec(core="time", declared=t)
     if t == "integer" or t == "int":
         return TypeSpec(core="int64" if t == "integer" else "int32", declared=t)
     if t in ("real", "text", "blob") or t == "":
@@ -88,7 +90,9 @@ def resolve_codec(spec: TypeSpec) -> TypeSpec:
                     legacy=spec.legacy, declared=spec.declared)
 
 
-def column_type(col: ColumnInfo, sqlite: bool) -> tuple[TypeSpec, str]:
+def column_type(col: ColumnInfo, sqlite: bool, raw_blobs: bool = False) -> tuple[TypeSpec, str]:
+    """The declared type and user comment of a column. ``raw_blobs``: an unlabelled
+    ``longblob`` holds raw bytes (DataJoint 2.x), not a 0.x serialized blob."""
     label, comment = split_label(col.comment)
     if label is not None:
         try:
@@ -99,9 +103,24 @@ def column_type(col: ColumnInfo, sqlite: bool) -> tuple[TypeSpec, str]:
         spec = TypeSpec(core=_SQLITE_TYPES.get(col.sql_type.upper(), "text"))
     else:
         spec = type_from_sql(col.sql_type)
+        if raw_blobs and spec.codec == "blob" and spec.legacy:
+            spec = TypeSpec(core="bytes", declared=spec.declared)
     if spec.codec:
         spec = resolve_codec(spec)
     return spec, comment
+
+
+def _is_v2_schema(conn: Any, schema: str) -> bool:
+    """True when DataJoint 2.x made the schema (it keeps a hidden ``~lineage`` table)."""
+    key = f"{schema}.~lineage?"
+    if key not in conn._heading_cache:
+        conn._heading_cache[key] = "~lineage" in conn.backend.list_tables(conn.run, schema)
+    return conn._heading_cache[key]
+
+
+def _unlabelled_blob(col: ColumnInfo) -> bool:
+    return split_label(col.comment)[0] is None and \
+        " ".join(col.sql_type.lower().split()) in _LEGACY_BLOBS
 
 
 def load_heading(conn: Any, schema: str, table: str) -> Heading:
@@ -116,11 +135,13 @@ def load_heading(conn: Any, schema: str, table: str) -> Heading:
         raise MissingTableError(f"table {backend.full_name(schema, table)} does not exist")
     pk_order = backend.primary_key_order(conn.run, schema, table)
     lineage = _lineage(conn, schema, table, [c.name for c in cols])
+    raw_blobs = backend.name != "sqlite" and any(_unlabelled_blob(c) for c in cols) and \
+        _is_v2_schema(conn, schema)
     attrs = []
     for col in cols:
         if col.name.startswith("_"):
             continue  # hidden attributes
-        spec, comment = column_type(col, backend.name == "sqlite")
+        spec, comment = column_type(col, backend.name == "sqlite", raw_blobs)
         in_key = col.name in pk_order
         attrs.append(Attribute(col.name, spec, in_key, col.nullable, col.default, comment,
                                col.sql_type, lineage.get(col.name), col.autoincrement))

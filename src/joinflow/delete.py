@@ -4,6 +4,7 @@ foreign keys and across schemas, are deleted first, leaves first, in one transac
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from typing import Any
@@ -27,8 +28,53 @@ def _free(conn: Any, node_id: str) -> Any:
     return FreeTable(conn, node_id)
 
 
-def _restrictions(conn: Any, roots: dict[str, list]) -> dict[str, Any]:
-    """Restricted query per affected table, parents before children."""
+class KeySets:
+    """Temporary tables holding the primary keys of the rows a cascade deletes, one per table
+    and round. Children are restricted by these flat tables, so the SQL does not nest deeper
+    with every level (SQLite's parser gives up after a few), and all keys are fixed before
+    anything is deleted (a restriction may read tables the cascade empties first)."""
+
+    _counter = 0
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.made: list[tuple[str, str]] = []
+
+    def store(self, query: Any) -> Any:
+        """Copy the keys of ``query`` into a new temporary table; a query over it."""
+        from .definition.types import TypeSpec
+        from .expression import QueryExpression
+        from .heading import Heading
+        backend, schema = self.conn.backend, query.database
+        KeySets._counter += 1
+        name = f"jf_keys_{os.getpid()}_{KeySets._counter}"
+        key = query.primary_key
+        attrs = [query.heading[k] for k in key]
+        cols = [f"{backend.quote(a.name)} "
+                f"{backend.column_type(TypeSpec(core=a.spec.core, args=a.spec.args))}"
+                for a in attrs]
+        self.conn.query(backend.create_temp_table_sql(schema, name, cols, key))
+        self.made.append((schema, name))
+        select, params = query.compile(columns=key)
+        target = backend.temp_table_ref(schema, name)
+        quoted = ", ".join(backend.quote(k) for k in key)
+        self.conn.query(f"INSERT INTO {target} ({quoted}) {select}", params)
+        node = n.TableNode(schema, name, Heading(attrs), temporary=True)
+        return QueryExpression._from(node, self.conn)
+
+    def drop(self) -> None:
+        for schema, name in self.made:
+            try:
+                self.conn.query(self.conn.backend.drop_temp_table_sql(schema, name))
+            except errors.JoinflowError:  # pragma: no cover - the session ends them anyway
+                log.debug("could not drop scratch table %s", name)
+        self.made.clear()
+
+
+def _restrictions(conn: Any, roots: dict[str, list], keysets: KeySets
+                  ) -> tuple[dict[str, Any], dict[str, int]]:
+    """Per affected table (parents first): the rows to delete, as a restriction by a
+    temporary key table, and their count."""
     deps = conn.dependencies
     affected: set[str] = set()
     for r in roots:
@@ -36,34 +82,25 @@ def _restrictions(conn: Any, roots: dict[str, list]) -> dict[str, Any]:
     order = deps.topo_sort(sorted(affected))
     pending: dict[str, list] = {k: list(v) for k, v in roots.items()}
     out: dict[str, Any] = {}
+    counts: dict[str, int] = {}
     for node in order:
         conds = pending.get(node)
         if not conds:
             continue
-        query = _combine(conn, node, conds)
-        out[node] = query
+        keys = keysets.store(_combine(conn, node, conds))
+        counts[node] = len(keys)
+        out[node] = _free(conn, node).restrict(keys, semantic_check=False)
+        if not counts[node]:
+            continue
         schema, name = node.split(".", 1)
         for fk in deps.child_fks(schema, name):
             child = f"{fk.child_schema}.{fk.child_table}"
-            renames = {c: p for c, p in zip(fk.columns, fk.ref_columns)}
-            proj = query.proj(**{c: p for c, p in renames.items() if c != p}) if any(
-                c != p for c, p in renames.items()) else query.proj()
-            proj = proj.proj(*renames.keys()) if set(proj.heading.names) != set(renames) else proj
-            pending.setdefault(child, []).append(proj)
-    return out
-
-
-def _references(obj: Any, nodes: set[str]) -> bool:
-    """True if the query node ``obj`` reads any of the tables ``nodes`` (``schema.table``)."""
-    import dataclasses
-    if isinstance(obj, n.TableNode):
-        return f"{obj.schema}.{obj.table}" in nodes
-    if isinstance(obj, (tuple, list)):
-        return any(_references(x, nodes) for x in obj)
-    if dataclasses.is_dataclass(obj) and isinstance(obj, (n.Node, n.Cond)):
-        return any(_references(getattr(obj, f.name), nodes) for f in dataclasses.fields(obj)
-                   if f.name != "heading")
-    return False
+            renames = {c: p for c, p in zip(fk.columns, fk.ref_columns) if c != p}
+            proj = keys.proj(**renames) if renames else keys
+            pending.setdefault(child, []).append(proj.proj(*fk.columns) if renames or
+                                                  set(proj.heading.names) != set(fk.columns)
+                                                  else proj)
+    return out, counts
 
 
 def _combine(conn: Any, node: str, conds: list) -> Any:
@@ -92,12 +129,10 @@ def _integrity(conn: Any, queries: dict[str, Any], counts: dict[str, int], mode:
                 f"Cannot delete from a Part directly ({name!r} before its master {master!r}). "
                 "Delete from master instead, or use part_integrity='ignore' to break "
                 "integrity, or part_integrity='cascade' to also delete master.")
-        if mode == "cascade":
-            # materialize the master keys now: the part rows they come from are deleted first
+        if mode == "cascade":  # the part's key table holds the master keys, fixed already
             mq = _free(conn, f"{schema}.{master}")
             keys = queries[node].proj(*[k for k in mq.primary_key if k in queries[node].heading])
-            extra.setdefault(f"{schema}.{master}", []).append(
-                mq.restrict(keys.keys(), False).proj())
+            extra.setdefault(f"{schema}.{master}", []).append(mq.restrict(keys, False).proj())
     if not extra:
         return None
     merged = {k: list(v) for k, v in roots.items()}
@@ -163,46 +198,54 @@ def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None 
         raise errors.JoinflowError("part_integrity must be 'enforce', 'ignore' or 'cascade'")
     conn = table.connection
     conn._graph_cache = None  # see tables declared by other processes
-    affected = set(conn.dependencies.descendants(table.database, table.table_name))
-    affected.discard(table.node_id)
-    if table.restricted and _references(table.node, affected):
-        # the restriction reads tables whose rows are deleted first: fix the keys now
-        table = table._unrestricted().restrict(table.proj().keys(), semantic_check=False)
+    keysets = KeySets(conn)
+    try:
+        return _cascade(table, keysets, transaction, prompt, part_integrity, dry_run)
+    finally:
+        keysets.drop()
+
+
+def _cascade(table: Any, keysets: KeySets, transaction: bool, prompt: bool | None,
+             part_integrity: str, dry_run: bool) -> Any:
+    conn = table.connection
     roots: dict[str, list] = {table.node_id: [table]}
     while True:
-        queries = _restrictions(conn, roots)
-        counts = {k: len(q) for k, q in queries.items()}
+        queries, counts = _restrictions(conn, roots, keysets)
         extended = _integrity(conn, queries, counts, part_integrity, roots)
         if extended is None:
             break
         roots = extended
-    backend = conn.backend
-    named = {backend.full_name(*k.split(".", 1)): c for k, c in counts.items() if c}
+    named = {conn.backend.full_name(*k.split(".", 1)): c for k, c in counts.items() if c}
     if dry_run:
         return named
-    prompt = should_prompt(prompt, conn.config)
     if not named:
         log.info("nothing to delete")
         return 0
+    prompt = should_prompt(prompt, conn.config)
     if prompt:
         lines = "\n".join(f"  {c} rows from {name}" for name, c in named.items())
         print("About to delete:\n" + lines)
         if not _confirm("Proceed?"):
             print("Delete cancelled.")
             return 0
+    deleted = _execute(conn, queries, counts, table.node_id, transaction)
+    if prompt:
+        print("Deletes committed.")
+    return deleted
+
+
+def _execute(conn: Any, queries: dict, counts: dict, root: str, transaction: bool) -> int:
+    """Delete leaves first; the count of rows deleted from ``root``."""
     deleted = 0
-    ctx = conn.transaction if transaction else _null()
-    with ctx:
+    with conn.transaction if transaction else _null():
         for node in reversed(list(queries)):
             if not counts.get(node):
                 continue
             sql, params = _delete_sql(queries[node])
             conn.backend.before_delete(conn.run, node.split(".", 1)[0])
             conn.query(sql, params)
-            if node == table.node_id:
+            if node == root:
                 deleted = conn.last_rowcount
-    if prompt:
-        print("Deletes committed.")
     return deleted
 
 

@@ -134,7 +134,8 @@ class Compiler:
         """A node as one FROM source: (text, columns, params)."""
         if isinstance(node, n.TableNode):
             a = self.alias("t")
-            full = self.backend.full_name(node.schema, node.table)
+            full = (self.backend.temp_table_ref(node.schema, node.table) if node.temporary
+                    else self.backend.full_name(node.schema, node.table))
             return f"{full} AS {a}", {c: f"{a}.{self.q(c)}" for c in node.heading.names}, []
         sql, params = self.render(self.compile(node))
         a = self.alias("s")

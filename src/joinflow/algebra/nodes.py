@@ -83,6 +83,7 @@ class TableNode(Node):
     schema: str
     table: str
     heading: Heading = field(compare=False)
+    temporary: bool = False   # a session-local scratch table (e.g. keys a cascade deletes)
 
 
 @dataclass(frozen=True)

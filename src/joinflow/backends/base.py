@@ -293,6 +293,20 @@ class Backend:
     def drop_table_sql(self, schema: str, table: str) -> str:
         return f"DROP TABLE {self.full_name(schema, table)}"
 
+    # -- scratch tables (session-local) --------------------------------------------
+    def temp_table_ref(self, schema: str, name: str) -> str:
+        """How SQL names a temporary table made for work in ``schema``."""
+        return self.quote(name)
+
+    def create_temp_table_sql(self, schema: str, name: str, columns: list[str],
+                              key: list[str]) -> str:
+        keys = ", ".join(self.quote(k) for k in key)
+        return (f"CREATE TEMPORARY TABLE {self.temp_table_ref(schema, name)} "
+                f"({', '.join(columns)}, PRIMARY KEY ({keys}))")
+
+    def drop_temp_table_sql(self, schema: str, name: str) -> str:
+        return f"DROP TABLE IF EXISTS {self.temp_table_ref(schema, name)}"
+
     # -- DML ---------------------------------------------------------------
     def insert_sql(self, target: str, columns: list[str], pk: list[str], mode: str,
                    rows: int = 1) -> str:

@@ -198,6 +198,12 @@ class MySQLBackend(Backend):
         return " ON DUPLICATE KEY UPDATE " + ", ".join(
             f"{self.quote(c)} = VALUES({self.quote(c)})" for c in rest)
 
+    def temp_table_ref(self, schema: str, name: str) -> str:
+        return self.full_name(schema, name)
+
+    def drop_temp_table_sql(self, schema: str, name: str) -> str:
+        return f"DROP TEMPORARY TABLE IF EXISTS {self.temp_table_ref(schema, name)}"
+
     def before_delete(self, run: Run, schema: str) -> None:
         run(f"USE {self.quote(schema)}", ())
 

@@ -76,7 +76,9 @@ class PostgresBackend(Backend):
         return {
             "uuid": lambda v: None if v is None else as_uuid(v),
             "time": format_time,
-            "bool": lambda v: None if v is None else int(bool(v)),
+            # sent untyped ('1'/'0'): PostgreSQL casts it to the column's type, so the same
+            # value fits joinflow's smallint 0/1 columns and DataJoint's native boolean ones
+            "bool": lambda v: None if v is None else ("1" if v else "0"),
         }.get(core)
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
@@ -117,14 +119,18 @@ class PostgresBackend(Backend):
         rows = run(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
             "pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum), "
-            "COALESCE(a.attnum = ANY(i.indkey), false) "
+            "COALESCE(a.attnum = ANY(i.indkey), false), "
+            "(SELECT string_agg(quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder) "
+            "FROM pg_enum e WHERE e.enumtypid = a.atttypid) "
             "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
             "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
             "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
             "ORDER BY a.attnum", (schema, table))
-        return [ColumnInfo(r[0], r[1], r[2], r[3], r[4] or "", r[5]) for r in rows]
+        # a native enum type (DataJoint declares enums with CREATE TYPE) reads as enum(...)
+        return [ColumnInfo(r[0], f"enum({r[6]})" if r[6] else r[1], r[2], r[3], r[4] or "", r[5])
+                for r in rows]
 
     def primary_key_order(self, run: Run, schema: str, table: str) -> list[str]:
         rows = run(

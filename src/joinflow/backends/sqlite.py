@@ -302,6 +302,9 @@ class SQLiteBackend(Backend):
     def drop_table_sql(self, schema: str, table: str) -> str:
         return f"DROP TABLE {self.full_name(schema, table)}"
 
+    def temp_table_ref(self, schema: str, name: str) -> str:
+        return f"temp.{self.quote(name)}"
+
     def forget_table(self, run: Run, schema: str, table: str) -> None:
         run('DELETE FROM "~columns" WHERE tbl = ?', (f"{schema}{SEP}{table}",))
 
