@@ -507,3 +507,67 @@ def test_to_pandas_roundtrip_null_datetime_json(schema, backend):
     Rec.delete(prompt=False)
     Rec.insert(df)
     assert Rec.proj("when", "info").to_dicts(order_by="rec") == before
+
+
+def test_rows_of_defaults_only_are_all_inserted(schema):
+    @schema
+    class Counter(dj.Manual):
+        definition = """
+        id : int32 auto_increment
+        ---
+        x = 0 : int32
+        """
+
+    Counter.insert([{"id": None, "x": None}, {"id": None, "x": None}, {"id": None, "x": 3}])
+    assert sorted(r["x"] for r in Counter.to_dicts()) == [0, 0, 3]
+    Counter.insert([{}, {}])
+    Counter.insert1({"x": 7})
+    assert len(Counter) == 6 and len({r["id"] for r in Counter.to_dicts()}) == 6
+
+
+def test_integer_values_are_checked_alike(schema):
+    @schema
+    class Num(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        small : uint8
+        """
+
+    with pytest.raises(dj.errors.DataError, match="not an integer"):
+        Num.insert1(dict(id=1, small=2.7))
+    Num.insert([dict(id=1, small=True), dict(id=2, small=3.0), dict(id=3, small="4"),
+                dict(id=4, small=np.int16(5))])
+    assert [r["small"] for r in Num.to_dicts(order_by="id")] == [1, 3, 4, 5]
+
+
+def test_aware_datetimes_stored_in_utc(schema):
+    import datetime as dt
+
+    @schema
+    class When(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        t : datetime
+        """
+
+    tz = dt.timezone(dt.timedelta(hours=2))
+    When.insert1(dict(id=1, t=dt.datetime(2024, 1, 1, 12, 0, tzinfo=tz)))
+    assert When.fetch1("t") == dt.datetime(2024, 1, 1, 10, 0)
+
+
+def test_subsecond_key_rounds_to_declared_precision(schema):
+    import datetime as dt
+
+    @schema
+    class Tick(dj.Manual):
+        definition = """
+        t : datetime
+        """
+
+    Tick.insert1((dt.datetime(2024, 1, 1, 12, 0, 0, 100000),))
+    with pytest.raises(dj.errors.DuplicateError):
+        Tick.insert1((dt.datetime(2024, 1, 1, 12, 0, 0, 200000),))
+    key = Tick.keys()[0]
+    assert key == {"t": dt.datetime(2024, 1, 1, 12, 0)} and len(Tick & key) == 1

@@ -32,7 +32,7 @@ import pytest
 import joinflow as dj
 
 DJ_PYTHON = os.environ.get("JF_DATAJOINT_PYTHON")
-pytestmark = pytest.mark.skipif(
+needs_datajoint = pytest.mark.skipif(
     not DJ_PYTHON,
     reason="set JF_DATAJOINT_PYTHON to a python with datajoint==2.3.5 (and psycopg2-binary) "
            "to run the DataJoint interoperability tests")
@@ -367,6 +367,7 @@ def fetch_items(table, tmp_path) -> list:
 
 
 # --------------------------------------------------------------------------------------- tests
+@needs_datajoint
 def test_datajoint_writes_joinflow_reads(conn, tmp_path):
     """Direction A: a DataJoint-made schema, read, written and cascaded by joinflow."""
     pg = conn.backend.name == "postgresql"
@@ -453,6 +454,7 @@ def test_datajoint_writes_joinflow_reads(conn, tmp_path):
         conn.backend.drop_schema(conn.run, name)
 
 
+@needs_datajoint
 def test_joinflow_writes_datajoint_reads(make_schema, conn, tmp_path):
     """Direction B: a joinflow-made schema, read, written and cascaded by DataJoint."""
     pg = conn.backend.name == "postgresql"
@@ -501,3 +503,17 @@ def test_joinflow_writes_datajoint_reads(make_schema, conn, tmp_path):
     if pg:
         want3["guid"] = None
     assert_rows([got[3]], [want3])
+
+
+def test_preview_shows_decoded_uuid_and_bool(schema):
+    @schema
+    class Flagged(dj.Manual):
+        definition = """
+        fid : int32
+        ---
+        guid : uuid
+        flag : bool
+        """
+    Flagged.insert1((1, uuid.UUID(int=3), True))
+    text = repr(Flagged())
+    assert str(uuid.UUID(int=3))[:8] in text and "True" in text

@@ -66,7 +66,7 @@ def json_path(key: str, heading: Heading) -> tuple[str, tuple] | None:
 
 
 def dict_condition(mapping: collections.abc.Mapping, heading: Heading) -> n.Cond:
-    items = tuple((k, v, heading[k].core) for k, v in mapping.items()
+    items = tuple((k, v, heading[k].spec) for k, v in mapping.items()
                   if k in heading and not heading[k].codec)
     paths = []
     for k, v in mapping.items():

@@ -197,7 +197,7 @@ class Connection:
             with contextlib.suppress(errors.JoinflowError):
                 self.query_raw("ROLLBACK", ())
         self._depth = 0
-        self._heading_cache.clear()  # DDL inside the transaction may have been undone
+        self.invalidate()  # DDL inside the transaction may have been undone
 
     @property
     @contextlib.contextmanager

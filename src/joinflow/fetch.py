@@ -86,7 +86,8 @@ def to_dicts(self: Any, order_by: Any = None, limit: int | None = None,
 
 @contextlib.contextmanager
 def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while materializing many small objects."""
+    """Pause the cyclic garbage collector while materializing many small objects (it would
+    otherwise run many times over objects that cannot be garbage). Process-wide, but brief."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -275,8 +276,9 @@ def _preview_rows(query: Any, limit: int | None) -> tuple[list[str], list, int]:
     plain = [nm for nm in names if not query.heading[nm].codec]
     _, raw = rows(query, plain, limit=limit)  # Top's own order is kept, else KEY order
     total = len(query) if len(raw) >= limit else len(raw)
+    cols = decoded_columns(query, plain, raw)  # plain columns only: converters, no codecs
     idx = {nm: i for i, nm in enumerate(plain)}
-    table = [[r[idx[nm]] if nm in idx else b"" for nm in names] for r in raw]
+    table = [[cols[idx[nm]][j] if nm in idx else b"" for nm in names] for j in range(len(raw))]
     return names, table, total
 
 

@@ -163,9 +163,11 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
     conn, backend = table.connection, table.connection.backend
     pk = table.primary_key
     target = table.full_table_name
-    if not names:
-        conn.query(f"INSERT INTO {target} DEFAULT VALUES" if backend.name != "mysql"
-                   else f"INSERT INTO {target} () VALUES ()", ())
+    if not names:  # every column takes its default: one statement per row
+        sql = (f"INSERT INTO {target} DEFAULT VALUES" if backend.name != "mysql"
+               else f"INSERT INTO {target} () VALUES ()")
+        for _ in rows:
+            conn.query(sql, ())
         return
     if backend.name == "postgresql" and mode == "error" and len(rows) >= COPY_THRESHOLD:
         _copy(conn, target, names, rows)
@@ -248,11 +250,17 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
         rows = rows()
     if isinstance(rows, QueryExpression):
         return insert_select(table, rows, mode, ignore_extra_fields)
+    if isinstance(rows, collections.abc.Iterator):
+        rows = list(rows)
     names, cols = prepare(table, rows, ignore_extra_fields)
-    if not cols or not cols[0]:
-        return
     conn = table.connection
-    groups = _groups(table, names, cols)
+    if not names and _count_empty_rows(rows):  # rows of defaults only, e.g. [{}, {}]
+        _check_missing(table, [])
+        groups = [([], [()] * _count_empty_rows(rows))]
+    elif not cols or not cols[0]:
+        return
+    else:
+        groups = _groups(table, names, cols)
     if not chunk_size:
         with conn.transaction:
             for gnames, grows in groups:
@@ -262,6 +270,15 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
         for i in range(0, len(grows), chunk_size):
             with conn.transaction:
                 _write(table, gnames, grows[i:i + chunk_size], mode)
+
+
+def _count_empty_rows(rows: Any) -> int:
+    """How many rows there are when none of them names a field."""
+    try:
+        return len(rows) if all(isinstance(r, collections.abc.Mapping) and not r
+                                for r in rows) else 0
+    except TypeError:
+        return 0
 
 
 def insert_select(table: Any, query: Any, mode: str, ignore_extra_fields: bool) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+import warnings
 from typing import Any
 
 from . import errors
@@ -86,6 +87,10 @@ class AutoPopulate:
             raise errors.JoinflowError("populate cannot be called inside a transaction")
         if order not in ("original", "reverse", "random"):
             raise errors.JoinflowError("order must be 'original', 'reverse' or 'random'")
+        if reserve_jobs or processes != 1:
+            warnings.warn("populate: reserve_jobs and processes > 1 are not available yet (the "
+                          "jobs queue comes next); keys run here, one at a time, each skipped "
+                          "if another worker finished it meanwhile", stacklevel=2)
         pending = self._pending(restrictions)
         if keys is not None:
             pending = pending & list(keys)

@@ -221,9 +221,12 @@ class Config(MutableMapping):
                 import warnings
                 warnings.warn(f"{path}: {exc} (ignored)", stacklevel=2)
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, *, include_secrets: bool = False) -> None:
+        """Write this layer to a JSON file; passwords and secret keys only if asked."""
+        values = self._values if include_secrets else {
+            k: v for k, v in ((k, redact(v, k)) for k, v in self._values.items()) if v != "***"}
         with open(path, "w") as f:
-            json.dump(self._values, f, indent=2, default=str)
+            json.dump(values, f, indent=2, default=str)
 
     def load_environment(self, environ: dict[str, str] | None = None) -> None:
         """Apply ``JF_*`` / ``DJ_*`` environment variables (``DJ_JOBS_<KEY>`` for jobs.*)."""

@@ -266,9 +266,11 @@ class Compiler:
         return render_fragment(expr, self.backend, cols, kind="expression")
 
     # ----------------------------------------------------------------- conditions
-    def bind(self, value: Any, core: str) -> Any:
+    def bind(self, value: Any, spec: Any) -> Any:
+        """A restriction value as the driver parameter for an attribute of type ``spec``."""
         value = to_python_scalar(value)
-        adapt = self.backend.adapter(core)
+        core, args = (spec, ()) if isinstance(spec, str) else (spec.core, spec.args)
+        adapt = self.backend.adapter(core, args)
         return adapt(value) if adapt else value
 
     def condition(self, cond: n.Cond, cols: dict[str, str]) -> tuple[str, list]:

@@ -86,6 +86,25 @@ def format_time(value: Any) -> Any:
     return value
 
 
+def integer_value(value: Any) -> Any:
+    """An integer attribute's value: ints, bools, numpy integers, whole floats and numeric
+    strings are accepted; anything else (2.7, 'abc') is a DataError on every backend."""
+    cls = value.__class__
+    if cls is int or value is None:
+        return value
+    if cls is bool or isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating, decimal.Decimal)):
+        if value == value and float(value).is_integer():
+            return int(value)
+    elif isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise errors.DataError(f"{value!r} is not an integer")
+
+
 def as_uuid(value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
@@ -217,8 +236,10 @@ class Backend:
         return "1" if value else "0"
 
     # -- value adaptation -------------------------------------------------
-    def adapter(self, core: str) -> Callable[[Any], Any] | None:
+    def adapter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         """A function converting a Python value into a driver parameter, or None."""
+        if core in INTEGER_RANGES:
+            return integer_value
         return None
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:

@@ -5,6 +5,7 @@ joinflow reads both.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any, Callable
 
@@ -12,6 +13,13 @@ from .. import errors
 from .base import PH, Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
     format_time, parse_time
 from .postgres import _group_fks
+
+def _utc_naive(value: Any) -> Any:
+    """Timezone-aware datetimes are stored in UTC (as on the other backends)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
 
 DISCONNECT_CODES = {2006, 2013, 2014, 2045, 2055, 0}
 
@@ -84,14 +92,15 @@ class MySQLBackend(Backend):
             exc.args[0] in DISCONNECT_CODES
 
     # -- values -------------------------------------------------------------
-    def adapter(self, core: str) -> Callable[[Any], Any] | None:
+    def adapter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         return {
+            "datetime": _utc_naive, "timestamp": _utc_naive,
             "uuid": lambda v: None if v is None else as_uuid(v).bytes,
             "json": lambda v: None if v is None else dump_json(v),
             "bool": lambda v: None if v is None else int(bool(v)),
             "time": format_time,
             "bytes": lambda v: bytes(v) if isinstance(v, (memoryview, bytearray)) else v,
-        }.get(core)
+        }.get(core) or super().adapter(core, args)
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         return {

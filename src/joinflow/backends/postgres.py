@@ -27,6 +27,11 @@ class PostgresBackend(Backend):
         "timestamp": "timestamp{prec}", "uuid": "uuid", "json": "jsonb", "bytes": "bytea",
     }
 
+    def literal(self, value: Any) -> str:
+        if isinstance(value, (bytes, bytearray, memoryview)):  # X'..' would be a bit string
+            return "'\\x" + bytes(value).hex() + "'::bytea"
+        return super().literal(value)
+
     def integer_type_enforces(self, core: str) -> bool:
         return core in ("int16", "int32", "int64")
 
@@ -69,7 +74,7 @@ class PostgresBackend(Backend):
         return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
 
     # -- values -------------------------------------------------------------
-    def adapter(self, core: str) -> Callable[[Any], Any] | None:
+    def adapter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         if core == "json":
             from psycopg.types.json import Jsonb
             return lambda v: None if v is None else Jsonb(v, dumps=dump_json)
@@ -79,7 +84,7 @@ class PostgresBackend(Backend):
             # sent untyped ('1'/'0'): PostgreSQL casts it to the column's type, so the same
             # value fits joinflow's smallint 0/1 columns and DataJoint's native boolean ones
             "bool": lambda v: None if v is None else ("1" if v else "0"),
-        }.get(core)
+        }.get(core) or super().adapter(core, args)
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         return {

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from .. import errors
 from ..definition.types import INTEGER_RANGES
 from .base import Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
-    format_time, parse_time
+    format_time, integer_value, parse_time
 
 SEP = "."
 CATALOG = [
@@ -62,6 +62,17 @@ def _datetime(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat() + " 00:00:00"
     return value
+
+
+def _round_time(value: Any, digits: int) -> Any:
+    """A datetime rounded to ``digits`` fractional digits, as the servers store it."""
+    if isinstance(value, str):
+        value = _parse_when(value, "datetime")
+    if not isinstance(value, dt.datetime) or digits >= 6:
+        return value
+    step = 10 ** (6 - digits)
+    micro = round(value.microsecond / step) * step
+    return value.replace(microsecond=0) + dt.timedelta(microseconds=micro)
 
 
 _from_date = dt.date.fromisoformat
@@ -181,12 +192,15 @@ class SQLiteBackend(Backend):
         return "BEGIN IMMEDIATE"
 
     # -- values ---------------------------------------------------------------
-    def adapter(self, core: str) -> Callable[[Any], Any] | None:
+    def adapter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         if core in INTEGER_RANGES:
-            return _int
+            return lambda v: _int(integer_value(v))
+        if core in ("datetime", "timestamp"):
+            digits = args[0] if args else 0
+            return lambda v: _datetime(_round_time(v, digits))
         return {
             "bool": lambda v: None if v is None else int(bool(v)),
-            "date": _date, "datetime": _datetime, "timestamp": _datetime,
+            "date": _date,
             "time": format_time,
             # CHAR(n) pads with spaces elsewhere and returns the value without them
             "char": lambda v: v.rstrip(" ") if v.__class__ is str else v,
@@ -198,8 +212,10 @@ class SQLiteBackend(Backend):
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         if core == "decimal":
             q = decimal.Decimal(1).scaleb(-int(args[1])) if len(args) > 1 else None
+            ctx = decimal.Context(prec=max(28, int(args[0]) + 2) if args else 28)
             return lambda v: None if v is None else (
-                decimal.Decimal(repr(v)).quantize(q) if q is not None else decimal.Decimal(repr(v)))
+                decimal.Decimal(repr(v)).quantize(q, context=ctx) if q is not None
+                else decimal.Decimal(repr(v)))
         if core in ("datetime", "timestamp"):
             return _to_datetime_with(int(args[0]) if args else 0)
         return {
@@ -238,7 +254,10 @@ class SQLiteBackend(Backend):
         comments = dict(run('SELECT col, comment FROM "~columns" WHERE tbl = ?', (full,)))
         rows = run('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?) '
                    "ORDER BY cid", (full,))
-        return [ColumnInfo(n, t, not nn, d, comments.get(n, ""), bool(pk)) for n, t, nn, d, pk in rows]
+        sql = run("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (full,))
+        auto = bool(sql) and "PRIMARY KEY AUTOINCREMENT" in (sql[0][0] or "")
+        return [ColumnInfo(n, t, not nn, d, comments.get(n, ""), bool(pk), auto and bool(pk))
+                for n, t, nn, d, pk in rows]
 
     def primary_key_order(self, run: Run, schema: str, table: str) -> list[str]:
         rows = run("SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk",
@@ -281,6 +300,8 @@ class SQLiteBackend(Backend):
     # -- DDL -------------------------------------------------------------------
     def column_sql(self, name, sql_type, nullable, default, comment, checks, autoincrement=False):
         parts = [self.quote(name), sql_type]
+        if autoincrement:  # only a single INTEGER key column can be AUTOINCREMENT in SQLite
+            parts.append("PRIMARY KEY AUTOINCREMENT")
         if not nullable:
             parts.append("NOT NULL")
         if default is not None:
@@ -290,7 +311,13 @@ class SQLiteBackend(Backend):
         return " ".join(parts)
 
     def create_table_sql(self, schema, table, columns, pk, fks, indexes, comment):
-        body = columns + [f"PRIMARY KEY ({', '.join(self.quote(c) for c in pk)})"] + fks
+        inline = any("PRIMARY KEY AUTOINCREMENT" in c for c in columns)
+        if inline and len(pk) > 1:
+            raise errors.DefinitionError("SQLite allows auto_increment only on a table whose "
+                                         "primary key is that one integer attribute",
+                                         table=table)
+        key = [] if inline else [f"PRIMARY KEY ({', '.join(self.quote(c) for c in pk)})"]
+        body = columns + key + fks
         return [f"CREATE TABLE {self.full_name(schema, table)} (\n  " + ",\n  ".join(body) +
                 "\n) STRICT"] + indexes
 

@@ -2,8 +2,10 @@
 name and bytes), ``<json>``. Store-backed forms (``@``) are resolved by the storage layer."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +62,15 @@ def write_attachment(folder: str | os.PathLike, filename: str, content: bytes | 
         target = folder / (f"{stem}_{digest}{dot}{ext}")
         if target.exists() and target.read_bytes() == data:
             return target
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".jf-", suffix=".part")  # never follows links
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return target
 
 

@@ -45,7 +45,7 @@ def column_decoder(query: Any, attr: Any, download_path: str | None = None,
 def column_encoder(table: Any, attr: Any) -> Callable[[Any], Any] | None:
     """A function turning a Python value into the driver parameter for ``attr``."""
     backend = table.connection.backend
-    adapt = backend.adapter(attr.core)
+    adapt = backend.adapter(attr.core, attr.spec.args)
     if not attr.codec:
         return adapt
     codecs, _ = registry.chain(attr.codec, attr.spec.store is not None)
