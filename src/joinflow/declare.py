@@ -104,7 +104,7 @@ def column_definition(attr: Attribute, backend: Any) -> str:
     sql_type = backend.column_type(core_spec)
     default = attr.default
     if attr.nullable and default is None:
-        default = "NULL" if backend.name != "sqlite" else None
+        default = "NULL" if backend.explicit_null_default else None
     checks = backend.checks(attr.name, core_spec)
     return backend.column_sql(attr.name, sql_type, attr.nullable, default, label(attr), checks,
                               attr.autoincrement)
@@ -130,7 +130,7 @@ def ddl(schema: str, table: str, spec: TableSpec, fks: list[ResolvedFK],
         child_cols = tuple(c for c, _ in fk.attrs)
         if "unique" in fk.decl.options:
             indexes.append((child_cols, True))
-        elif backend.name != "mysql" and tuple(pk[: len(child_cols)]) != child_cols:
+        elif not backend.indexes_foreign_keys and tuple(pk[: len(child_cols)]) != child_cols:
             indexes.append((child_cols, False))
     names = {a.name for a in attrs}
     for idx in spec.indexes:

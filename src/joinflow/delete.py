@@ -151,8 +151,7 @@ def _delete_sql(query: Any) -> tuple[str, list]:
         alias = src[len(target) + 4:]
         where = " AND ".join(f"({w})" for w, _ in s.where) or "1=1"
         params = [p for _, ps in s.where for p in ps]
-        head = f"DELETE {alias} FROM {src}" if backend.name == "mysql" else f"DELETE FROM {src}"
-        return f"{head} WHERE {where}", params
+        return backend.delete_sql(src, alias, where), params
     sql, params = comp.to_sql(query.node, columns=query.primary_key)
     keys = ", ".join(backend.quote(k) for k in query.primary_key)
     return f"DELETE FROM {target} WHERE ({keys}) IN (SELECT * FROM ({sql}) AS _del)", params

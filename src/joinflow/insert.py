@@ -161,26 +161,23 @@ def _groups(table: Any, names: list[str], cols: list[list]) -> list[tuple[list[s
 
 def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
     conn, backend = table.connection, table.connection.backend
-    pk = table.primary_key
     target = table.full_table_name
     if not names:  # every column takes its default: one statement per row
-        sql = (f"INSERT INTO {target} DEFAULT VALUES" if backend.name != "mysql"
-               else f"INSERT INTO {target} () VALUES ()")
         for _ in rows:
-            conn.query(sql, ())
+            conn.query(backend.insert_defaults_sql(target), ())
         return
-    if backend.name == "postgresql" and mode == "error" and len(rows) >= COPY_THRESHOLD:
+    if backend.supports_copy and mode == "error" and len(rows) >= COPY_THRESHOLD:
         _copy(conn, target, names, rows)
         return
     clause = conflict_clause(table, names, mode)
-    if backend.name in ("sqlite", "mysql"):
-        sql = backend.render(backend.insert_sql(target, names, pk, "error") + clause)
+    if backend.bulk_style == "executemany":
+        sql = backend.render(backend.insert_sql(target, names) + clause)
         conn.query_raw(sql, rows, many=True)
         return
     per = max(1, min(1000, backend.max_params // len(names)))
     for i in range(0, len(rows), per):
         chunk = rows[i:i + per]
-        sql = backend.insert_sql(target, names, pk, "error", rows=len(chunk)) + clause
+        sql = backend.insert_sql(target, names, rows=len(chunk)) + clause
         conn.query(sql, [v for r in chunk for v in r])
 
 
@@ -190,32 +187,14 @@ def conflict_clause(table: Any, names: list[str], mode: str) -> str:
     (like SQL ``REPLACE``, but without deleting the row, so children stay intact)."""
     if mode == "error":
         return ""
-    backend, heading = table.connection.backend, table.heading
-    pk = table.primary_key
+    backend, pk = table.connection.backend, table.primary_key
     q = backend.quote
     sets: list[str] = []
     if mode == "replace":
-        for nm in names:
-            if nm not in pk:
-                sets.append(f"{q(nm)} = VALUES({q(nm)})" if backend.name == "mysql"
-                            else f"{q(nm)} = excluded.{q(nm)}")
-        for a in heading.values():
-            if a.name in names or a.in_key or a.autoincrement:
-                continue
-            if backend.name == "sqlite":
-                default = a.default if a.default is not None else "NULL"
-            else:
-                default = "DEFAULT"
-            sets.append(f"{q(a.name)} = {default}")
-    if backend.name == "mysql":
-        if not sets:  # a no-op assignment, qualified (INSERT ... SELECT has namesakes)
-            k = f"{table.full_table_name}.{q(pk[0])}"
-            sets = [f"{k} = {k}"]
-        return " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
-    keys = ", ".join(q(c) for c in pk)
-    if not sets:
-        return f" ON CONFLICT ({keys}) DO NOTHING"
-    return f" ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(sets)
+        sets = [f"{q(nm)} = {backend.new_value_sql(nm)}" for nm in names if nm not in pk]
+        sets += [f"{q(a.name)} = {backend.default_value_sql(a)}" for a in table.heading.values()
+                 if a.name not in names and not a.in_key and not a.autoincrement]
+    return backend.upsert_clause(table.full_table_name, pk, sets)
 
 
 def _copy(conn: Any, target: str, names: list[str], rows: list) -> None:
@@ -291,12 +270,8 @@ def insert_select(table: Any, query: Any, mode: str, ignore_extra_fields: bool) 
     _check_missing(table, names)
     sql, params = query.compile(columns=names)
     backend = table.connection.backend
-    stmt = backend.insert_select_sql(table.full_table_name, names, table.primary_key, "error",
-                                     sql)
-    if mode != "error":
-        if backend.name == "sqlite":  # an upsert after SELECT needs a WHERE (parser ambiguity)
-            stmt += " WHERE true"
-        stmt += conflict_clause(table, names, mode)
+    stmt = backend.insert_select_sql(table.full_table_name, names, sql, upsert=mode != "error")
+    stmt += conflict_clause(table, names, mode)
     with table.connection.transaction:
         table.connection.query(stmt, params)
 
@@ -312,7 +287,7 @@ def update_row(table: Any, key: dict, values: dict) -> None:
         if value is None and not attr.nullable:
             if attr.default is None:
                 raise errors.DataError(f"attribute {name!r} cannot be null and has no default")
-            sets.append(f"{q} = {attr.default}" if backend.name == "sqlite" else f"{q} = DEFAULT")
+            sets.append(f"{q} = {backend.default_value_sql(attr)}")
             continue
         conv = _converter(table, attr)([value])[0]
         sets.append(f"{q} = {PH}")

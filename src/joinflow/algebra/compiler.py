@@ -81,15 +81,8 @@ class Compiler:
                 for nm in names:
                     if nm not in s.columns:
                         raise QueryError(f"order_by: unknown attribute {nm!r}")
-                    expr = s.columns[nm]
-                    if (self.backend.name == "mysql" and nm in node.heading
-                            and node.heading[nm].core == "enum"):
-                        # MySQL sorts enums by declaration index; sort by value like the others
-                        expr = f"CAST({expr} AS CHAR)"
-                    # NULLs sort first ascending and last descending (MySQL, SQLite)
-                    nulls = ("" if self.backend.name != "postgresql" else
-                             " NULLS FIRST" if direction == "ASC" else " NULLS LAST")
-                    terms.append(f"{expr} {direction}{nulls}")
+                    core = node.heading[nm].core if nm in node.heading else ""
+                    terms.append(self.backend.order_term(s.columns[nm], direction, core))
         return terms
 
     # ----------------------------------------------------------------- rendering
@@ -115,9 +108,7 @@ class Compiler:
             sql.append(f" LIMIT {int(s.limit)}")
         if s.offset:
             if s.limit is None:
-                sql.append(" LIMIT " + ("-1" if self.backend.name == "sqlite" else
-                                        "18446744073709551615" if self.backend.name == "mysql"
-                                        else "ALL"))
+                sql.append(" LIMIT " + self.backend.limit_all)
             sql.append(f" OFFSET {int(s.offset)}")
         return "".join(sql), params
 
@@ -224,9 +215,7 @@ class Compiler:
         s = self.compile(node)
         s = replace(s, columns={c: s.columns.get(c, "NULL") for c in names})
         sql, params = self.render(s)
-        if self.backend.name == "sqlite":
-            return f"SELECT * FROM ({sql})", params
-        return f"({sql})", params
+        return self.backend.union_operand(sql), params
 
     def c_aggr(self, node: n.Aggr) -> Select:
         key = node.group.heading.primary_key

@@ -139,8 +139,6 @@ class Backend:
     type_sql: ClassVar[dict[str, str]] = {}
     #: True where the database checks unsigned ranges itself (MySQL)
     native_unsigned: ClassVar[bool] = False
-    #: upsert/skip syntax: "on_conflict" (PG, SQLite) or "on_duplicate" (MySQL)
-    conflict_style: ClassVar[str] = "on_conflict"
     #: max bound parameters in one statement
     max_params: ClassVar[int] = 30000
     dialect: ClassVar[str] = ""
@@ -329,32 +327,65 @@ class Backend:
         return f"DROP TABLE IF EXISTS {self.temp_table_ref(schema, name)}"
 
     # -- DML ---------------------------------------------------------------
-    def insert_sql(self, target: str, columns: list[str], pk: list[str], mode: str,
-                   rows: int = 1) -> str:
-        """INSERT text for ``rows`` rows; mode is 'error', 'skip' or 'replace'."""
+    #: how many rows one statement carries: "executemany" (the driver batches) or "values"
+    #: (multi-row VALUES built here)
+    bulk_style: ClassVar[str] = "values"
+    #: a plain bulk insert may use COPY (PostgreSQL)
+    supports_copy: ClassVar[bool] = False
+    #: SQL that means "this column's default" in UPDATE ... SET (None: repeat the default text)
+    default_keyword: ClassVar[str | None] = "DEFAULT"
+    #: the LIMIT that means "no limit" (needed before OFFSET)
+    limit_all: ClassVar[str] = "ALL"
+
+    def insert_sql(self, target: str, columns: list[str], rows: int = 1) -> str:
+        """INSERT text for ``rows`` rows of bound values."""
         cols = ", ".join(self.quote(c) for c in columns)
         one = "(" + ", ".join([PH] * len(columns)) + ")"
-        values = ", ".join([one] * rows)
-        sql = f"INSERT INTO {target} ({cols}) VALUES {values}"
-        return sql + self.conflict_clause(columns, pk, mode)
+        return f"INSERT INTO {target} ({cols}) VALUES {', '.join([one] * rows)}"
 
-    def conflict_clause(self, columns: list[str], pk: list[str], mode: str) -> str:
-        if mode == "error":
-            return ""
-        keys = ", ".join(self.quote(c) for c in pk)
-        rest = [c for c in columns if c not in pk]
-        if mode == "skip" or not rest:
-            return f" ON CONFLICT ({keys}) DO NOTHING"
-        sets = ", ".join(f"{self.quote(c)} = excluded.{self.quote(c)}" for c in rest)
-        return f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    def insert_defaults_sql(self, target: str) -> str:
+        """A row of defaults only."""
+        return f"INSERT INTO {target} DEFAULT VALUES"
 
-    def insert_select_sql(self, target: str, columns: list[str], pk: list[str], mode: str,
-                          select: str) -> str:
+    def insert_select_sql(self, target: str, columns: list[str], select: str,
+                          upsert: bool = False) -> str:
         cols = ", ".join(self.quote(c) for c in columns)
-        where = " WHERE true" if mode != "error" and self.name == "sqlite" else ""
-        return f"INSERT INTO {target} ({cols}) SELECT * FROM ({select}) AS _src{where}" + \
-            self.conflict_clause(columns, pk, mode)
+        return f"INSERT INTO {target} ({cols}) SELECT * FROM ({select}) AS _src"
 
+    def default_value_sql(self, attr: Any) -> str:
+        """What sets a column back to its default in UPDATE ... SET."""
+        if self.default_keyword is not None:
+            return self.default_keyword
+        return attr.default if attr.default is not None else "NULL"
+
+    def upsert_clause(self, target: str, pk: list[str], assignments: list[str]) -> str:
+        """What to do with a row whose key exists: nothing, or the assignments."""
+        keys = ", ".join(self.quote(c) for c in pk)
+        if not assignments:
+            return f" ON CONFLICT ({keys}) DO NOTHING"
+        return f" ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(assignments)
+
+    def new_value_sql(self, column: str) -> str:
+        """The value an upserted row brought for ``column``."""
+        return f"excluded.{self.quote(column)}"
+
+    def delete_sql(self, source: str, alias: str, where: str) -> str:
+        """DELETE the rows of ``source`` (``table AS alias``) matching ``where``."""
+        return f"DELETE FROM {source} WHERE {where}"
+
+    def order_term(self, expr: str, direction: str, core: str) -> str:
+        """One ORDER BY term: NULLs first ascending and last descending on every backend."""
+        return f"{expr} {direction}"
+
+    def union_operand(self, select: str) -> str:
+        return f"({select})"
+
+    #: the database creates an index for every foreign key by itself (MySQL)
+    indexes_foreign_keys: ClassVar[bool] = False
+    #: a nullable column needs an explicit DEFAULT NULL in its definition
+    explicit_null_default: ClassVar[bool] = True
+
+    # -- JSON paths ----------------------------------------------------------------
     def json_path_condition(self, column: str, path: tuple, value: Any) -> tuple[str, list]:
         """``column``'s value at ``path`` equals ``value`` (None: missing or JSON null;
         lists and dicts compare as JSON documents)."""

@@ -31,7 +31,6 @@ class MySQLBackend(Backend):
     quote_char = "`"
     native_unsigned = True
     native_enum = True
-    conflict_style = "on_duplicate"
     max_params = 60000
     type_sql = {
         "int8": "tinyint", "int16": "smallint", "int32": "int", "int64": "bigint",
@@ -197,15 +196,28 @@ class MySQLBackend(Backend):
         return f"CREATE {kind} {self.quote(name)} ON {self.full_name(schema, table)} ({cols})"
 
     # -- DML ---------------------------------------------------------------------
-    def conflict_clause(self, columns, pk, mode):
-        if mode == "error":
-            return ""
-        rest = [c for c in columns if c not in pk]
-        if mode == "skip" or not rest:
-            k = self.quote(pk[0])
-            return f" ON DUPLICATE KEY UPDATE {k} = {k}"
-        return " ON DUPLICATE KEY UPDATE " + ", ".join(
-            f"{self.quote(c)} = VALUES({self.quote(c)})" for c in rest)
+    bulk_style = "executemany"  # PyMySQL rewrites it into multi-row INSERTs
+    limit_all = "18446744073709551615"
+    indexes_foreign_keys = True
+
+    def insert_defaults_sql(self, target: str) -> str:
+        return f"INSERT INTO {target} () VALUES ()"
+
+    def upsert_clause(self, target: str, pk: list[str], assignments: list[str]) -> str:
+        if not assignments:  # a no-op assignment, qualified (INSERT ... SELECT has namesakes)
+            k = f"{target}.{self.quote(pk[0])}"
+            assignments = [f"{k} = {k}"]
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(assignments)
+
+    def new_value_sql(self, column: str) -> str:
+        return f"VALUES({self.quote(column)})"
+
+    def delete_sql(self, source: str, alias: str, where: str) -> str:
+        return f"DELETE {alias} FROM {source} WHERE {where}"
+
+    def before_delete(self, run: Run, schema: str) -> None:
+        # an aliased multi-table DELETE resolves its alias in the default database (MariaDB)
+        run(f"USE {self.quote(schema)}", ())
 
     def temp_table_ref(self, schema: str, name: str) -> str:
         return self.full_name(schema, name)
@@ -213,8 +225,10 @@ class MySQLBackend(Backend):
     def drop_temp_table_sql(self, schema: str, name: str) -> str:
         return f"DROP TEMPORARY TABLE IF EXISTS {self.temp_table_ref(schema, name)}"
 
-    def before_delete(self, run: Run, schema: str) -> None:
-        run(f"USE {self.quote(schema)}", ())
+    def order_term(self, expr: str, direction: str, core: str) -> str:
+        if core == "enum":  # MySQL sorts enums by declaration index; sort by value
+            expr = f"CAST({expr} AS CHAR)"
+        return f"{expr} {direction}"
 
     # -- errors ----------------------------------------------------------------
     def translate_error(self, exc: BaseException) -> errors.JoinflowError | None:

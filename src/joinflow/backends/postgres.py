@@ -27,6 +27,11 @@ class PostgresBackend(Backend):
         "timestamp": "timestamp{prec}", "uuid": "uuid", "json": "jsonb", "bytes": "bytea",
     }
 
+    supports_copy = True
+
+    def order_term(self, expr: str, direction: str, core: str) -> str:
+        return f"{expr} {direction} " + ("NULLS FIRST" if direction == "ASC" else "NULLS LAST")
+
     def literal(self, value: Any) -> str:
         if isinstance(value, (bytes, bytearray, memoryview)):  # X'..' would be a bit string
             return "'\\x" + bytes(value).hex() + "'::bytea"

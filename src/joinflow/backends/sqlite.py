@@ -132,6 +132,18 @@ class SQLiteBackend(Backend):
         "time": "TEXT", "timestamp": "TEXT", "uuid": "BLOB", "json": "TEXT", "bytes": "BLOB",
     }
 
+    bulk_style = "executemany"
+    default_keyword = None      # UPDATE ... SET col = DEFAULT is not SQLite
+    limit_all = "-1"
+    explicit_null_default = False
+
+    def insert_select_sql(self, target, columns, select, upsert=False):
+        # an upsert after INSERT ... SELECT needs a WHERE clause (parser ambiguity)
+        return super().insert_select_sql(target, columns, select) + (" WHERE true" if upsert else "")
+
+    def union_operand(self, select: str) -> str:
+        return f"SELECT * FROM ({select})"
+
     def column_type(self, spec):  # every core type maps to one STRICT storage class
         return self.type_sql.get(spec.core, "TEXT") if spec.core != "enum" else "TEXT"
 
