@@ -636,3 +636,33 @@ def test_golden_ddl_with_foreign_keys(dialect):
     comments = [s for s in statements if not isinstance(s, str)]
     assert len(comments) == (0 if dialect == "mysql" else 4)
     assert any(":int32:the subject" in str(c) for c in comments) or dialect == "mysql"
+
+
+def test_diagram_text_and_attribute_flags(schema):
+    @schema
+    class Subject(dj.Manual):
+        definition = """
+        subject_id : int32
+        ---
+        name : varchar(16)
+        meta = null : json
+        guid = null : uuid
+        file = null : attach
+        """
+
+    @schema
+    class Session(dj.Manual):
+        definition = """
+        -> Subject
+        session : int16
+        """
+
+    d = dj.Diagram(schema)
+    text = repr(d)
+    assert text.index(".subject") < text.index(".session") and "<- " in text
+    assert repr(dj.Diagram(Subject) + 1).count("\n") == 1
+    assert (dj.Diagram(Session) - 1).nodes == d.nodes
+    h = Subject.heading
+    assert h["name"].string and h["meta"].json and h["guid"].uuid and h["file"].is_attachment
+    assert not h["file"].is_external and h["subject_id"].numeric and not h["name"].numeric
+    assert Subject.fetch(dj.key) == []

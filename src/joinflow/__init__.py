@@ -21,7 +21,10 @@ from .table import FreeTable, Table, ValidationResult  # noqa: E402
 from .user_tables import (Compute, Computed, Entry, Imported, Ingest, Lookup, Manual,  # noqa: E402
                           Part)
 
+from .diagram import Diagram  # noqa: E402
+
 schema = Schema
+key = "KEY"  # DataJoint 0.x: fetch(dj.key) is fetch('KEY')
 __version__ = "0.1.0"
 
 __all__ = [
@@ -29,5 +32,5 @@ __all__ = [
     "virtual_schema", "create_virtual_module", "list_schemas", "Manual", "Lookup", "Imported",
     "Computed", "Part", "Entry", "Ingest", "Compute", "FreeTable", "Table", "QueryExpression",
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
-    "AttachFileType", "ValidationResult", "errors",
+    "AttachFileType", "ValidationResult", "errors", "Diagram", "key",
 ] + list(errors.__all__)

@@ -44,6 +44,36 @@ class Attribute:
         from .definition.types import NUMERIC_CORE
         return self.spec.codec is None and self.spec.core in NUMERIC_CORE
 
+    # DataJoint's attribute flags
+    @property
+    def json(self) -> bool:
+        return self.spec.core == "json" and not self.spec.codec
+
+    @property
+    def uuid(self) -> bool:
+        return self.spec.core == "uuid"
+
+    @property
+    def string(self) -> bool:
+        return self.spec.codec is None and self.spec.core in ("char", "varchar", "text", "enum")
+
+    @property
+    def is_attachment(self) -> bool:
+        return self.spec.codec == "attach"
+
+    @property
+    def is_filepath(self) -> bool:
+        return self.spec.codec == "filepath"
+
+    @property
+    def is_external(self) -> bool:
+        """Stored in an object store (``<codec@store>``)."""
+        return self.spec.store is not None
+
+    @property
+    def store(self) -> str | None:
+        return self.spec.store
+
     @property
     def declared(self) -> str:
         return self.spec.render()
