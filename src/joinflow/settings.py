@@ -116,7 +116,27 @@ def _normalize(key: str, value: Any) -> Any:
     return value
 
 
-class Config(MutableMapping):
+class _Attributes:
+    """``config.database.host`` is ``config['database.host']`` (reading and writing)."""
+
+    _prefix = ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]  # type: ignore[index]
+        except ConfigError:
+            raise AttributeError(f"unknown configuration key {self._prefix + name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value  # type: ignore[index]
+
+
+class Config(_Attributes, MutableMapping):
     """Dotted-key configuration (``config['database.host']``) with nested access
     (``config['database']['host']``)."""
 
@@ -173,21 +193,6 @@ class Config(MutableMapping):
             target[last] = value
             key, value = "stores", stores
         self._values[key] = _normalize(key, value)
-
-    def __getattr__(self, name: str) -> Any:
-        """``config.database.host`` is ``config['database.host']``."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except ConfigError:
-            raise AttributeError(f"unknown configuration key {name!r}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:
-            self[name] = value
 
     def __delitem__(self, key: str) -> None:
         del self._values[key]
@@ -290,7 +295,7 @@ class Config(MutableMapping):
         return new
 
 
-class _Section(MutableMapping):
+class _Section(_Attributes, MutableMapping):
     """A live view of the keys under one prefix, e.g. ``config['database']``."""
 
     def __init__(self, config: Config, prefix: str) -> None:
@@ -304,20 +309,6 @@ class _Section(MutableMapping):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._config[self._prefix + key] = value
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except ConfigError:
-            raise AttributeError(f"unknown configuration key {self._prefix + name!r}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:
-            self[name] = value
 
     def __delitem__(self, key: str) -> None:
         del self._config[self._prefix + key]
