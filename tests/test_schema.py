@@ -666,3 +666,30 @@ def test_diagram_text_and_attribute_flags(schema):
     assert h["name"].string and h["meta"].json and h["guid"].uuid and h["file"].is_attachment
     assert not h["file"].is_external and h["subject_id"].numeric and not h["name"].numeric
     assert Subject.fetch(dj.key) == []
+
+
+def test_lineage_table_kept_for_datajoint(schema, conn):
+    """DataJoint 2.x reads `~lineage`; joinflow keeps it current (hidden from list_tables)."""
+    @schema
+    class Person(dj.Manual):
+        definition = """
+        person_id : int32
+        ---
+        name : varchar(20)
+        """
+
+    @schema
+    class Marriage(dj.Manual):
+        definition = """
+        -> Person.proj(husband='person_id')
+        -> Person.proj(wife='person_id')
+        """
+
+    assert "~lineage" not in schema.list_tables()
+    lin = dj.FreeTable(conn, f"{schema.database}.~lineage")
+    rows = {(r["table_name"], r["attribute_name"]): r["lineage"] for r in lin.to_dicts()}
+    origin = f"{schema.database}.person.person_id"
+    assert rows[("marriage", "husband")] == rows[("marriage", "wife")] == origin
+    assert rows[("person", "person_id")] == origin
+    Marriage.drop()
+    assert not [k for k in {(r["table_name"]) for r in lin.to_dicts()} if k == "marriage"]

@@ -98,6 +98,8 @@ def alter(table: Any, prompt: bool = True, context: dict | None = None) -> None:
             return
     _execute(table, p, statements)
     conn.invalidate()
+    from . import lineage
+    lineage.record(conn, table.database, table.table_name)
 
 
 def _statements(table: Any, p: dict) -> list:

@@ -9,7 +9,7 @@ import re
 import sys
 from typing import Any
 
-from . import errors
+from . import errors, lineage
 from .algebra import nodes as n
 from .algebra.compiler import Compiler
 
@@ -275,6 +275,7 @@ def drop_tables(conn: Any, nodes: list[str]) -> None:
         conn.query(backend.drop_table_sql(schema, name), ())
         if hasattr(backend, "forget_table"):
             backend.forget_table(conn.run, schema, name)
+        lineage.forget(conn, schema, name)
     conn.invalidate()
 
 

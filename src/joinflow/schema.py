@@ -7,7 +7,7 @@ import logging
 import types
 from typing import Any, Iterator
 
-from . import errors
+from . import errors, lineage
 from .catalog import load_heading
 from .connection import Connection, conn as default_conn
 from .declare import build_attributes, ddl, resolve_fk
@@ -171,7 +171,11 @@ class Schema:
             return
         tables = self.list_tables()
         drop_tables(self.connection, [f"{self.database}.{t}" for t in reversed(tables)])
-        self.connection.backend.drop_schema(self.connection.run, self.database)
+        backend = self.connection.backend
+        hidden = [t for t in backend.list_tables(self.connection.run, self.database)
+                  if t.startswith("~")]
+        drop_tables(self.connection, [f"{self.database}.{t}" for t in hidden])
+        backend.drop_schema(self.connection.run, self.database)
         self.connection.invalidate()
 
     # -- classes for existing tables ------------------------------------------------------------
@@ -243,6 +247,8 @@ def declare_table(conn: Connection, schema: str, table: str, definition: str, co
     statements = ddl(schema, table, spec, fks, attrs, backend)
     try:
         conn.execute_script(statements)
+        conn.invalidate()
+        lineage.record(conn, schema, table)
     except errors.JoinflowError:
         if table in backend.list_tables(conn.run, schema):
             drop_tables(conn, [f"{schema}.{table}"])
