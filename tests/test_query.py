@@ -423,11 +423,15 @@ def test_aggr(p):
     S, T = p.Subject, p.Trial
     q = S.aggr(T, n="count(*)", mean="avg(value)", top="max(value)", total="sum(value)")
     assert q.primary_key == ["subject_id"]
-    assert q.heading.names == ["subject_id", "name", "sex", "dob", "n", "mean", "top", "total"]
+    # like DataJoint: the key, the attributes of A listed (none here) and the aggregates
+    assert q.heading.names == ["subject_id", "n", "mean", "top", "total"]
+    assert S.aggr(T, "name", n="count(*)").heading.names == ["subject_id", "name", "n"]
+    assert S.aggr(T, ..., n="count(*)").heading.names == ["subject_id", "name", "sex", "dob", "n"]
     rows = {r["subject_id"]: r for r in q.to_dicts()}
     assert rows[1]["n"] == 3 and rows[1]["top"] == 2.25 and rows[1]["total"] == 4.25
     assert rows[1]["mean"] == pytest.approx(4.25 / 3)
-    assert rows[2]["n"] == 3 and rows[2]["total"] == 12.25 and rows[2]["name"] == "minnie"
+    assert rows[2]["n"] == 3 and rows[2]["total"] == 12.25
+    assert (S.aggr(T, "name", n="count(*)") & {"subject_id": 2}).fetch1("name") == "minnie"
     # non-matching rows are kept by default: count(*) is 0 (joinflow), other aggregates NULL
     assert rows[3]["n"] == 0 and rows[3]["mean"] is None and rows[3]["total"] is None
     assert len(q) == 3

@@ -115,7 +115,7 @@ GOLDEN = {
             ' "lab.session__trial" AS _t1) AS _s2 WHERE (_s2."v2" > ?)',
             [2, 3]),
         'aggr': (
-            'SELECT _t3."subject_id", _t3."name", _t3."dob", COALESCE(_g4."n", 0) AS "n", _g4."mean"'
+            'SELECT _t3."subject_id", COALESCE(_g4."n", 0) AS "n", _g4."mean"'
             ' FROM "lab.subject" AS _t3 LEFT JOIN (SELECT _t1."subject_id", (COUNT(*)) AS "n",'
             ' (AVG(_t2."value")) AS "mean" FROM "lab.subject" AS _t1 JOIN "lab.session__trial" AS'
             ' _t2 ON _t1."subject_id" = _t2."subject_id" GROUP BY _t1."subject_id") AS _g4 ON'
@@ -190,7 +190,7 @@ GOLDEN = {
             ' "lab"."session__trial" AS _t1) AS _s2 WHERE (_s2."v2" > ?)',
             [2, 3]),
         'aggr': (
-            'SELECT _t3."subject_id", _t3."name", _t3."dob", COALESCE(_g4."n", 0) AS "n", _g4."mean"'
+            'SELECT _t3."subject_id", COALESCE(_g4."n", 0) AS "n", _g4."mean"'
             ' FROM "lab"."subject" AS _t3 LEFT JOIN (SELECT _t1."subject_id", (COUNT(*)) AS "n",'
             ' (AVG(_t2."value")) AS "mean" FROM "lab"."subject" AS _t1 JOIN "lab"."session__trial"'
             ' AS _t2 ON _t1."subject_id" = _t2."subject_id" GROUP BY _t1."subject_id") AS _g4 ON'
@@ -263,7 +263,7 @@ GOLDEN = {
             ' `lab`.`session__trial` AS _t1) AS _s2 WHERE (_s2.`v2` > ?)',
             [2, 3]),
         'aggr': (
-            'SELECT _t3.`subject_id`, _t3.`name`, _t3.`dob`, COALESCE(_g4.`n`, 0) AS `n`, _g4.`mean`'
+            'SELECT _t3.`subject_id`, COALESCE(_g4.`n`, 0) AS `n`, _g4.`mean`'
             ' FROM `lab`.`subject` AS _t3 LEFT JOIN (SELECT _t1.`subject_id`, (COUNT(*)) AS `n`,'
             ' (AVG(_t2.`value`)) AS `mean` FROM `lab`.`subject` AS _t1 JOIN `lab`.`session__trial`'
             ' AS _t2 ON _t1.`subject_id` = _t2.`subject_id` GROUP BY _t1.`subject_id`) AS _g4 ON'

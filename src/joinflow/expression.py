@@ -128,8 +128,10 @@ class QueryExpression:
             raise QueryError(f"aggregation requires the group to contain the primary key of the "
                              f"grouping expression; missing: {missing}")
         on = n.shared_attributes(self.heading, group.heading)
-        base = self.node if not attributes else make_proj(self.node, attributes, {})
-        return self._from(_make_aggr(base, group.node, on, named, keep), self.connection)
+        node = _make_aggr(self.node, group.node, on, named, keep)
+        # the result: A's primary key, the attributes of A listed (``...``: all), the aggregates
+        node = make_proj(node, tuple(attributes) + tuple(named), {})
+        return self._from(node, self.connection)
 
     aggregate = aggr
 
@@ -317,6 +319,8 @@ def infer_spec(expr: str, heading: Heading) -> Any:
         tree = tree.this
     if isinstance(tree, exp.Count):
         return TypeSpec(core="int64")
+    if isinstance(tree, (exp.TsOrDsToDate, exp.Date, exp.CurrentDate)):
+        return TypeSpec(core="date")
     func = tree.key.lower() if isinstance(tree, exp.Func) else ""
     arg = tree.this if isinstance(tree, (exp.Max, exp.Min, exp.AnyValue, exp.Sum, exp.Avg)) else tree
     while isinstance(arg, exp.Paren):

@@ -17,6 +17,8 @@ from ..backends.base import PH, Backend
 from ..errors import QueryError
 from .sqlfrag import translate
 
+_TIMESTAMP_TYPES = (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ,
+                    exp.DataType.Type.DATETIME)
 _MARK = "jfcol{}x"
 _MARK_RE = re.compile(r"[`\"]?jfcol(\d+)x[`\"]?")
 _PYFORMAT_RE = re.compile(r"%([s%])")
@@ -35,6 +37,11 @@ def _template(text: str, dialect: str, kind: str, names: tuple) -> tuple[str, tu
     used: list[str] = []
 
     def mark(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and \
+                node.this.is_string and node.to.this in _TIMESTAMP_TYPES:
+            # TIMESTAMP '2023-07-01 00:00:00' compares like the plain string in MySQL; the
+            # typed literal would come out as a TIMESTAMP() call the dialects lack
+            return node.this.copy()
         if isinstance(node, exp.Column) and not node.table:
             name = node.name
             if name not in names:

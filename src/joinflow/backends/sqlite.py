@@ -44,6 +44,14 @@ def _parse_when(value: str, what: str) -> dt.datetime:
         raise errors.DataError(f"not a valid {what}: {value!r}") from None
 
 
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _date(value: Any) -> Any:
     if isinstance(value, str):
         value = _parse_when(value, "date")
@@ -186,6 +194,11 @@ class SQLiteBackend(Backend):
             raw.execute("PRAGMA journal_mode = WAL")
             raw.execute("PRAGMA synchronous = NORMAL")
         raw.create_function("REGEXP", 2, _regexp, deterministic=True)
+        # Unicode case folding (SQLite's built-ins fold ASCII only) and case-sensitive LIKE,
+        # as on PostgreSQL and MySQL with a binary collation
+        raw.create_function("upper", 1, _upper, deterministic=True)
+        raw.create_function("lower", 1, _lower, deterministic=True)
+        raw.execute("PRAGMA case_sensitive_like = ON")
         try:
             from ..algebra.sqlfrag import sqlite_aggregates, sqlite_functions
             for fname, (nargs, fn) in sqlite_functions().items():
