@@ -150,16 +150,12 @@ def test_config_item_access_and_override_restores():
         dj.config["database.hots"] = "typo"
 
 
-@pytest.mark.xfail(reason="BUG: 0.14 context manager `with dj.config(safemode=False, "
-                          "display__limit=5)` is missing: Config is not callable", strict=True)
 def test_config_014_call_context_manager():
     with dj.config(display__limit=5, safemode=True):
         assert dj.config["display.limit"] == 5 and dj.config["safemode"] is True
     assert dj.config["safemode"] is False
 
 
-@pytest.mark.xfail(reason="BUG: 0.14 dj.config.save_local() (writes dj_local_conf.json in the "
-                          "working directory) is missing", strict=True)
 def test_config_save_local(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with dj.config.override(display={"limit": 9}):
@@ -985,11 +981,6 @@ def test_delete_counts_and_delete_quick(schema):
 
 
 def test_unique_secondary_index_duplicate(schema, backend, request):
-    if backend != "mysql":
-        request.applymarker(pytest.mark.xfail(
-            reason="BUG: skip_duplicates=True skips only primary-key conflicts on SQLite and "
-                   "PostgreSQL; a unique-index conflict still raises (MySQL skips it)",
-            strict=True))
     @schema
     class User(dj.Manual):
         definition = """
@@ -1023,8 +1014,6 @@ def test_schema_lifecycle(make_schema, conn):
         dj.Schema(lab.database, connection=conn, create_schema=False)
 
 
-@pytest.mark.xfail(reason="BUG: Connection.query returns a list; DataJoint returns a cursor "
-                          "(users call dj.conn().query(sql).fetchall()/.fetchone())", strict=True)
 def test_connection_query_returns_cursor(conn):
     cur = conn.query("SELECT 1")
     assert cur.fetchone()[0] == 1
@@ -1032,10 +1021,6 @@ def test_connection_query_returns_cursor(conn):
 
 
 def test_heading_defaults_consistent_across_backends(schema, backend, request):
-    if backend == "postgresql":
-        request.applymarker(pytest.mark.xfail(
-            reason="BUG: heading.attributes[x].default leaks the PostgreSQL cast "
-                   "(\"'mouse'::character varying\")", strict=True))
 
     @schema
     class Animal(dj.Manual):
@@ -1310,10 +1295,6 @@ def test_insert_select_with_renamed_projection_and_class_iteration(schema):
     assert {r["operator"] for r in rows} == {"alice", "bob"}
 
 
-@pytest.mark.xfail(reason="BUG: mixing positional tuples and dicts in one insert raises a raw "
-                          "AttributeError ('tuple' object has no attribute 'keys') or a confusing "
-                          "'cannot insert a row of type dict: use a dict' instead of a "
-                          "DataJointError", strict=True)
 def test_mixed_row_kinds_in_one_insert_give_a_datajoint_error(schema):
     Subject, Session, Method = _lab(schema, data=False)
     with pytest.raises(dj.DataJointError, match="(?i)field|attribute|differ|mix"):
@@ -1323,8 +1304,6 @@ def test_mixed_row_kinds_in_one_insert_give_a_datajoint_error(schema):
     assert len(Subject) == 0
 
 
-@pytest.mark.xfail(reason="BUG: Table.class_name (documented table property) is missing",
-                   strict=True)
 def test_table_class_name(schema):
     Subject, Session, Method = _lab(schema, data=False)
     assert Subject.class_name == "Subject" and Method().class_name == "Method"

@@ -123,6 +123,17 @@ def _unlabelled_blob(col: ColumnInfo) -> bool:
         " ".join(col.sql_type.lower().split()) in _LEGACY_BLOBS
 
 
+def _default(col: ColumnInfo) -> Any:
+    """The column default as SQL text, the same on every backend: no PostgreSQL casts
+    (``'mouse'::character varying``), and None (not 'NULL') for no default."""
+    d = col.default
+    if d is None:
+        return None
+    d = re.sub(r"^\((.*)\)$", r"\1", str(d).strip())
+    d = re.sub(r"::[a-z ]+(\(\d+(,\d+)?\))?(\[\])?$", "", d)
+    return None if d.upper() == "NULL" else d
+
+
 def load_heading(conn: Any, schema: str, table: str) -> Heading:
     """The heading of ``schema.table`` (cached on the connection until the next DDL)."""
     cache_key = f"{schema}.{table}"
@@ -143,7 +154,7 @@ def load_heading(conn: Any, schema: str, table: str) -> Heading:
             continue  # hidden attributes
         spec, comment = column_type(col, backend.name == "sqlite", raw_blobs)
         in_key = col.name in pk_order
-        attrs.append(Attribute(col.name, spec, in_key, col.nullable, col.default, comment,
+        attrs.append(Attribute(col.name, spec, in_key, col.nullable, _default(col), comment,
                                col.sql_type, lineage.get(col.name), col.autoincrement))
     order = {name: i for i, name in enumerate(pk_order)}
     keys = sorted((a for a in attrs if a.in_key), key=lambda a: order[a.name])

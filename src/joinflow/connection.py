@@ -155,9 +155,12 @@ class Connection:
         finally:
             cur.close()
 
-    def query(self, sql: str, params: tuple | list = (), **kwargs: Any) -> list:
-        """Execute SQL written with the ``PH`` placeholder marker."""
-        return self.query_raw(self.backend.render(sql), params, **kwargs)
+    def query(self, sql: str, params: tuple | list = (), **kwargs: Any) -> "Rows":
+        """Execute SQL written with the ``PH`` placeholder marker. The rows come back as a list
+        that also answers ``fetchone()``/``fetchall()`` like DataJoint's cursor."""
+        rows = Rows(self.query_raw(self.backend.render(sql), params, **kwargs))
+        rows.description = getattr(self, "last_description", None) if rows else None
+        return rows
 
     def cursor_rows(self, sql: str, params: tuple | list = ()) -> tuple[list[str], list]:
         rows = self.query(sql, params)
@@ -242,6 +245,29 @@ class Connection:
         if self._graph_cache is None:
             self._graph_cache = Dependencies(self)
         return self._graph_cache
+
+
+class Rows(list):
+    """Query results: a list of row tuples that can also be read like a DB-API cursor."""
+
+    description: Any = None
+    _next = 0
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self):
+            return None
+        self._next += 1
+        return self[self._next - 1]
+
+    def fetchall(self) -> list:
+        rest = list(self[self._next:])
+        self._next = len(self)
+        return rest
+
+    def fetchmany(self, size: int = 1) -> list:
+        chunk = list(self[self._next:self._next + size])
+        self._next += len(chunk)
+        return chunk
 
 
 _global: Connection | None = None

@@ -42,6 +42,11 @@ def normalize(table: Any, rows: Any) -> tuple[list[str], list[list]]:
     if not rows:
         return [], []
     first = rows[0]
+    kinds = {"record" if isinstance(r, np.void) else "dict"
+             if isinstance(r, collections.abc.Mapping) else "sequence" for r in rows}
+    if len(kinds) > 1:
+        raise errors.DataError(f"attempt to insert rows of different kinds ({', '.join(sorted(kinds))}"
+                               "): use dicts for all rows, or sequences in heading order for all")
     if isinstance(first, np.void):
         names = list(first.dtype.names)
         return names, [list(c) for c in zip(*(r.tolist() for r in rows))]

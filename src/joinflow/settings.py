@@ -287,6 +287,20 @@ class Config(_Attributes, MutableMapping):
         finally:
             self._values = saved
 
+    def __call__(self, **kwargs: Any) -> Any:
+        """DataJoint 0.x: ``with dj.config(safemode=False, display__limit=5): ...``."""
+        return self.override(**kwargs)
+
+    def save_local(self, verbose: bool = False) -> None:
+        """Write the configuration to ``dj_local_conf.json`` in the working directory."""
+        self.save(Path.cwd() / "dj_local_conf.json")
+        if verbose:
+            print(f"configuration saved to {Path.cwd() / 'dj_local_conf.json'}")
+
+    def save_global(self, verbose: bool = False) -> None:
+        """Write the configuration to ``~/.datajoint_config.json``."""
+        self.save(Path.home() / ".datajoint_config.json")
+
     def snapshot(self) -> "Config":
         """An independent copy (what a connection keeps)."""
         new = Config.__new__(Config)

@@ -37,6 +37,10 @@ class Table(QueryExpression):
         return self._connection
 
     @property
+    def class_name(self) -> str:
+        return type(self).__name__
+
+    @property
     def full_table_name(self) -> str:
         return self.connection.backend.full_name(self.database, self.table_name)
 

@@ -20,7 +20,7 @@ FORWARDED = {
     "update1", "validate", "delete", "delete_quick", "drop", "drop_quick", "parents", "children",
     "ancestors", "descendants", "parts", "full_table_name", "table_name", "is_declared",
     "make_sql", "sql", "compile", "key_source", "node", "connection", "preview", "jobs",
-    "size_on_disk", "node_id", "restricted",
+    "size_on_disk", "node_id", "restricted", "class_name",
 }
 
 

@@ -361,8 +361,8 @@ class Backend:
     def upsert_clause(self, target: str, pk: list[str], assignments: list[str]) -> str:
         """What to do with a row whose key exists: nothing, or the assignments."""
         keys = ", ".join(self.quote(c) for c in pk)
-        if not assignments:
-            return f" ON CONFLICT ({keys}) DO NOTHING"
+        if not assignments:  # skip rows that clash on the key or on any unique index
+            return " ON CONFLICT DO NOTHING"
         return f" ON CONFLICT ({keys}) DO UPDATE SET " + ", ".join(assignments)
 
     def new_value_sql(self, column: str) -> str:
