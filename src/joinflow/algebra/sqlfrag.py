@@ -444,6 +444,17 @@ def _pg_round(node: exp.Expr) -> exp.Expr:
     return exp.Cast(this=rounded, to=exp.DataType.build("DOUBLE PRECISION"))
 
 
+def _mysql_round(node: exp.Expr) -> exp.Expr:
+    """ROUND(x, n) on a MySQL float rounds halves to even (3.25 -> 3.2); round it as a DECIMAL
+    (halves away from zero, like PostgreSQL and SQLite) and return a DOUBLE."""
+    decimals = node.args.get("decimals")
+    if decimals is None:
+        return node
+    exact = exp.Cast(this=node.this, to=exp.DataType.build("DECIMAL(65, 30)"))
+    rounded = exp.Anonymous(this="ROUND", expressions=[exact, decimals])
+    return exp.Cast(this=rounded, to=exp.DataType.build("DOUBLE"))
+
+
 def _sqlite_json_compare(node: exp.Expr) -> exp.Expr:
     """A JSON value compared with a literal: json_extract() (SQL values, like MySQL's JSON
     comparison); elsewhere ``->`` keeps JSON text (a JSON null stays non-NULL, as in MySQL)."""
@@ -538,6 +549,7 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         **{cmp: _pg_json_compare for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)},
     },
     "mysql": {
+        exp.Round: _mysql_round,
         exp.JSONExtractScalar: _mysql_json_scalar,
     },
 }
