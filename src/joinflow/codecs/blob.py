@@ -158,6 +158,12 @@ def pack(obj: Any, *, compress: bool | Literal["auto"] | CompressionPolicy = "au
     is MATLAB-readable and ``dj0`` otherwise, exactly as DataJoint; ``"mYm"`` insists on
     a MATLAB-readable value and raises `CodecError` if it is not.
     """
+    parts = [c.materialize() if type(c) is _FortranChunk else c for c in _serialize(obj, protocol)]
+    return _maybe_compress(b"".join(parts), compress)
+
+
+def _serialize(obj: Any, protocol: str) -> list[Any]:
+    """The header and the chunks of one blob (bytes, byte memoryviews or `_FortranChunk`)."""
     if protocol not in ("dj0", "mYm"):
         raise ValueError(f"unknown blob protocol {protocol!r}; use 'dj0' or 'mYm'")
     writer = _Writer()
@@ -167,10 +173,7 @@ def pack(obj: Any, *, compress: bool | Literal["auto"] | CompressionPolicy = "au
         raise CodecError("cannot pack: nesting too deep for the Python stack") from None
     if protocol == "mYm" and writer.dj0_reason:
         raise CodecError(f"value is not MATLAB-readable ({writer.dj0_reason}); use protocol='dj0'")
-    header = DJ0 if writer.dj0_reason else MYM
-    chunks = [c.materialize() if type(c) is _FortranChunk else c for c in writer.chunks]
-    raw = b"".join([header, *chunks])
-    return _maybe_compress(raw, compress)
+    return [DJ0 if writer.dj0_reason else MYM, *writer.chunks]
 
 
 #: above this size `pack_buffer` assembles the blob in a numpy buffer instead of ``bytes``
@@ -182,14 +185,7 @@ def pack_buffer(obj: Any, *, compress: bool | Literal["auto"] | CompressionPolic
     """Like `pack`, but a large uncompressed blob comes back as a read-only ``memoryview`` of a
     numpy buffer: big ``bytes`` objects are allocated on small pages and cost several times a
     memory copy in page faults, numpy buffers use huge pages. Database drivers bind either."""
-    writer = _Writer()
-    try:
-        writer.value(obj)
-    except RecursionError:
-        raise CodecError("cannot pack: nesting too deep for the Python stack") from None
-    if protocol == "mYm" and writer.dj0_reason:
-        raise CodecError(f"value is not MATLAB-readable ({writer.dj0_reason}); use protocol='dj0'")
-    parts = [DJ0 if writer.dj0_reason else MYM, *writer.chunks]
+    parts = _serialize(obj, protocol)
     sizes = [c.nbytes if type(c) is _FortranChunk else memoryview(c).nbytes for c in parts]
     total = sum(sizes)
     if total < BUFFER_THRESHOLD:

@@ -85,8 +85,8 @@ class TableSpec:
         return [i for i in self.items if isinstance(i, ForeignKeyDecl)]
 
 
-def split_comment(text: str) -> tuple[str, str]:
-    """Split ``text`` at the first ``#`` outside quotes and parentheses."""
+def _find_outside(text: str, target: str, skip_parens: bool) -> int:
+    """Index of the first ``target`` character outside quotes (and parentheses), or -1."""
     quote, depth = None, 0
     for i, ch in enumerate(text):
         if quote:
@@ -94,26 +94,21 @@ def split_comment(text: str) -> tuple[str, str]:
                 quote = None
         elif ch in "'\"":
             quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "#" and depth <= 0:
-            return text[:i].rstrip(), text[i + 1:].strip()
-    return text.rstrip(), ""
+        elif skip_parens and ch in "()":
+            depth += 1 if ch == "(" else -1
+        elif ch == target and depth <= 0:
+            return i
+    return -1
+
+
+def split_comment(text: str) -> tuple[str, str]:
+    """Split ``text`` at the first ``#`` outside quotes and parentheses."""
+    i = _find_outside(text, "#", skip_parens=True)
+    return (text.rstrip(), "") if i < 0 else (text[:i].rstrip(), text[i + 1:].strip())
 
 
 def _find_colon(text: str) -> int:
-    quote = None
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == ":":
-            return i
-    return -1
+    return _find_outside(text, ":", skip_parens=False)
 
 
 def parse_default(text: str) -> tuple[bool, object, bool]:
