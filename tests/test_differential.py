@@ -773,6 +773,9 @@ CAUSES = {
 }
 
 KNOWN: dict[str, list[str]] = {
+    'mysql_round_half_even': [
+        "Pairing.proj(r='ROUND(strength, 1)')",
+    ],
     'sqlite_group_concat_format': [
         "Session.aggr((Session & ['session NOT IN (3)', 'score = -3.25']), 'note', 'score', gc_1='GROUP_CONCAT(score)', exclude_nonmatching=False)",
         "Subject.aggr(Trial, s='sum(ok)', a='avg(value)', g='GROUP_CONCAT(value ORDER BY value SEPARATOR \\',\\')')",

@@ -571,3 +571,23 @@ def test_subsecond_key_rounds_to_declared_precision(schema):
         Tick.insert1((dt.datetime(2024, 1, 1, 12, 0, 0, 200000),))
     key = Tick.keys()[0]
     assert key == {"t": dt.datetime(2024, 1, 1, 12, 0)} and len(Tick & key) == 1
+
+
+def test_replace_with_repeated_keys_keeps_the_last(schema):
+    @schema
+    class R(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        v : int32
+        """
+
+    R.insert([(1, 1), (1, 2), (2, 5), (1, 3)], replace=True)
+    assert R.to_dicts(order_by="id") == [{"id": 1, "v": 3}, {"id": 2, "v": 5}]
+
+
+def test_query_rows_read_like_a_cursor(conn):
+    rows = conn.query("SELECT 1 AS a, 2 AS b")
+    assert [d[0] for d in rows.description] == ["a", "b"] and rows.rowcount == 1
+    assert tuple(rows.fetchone()) == (1, 2) and rows.fetchone() is None
+    assert conn.query("SELECT 3").fetchall()[0][0] == 3

@@ -625,3 +625,21 @@ def test_len_bool_iter_contains_repr(p):
     html = S()._repr_html_()
     assert "<table" in html and "subject_id" in html and "minnie" in html and "Total: 3" in html
     assert "&lt;b&gt;" not in html
+
+
+def test_timestamp_literals_compare_as_datetimes(schema):
+    import datetime as dt
+
+    @schema
+    class Ev(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        t : datetime
+        """
+
+    Ev.insert([(1, dt.datetime(2020, 1, 1)), (2, dt.datetime(2020, 1, 1, 0, 0, 1)),
+               (3, dt.datetime(2019, 12, 31, 23, 59, 59))])
+    assert [k["id"] for k in (Ev & "t > TIMESTAMP '2020-01-01'").keys()] == [2]
+    assert [k["id"] for k in (Ev & "t = TIMESTAMP '2020-01-01 00:00:00'").keys()] == [1]
+    assert [k["id"] for k in (Ev & "t < TIMESTAMP '2020-01-01'").keys()] == [3]

@@ -158,8 +158,12 @@ class Connection:
     def query(self, sql: str, params: tuple | list = (), **kwargs: Any) -> "Rows":
         """Execute SQL written with the ``PH`` placeholder marker. The rows come back as a list
         that also answers ``fetchone()``/``fetchall()`` like DataJoint's cursor."""
+        self.last_description = None
         rows = Rows(self.query_raw(self.backend.render(sql), params, **kwargs))
-        rows.description = getattr(self, "last_description", None) if rows else None
+        names = self.last_description
+        rows.description = [(n, None, None, None, None, None, None) for n in names] \
+            if names is not None else None
+        rows.rowcount = len(rows) if names is not None else self.last_rowcount
         return rows
 
     def cursor_rows(self, sql: str, params: tuple | list = ()) -> tuple[list[str], list]:
@@ -250,7 +254,8 @@ class Connection:
 class Rows(list):
     """Query results: a list of row tuples that can also be read like a DB-API cursor."""
 
-    description: Any = None
+    description: Any = None   # DB-API 7-tuples (name first), None for statements
+    rowcount: int = -1
     _next = 0
 
     def fetchone(self) -> Any:

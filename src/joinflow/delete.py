@@ -42,7 +42,6 @@ class KeySets:
 
     def store(self, query: Any) -> Any:
         """Copy the keys of ``query`` into a new temporary table; a query over it."""
-        from .definition.types import TypeSpec
         from .expression import QueryExpression
         from .heading import Heading
         backend, schema = self.conn.backend, query.database
@@ -50,11 +49,12 @@ class KeySets:
         name = f"jf_keys_{os.getpid()}_{KeySets._counter}"
         key = query.primary_key
         attrs = [query.heading[k] for k in key]
-        cols = [f"{backend.quote(a.name)} "
-                f"{backend.column_type(TypeSpec(core=a.spec.core, args=a.spec.args))}"
-                for a in attrs]
-        self.conn.query(backend.create_temp_table_sql(schema, name, cols, key))
+        source = backend.full_name(schema, query.table_name)
+        statements = backend.create_key_table_sql(schema, name, source, key)
+        self.conn.query(statements[0])
         self.made.append((schema, name))
+        for stmt in statements[1:]:
+            self.conn.query(stmt)
         select, params = query.compile(columns=key)
         target = backend.temp_table_ref(schema, name)
         quoted = ", ".join(backend.quote(k) for k in key)

@@ -175,6 +175,9 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
         _copy(conn, target, names, rows)
         return
     clause = conflict_clause(table, names, mode)
+    if mode == "replace":  # one statement may not update a row twice (PostgreSQL): last wins
+        key = [names.index(k) for k in table.primary_key if k in names]
+        rows = list({tuple(r[j] for j in key): r for r in rows}.values()) if key else rows
     if backend.bulk_style == "executemany":
         sql = backend.render(backend.insert_sql(target, names) + clause)
         conn.query_raw(sql, rows, many=True)

@@ -51,6 +51,7 @@ class Schema:
                 raise errors.MissingTableError(
                     f"schema {schema_name!r} does not exist; set create_schema=True to create it")
             backend.create_schema(self.connection.run, schema_name)
+            lineage.create(self.connection, schema_name)
         self.connection.schemas[schema_name] = self
         pending, self._pending = self._pending, []
         for cls, context in pending:  # classes decorated before activation
@@ -247,14 +248,16 @@ def declare_table(conn: Connection, schema: str, table: str, definition: str, co
     statements = ddl(schema, table, spec, fks, attrs, backend)
     try:
         conn.execute_script(statements)
-        conn.invalidate()
-        lineage.record(conn, schema, table)
     except errors.JoinflowError:
         if table in backend.list_tables(conn.run, schema):
             drop_tables(conn, [f"{schema}.{table}"])
         raise
     finally:
         conn.invalidate()
+    try:
+        lineage.record(conn, schema, table)
+    except errors.JoinflowError as exc:  # the table stands; DataJoint interop only is affected
+        log.warning("could not record the lineage of %s: %s", table, exc)
 
 
 class VirtualModule(types.ModuleType):

@@ -228,8 +228,7 @@ class Config(_Attributes, MutableMapping):
 
     def save(self, path: str | os.PathLike, *, include_secrets: bool = False) -> None:
         """Write this layer to a JSON file; passwords and secret keys only if asked."""
-        values = self._values if include_secrets else {
-            k: v for k, v in ((k, redact(v, k)) for k, v in self._values.items()) if v != "***"}
+        values = self._values if include_secrets else _without_secrets(self._values)
         with open(path, "w") as f:
             json.dump(values, f, indent=2, default=str)
 
@@ -300,6 +299,8 @@ class Config(_Attributes, MutableMapping):
     def save_global(self, verbose: bool = False) -> None:
         """Write the configuration to ``~/.datajoint_config.json``."""
         self.save(Path.home() / ".datajoint_config.json")
+        if verbose:
+            print(f"configuration saved to {Path.home() / '.datajoint_config.json'}")
 
     def snapshot(self) -> "Config":
         """An independent copy (what a connection keeps)."""
@@ -335,6 +336,12 @@ class _Section(_Attributes, MutableMapping):
 
     def __repr__(self) -> str:
         return repr({k: redact(self[k], k) for k in self._keys()})
+
+
+def _without_secrets(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy without any secret (nested dicts too): a saved file never holds one."""
+    return {k: _without_secrets(v) if isinstance(v, dict) else v
+            for k, v in values.items() if not (is_secret(str(k)) and v is not None)}
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

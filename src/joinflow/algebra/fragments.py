@@ -24,6 +24,15 @@ _MARK_RE = re.compile(r"[`\"]?jfcol(\d+)x[`\"]?")
 _PYFORMAT_RE = re.compile(r"%([s%])")
 
 
+def _full_timestamp(text: str) -> str:
+    import datetime as dt
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise QueryError(f"invalid TIMESTAMP literal {text!r}") from None
+    return value.isoformat(sep=" ", timespec="microseconds" if value.microsecond else "seconds")
+
+
 @functools.lru_cache(maxsize=4096)
 def _template(text: str, dialect: str, kind: str, names: tuple) -> tuple[str, tuple, tuple]:
     """(template with column marks, referenced names by mark index, bound params)."""
@@ -39,9 +48,9 @@ def _template(text: str, dialect: str, kind: str, names: tuple) -> tuple[str, tu
     def mark(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and \
                 node.this.is_string and node.to.this in _TIMESTAMP_TYPES:
-            # TIMESTAMP '2023-07-01 00:00:00' compares like the plain string in MySQL; the
-            # typed literal would come out as a TIMESTAMP() call the dialects lack
-            return node.this.copy()
+            # TIMESTAMP '2023-07-01' means 2023-07-01 00:00:00: written out in full, the plain
+            # string compares right everywhere (SQLite keeps datetimes as ISO text)
+            return exp.Literal.string(_full_timestamp(node.this.this))
         if isinstance(node, exp.Column) and not node.table:
             name = node.name
             if name not in names:

@@ -444,17 +444,6 @@ def _pg_round(node: exp.Expr) -> exp.Expr:
     return exp.Cast(this=rounded, to=exp.DataType.build("DOUBLE PRECISION"))
 
 
-def _mysql_round(node: exp.Expr) -> exp.Expr:
-    """ROUND(x, n) on a MySQL float rounds halves to even (3.25 -> 3.2); round it as a DECIMAL
-    (halves away from zero, like PostgreSQL and SQLite) and return a DOUBLE."""
-    decimals = node.args.get("decimals")
-    if decimals is None:
-        return node
-    exact = exp.Cast(this=node.this, to=exp.DataType.build("DECIMAL(65, 30)"))
-    rounded = exp.Anonymous(this="ROUND", expressions=[exact, decimals])
-    return exp.Cast(this=rounded, to=exp.DataType.build("DOUBLE"))
-
-
 def _sqlite_json_compare(node: exp.Expr) -> exp.Expr:
     """A JSON value compared with a literal: json_extract() (SQL values, like MySQL's JSON
     comparison); elsewhere ``->`` keeps JSON text (a JSON null stays non-NULL, as in MySQL)."""
@@ -549,7 +538,6 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         **{cmp: _pg_json_compare for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)},
     },
     "mysql": {
-        exp.Round: _mysql_round,
         exp.JSONExtractScalar: _mysql_json_scalar,
     },
 }
@@ -1093,8 +1081,8 @@ class _GroupConcatOrdered:
     def finalize(self) -> str | None:
         if not self.items:
             return None
-        nulls_last = [(k is None, k) for k, _ in self.items]
-        order = sorted(range(len(self.items)), key=lambda i: nulls_last[i], reverse=self.desc)
+        keys = [(k is not None, k) for k, _ in self.items]  # NULL keys first ascending
+        order = sorted(range(len(self.items)), key=lambda i: keys[i], reverse=self.desc)
         return self.sep.join(str(self.items[i][1]) for i in order)
 
 

@@ -317,11 +317,12 @@ class Backend:
         """How SQL names a temporary table made for work in ``schema``."""
         return self.quote(name)
 
-    def create_temp_table_sql(self, schema: str, name: str, columns: list[str],
-                              key: list[str]) -> str:
-        keys = ", ".join(self.quote(k) for k in key)
-        return (f"CREATE TEMPORARY TABLE {self.temp_table_ref(schema, name)} "
-                f"({', '.join(columns)}, PRIMARY KEY ({keys}))")
+    def create_key_table_sql(self, schema: str, name: str, source: str, key: list[str]) -> list[str]:
+        """Statements making an empty temporary table with ``source``'s ``key`` columns (their
+        exact types, native enums included) and an index on them."""
+        ref, cols = self.temp_table_ref(schema, name), ", ".join(self.quote(k) for k in key)
+        return [f"CREATE TEMPORARY TABLE {ref} AS SELECT {cols} FROM {source} LIMIT 0",
+                f"CREATE INDEX {self.quote(name + '_k')} ON {ref} ({cols})"]
 
     def drop_temp_table_sql(self, schema: str, name: str) -> str:
         return f"DROP TABLE IF EXISTS {self.temp_table_ref(schema, name)}"

@@ -229,6 +229,12 @@ class MySQLBackend(Backend):
     def temp_table_ref(self, schema: str, name: str) -> str:
         return self.full_name(schema, name)
 
+    def create_key_table_sql(self, schema, name, source, key):
+        # one statement: CREATE INDEX would commit an open transaction (even on a temp table)
+        ref, cols = self.temp_table_ref(schema, name), ", ".join(self.quote(k) for k in key)
+        return [f"CREATE TEMPORARY TABLE {ref} (INDEX ({cols})) SELECT {cols} FROM {source} "
+                "LIMIT 0"]
+
     def drop_temp_table_sql(self, schema: str, name: str) -> str:
         return f"DROP TEMPORARY TABLE IF EXISTS {self.temp_table_ref(schema, name)}"
 

@@ -357,6 +357,11 @@ class SQLiteBackend(Backend):
     def temp_table_ref(self, schema: str, name: str) -> str:
         return f"temp.{self.quote(name)}"
 
+    def create_key_table_sql(self, schema, name, source, key):
+        cols = ", ".join(self.quote(k) for k in key)
+        return [f"CREATE TEMP TABLE {self.quote(name)} AS SELECT {cols} FROM {source} LIMIT 0",
+                f"CREATE INDEX temp.{self.quote(name + '_k')} ON {self.quote(name)} ({cols})"]
+
     def forget_table(self, run: Run, schema: str, table: str) -> None:
         run('DELETE FROM "~columns" WHERE tbl = ?', (f"{schema}{SEP}{table}",))
 
