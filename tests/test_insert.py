@@ -591,3 +591,22 @@ def test_query_rows_read_like_a_cursor(conn):
     assert [d[0] for d in rows.description] == ["a", "b"] and rows.rowcount == 1
     assert tuple(rows.fetchone()) == (1, 2) and rows.fetchone() is None
     assert conn.query("SELECT 3").fetchall()[0][0] == 3
+
+
+def test_replace_never_overwrites_another_row_through_a_unique_index(schema):
+    @schema
+    class User(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        email : varchar(40)
+        name : varchar(20)
+        unique index(email)
+        """
+
+    User.insert([(1, "a@x", "x"), (2, "b@x", "y")])
+    with pytest.raises(dj.errors.DuplicateError):
+        User.insert1((3, "a@x", "z"), replace=True)
+    User.insert1((1, "a@x", "renamed"), replace=True)  # same row: fine
+    assert User.to_dicts(order_by="id") == [{"id": 1, "email": "a@x", "name": "renamed"},
+                                            {"id": 2, "email": "b@x", "name": "y"}]

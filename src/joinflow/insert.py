@@ -175,6 +175,8 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
         _copy(conn, target, names, rows)
         return
     clause = conflict_clause(table, names, mode)
+    if mode == "replace" and backend.upsert_fires_on_unique_indexes:
+        _refuse_unique_clashes(table, names, rows)
     if mode == "replace":  # one statement may not update a row twice (PostgreSQL): last wins
         key = [names.index(k) for k in table.primary_key if k in names]
         rows = list({tuple(r[j] for j in key): r for r in rows}.values()) if key else rows
@@ -187,6 +189,25 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
         chunk = rows[i:i + per]
         sql = backend.insert_sql(target, names, rows=len(chunk)) + clause
         conn.query(sql, [v for r in chunk for v in r])
+
+
+def _refuse_unique_clashes(table: Any, names: list[str], rows: list) -> None:
+    """``replace`` overwrites the row with the same key, never another row that happens to
+    hold the same value of a unique secondary index (MySQL would update that row instead)."""
+    conn, pk = table.connection, table.primary_key
+    for index in conn.backend.indexes(conn.run, table.database, table.table_name):
+        cols = list(index.columns)
+        if not index.unique or set(cols) <= set(pk) or not set(cols) <= set(names):
+            continue
+        at = [names.index(c) for c in cols]
+        wanted = {tuple(r[j] for j in at): tuple(r[names.index(k)] for k in pk) for r in rows}
+        found = (table & [dict(zip(cols, v)) for v in wanted]).to_arrays(*cols, include_key=True)
+        keys, values = found[0], list(zip(*found[1:]))
+        for key, value in zip(keys, values):
+            if tuple(key[k] for k in pk) != wanted.get(tuple(value), tuple(key[k] for k in pk)):
+                raise errors.DuplicateError(
+                    f"replace would overwrite another row of {table.full_table_name}: "
+                    f"{dict(zip(cols, value))} already belongs to {key}")
 
 
 def conflict_clause(table: Any, names: list[str], mode: str) -> str:

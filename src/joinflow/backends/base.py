@@ -381,6 +381,8 @@ class Backend:
     def union_operand(self, select: str) -> str:
         return f"({select})"
 
+    #: an upsert also fires on a clash with a secondary unique index (MySQL's ON DUPLICATE KEY)
+    upsert_fires_on_unique_indexes: ClassVar[bool] = False
     #: the database creates an index for every foreign key by itself (MySQL)
     indexes_foreign_keys: ClassVar[bool] = False
     #: a nullable column needs an explicit DEFAULT NULL in its definition

@@ -206,6 +206,7 @@ class MySQLBackend(Backend):
     bulk_style = "executemany"  # PyMySQL rewrites it into multi-row INSERTs
     limit_all = "18446744073709551615"
     indexes_foreign_keys = True
+    upsert_fires_on_unique_indexes = True
 
     def insert_defaults_sql(self, target: str) -> str:
         return f"INSERT INTO {target} () VALUES ()"
