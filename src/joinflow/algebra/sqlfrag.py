@@ -444,6 +444,18 @@ def _pg_round(node: exp.Expr) -> exp.Expr:
     return exp.Cast(this=rounded, to=exp.DataType.build("DOUBLE PRECISION"))
 
 
+def _sqlite_round(node: exp.Expr) -> exp.Expr:
+    """ROUND(x, -n): SQLite ignores negative places; round x / 10^n and scale back."""
+    decimals = node.args.get("decimals")
+    places = decimals.this if isinstance(decimals, exp.Neg) else None
+    if not (isinstance(places, exp.Literal) and not places.is_string):
+        return node
+    scale = exp.Literal.number(10 ** int(places.this))
+    inner = exp.Anonymous(this="ROUND", expressions=[exp.Div(this=exp.Paren(this=node.this),
+                                                               expression=scale)])
+    return exp.Paren(this=exp.Mul(this=inner, expression=scale.copy()))
+
+
 def _sqlite_json_compare(node: exp.Expr) -> exp.Expr:
     """A JSON value compared with a literal: json_extract() (SQL values, like MySQL's JSON
     comparison); elsewhere ``->`` keeps JSON text (a JSON null stays non-NULL, as in MySQL)."""
@@ -488,6 +500,7 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         exp.If: _if_to_case,
         exp.Xor: "(:this <> 0) <> (:expression <> 0)",
         exp.Like: _like_escape,
+        exp.Round: _sqlite_round,
         **{cmp: _sqlite_json_compare for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)},
         exp.Add: _sqlite_date_shift,
         exp.Sub: _sqlite_date_shift,
