@@ -756,8 +756,8 @@ CAUSES = {
         'case-sensitive)'
     ),
     'sqlite_group_concat_format': (
-        "SQLite: GROUP_CONCAT renders float64 3.0 as '3.0' (others '3') and decimal(6,2) "
-        "12.50 as '12.5' (others '12.50')"
+        "SQLite: GROUP_CONCAT renders a decimal(6,2) 12.50 as '12.5' (others '12.50'): "
+        "SQLite stores decimals as REAL"
     ),
     'sqlite_upper_ascii': (
         "SQLite: UPPER()/LOWER() only fold ASCII ('Zoë' -> 'ZOë', 'Ω' stays 'Ω'; others "
@@ -778,11 +778,8 @@ KNOWN: dict[str, list[str]] = {
     ],
     'sqlite_group_concat_format': [
         "Session.aggr((Session & ['session NOT IN (3)', 'score = -3.25']), 'note', 'score', gc_1='GROUP_CONCAT(score)', exclude_nonmatching=False)",
-        "Subject.aggr(Trial, s='sum(ok)', a='avg(value)', g='GROUP_CONCAT(value ORDER BY value SEPARATOR \\',\\')')",
         "Subject.aggr(Session, gc_='GROUP_CONCAT(score)')",
-        "Subject.aggr(Trial, go_='GROUP_CONCAT(value ORDER BY value)')",
         'dj.U(\'session\').aggr((Session - Trial), n_1=\'max(score)\', go_2="GROUP_CONCAT(score ORDER BY score SEPARATOR \';\')").join(dj.U(\'session\').aggr((Session & dj.Not(\'ABS(subject_id) > 1\')), go_4="GROUP_CONCAT(session ORDER BY session SEPARATOR \';\')"), left=True).proj(\'go_4\', \'go_2\', r_5=\'go_4\', c_6=\'session * 2\', c_7=\'FLOOR(n_1)\')',
-        "dj.U('sex').aggr((Subject * ((Trial & 'subject_id <= 99') * Trial)), gc_3='GROUP_CONCAT(value)')",
     ],
 }
 

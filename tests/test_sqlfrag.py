@@ -341,12 +341,12 @@ EXPRESSION_GOLDEN: dict[str, dict[str, str]] = {
         'mysql': 'AVG(`x`)',
     },
     'GROUP_CONCAT(name)': {
-        'sqlite': 'GROUP_CONCAT("name")',
+        'sqlite': 'GROUP_CONCAT(JF_TEXT("name"))',
         'postgresql': 'STRING_AGG(CAST("name" AS TEXT), \',\')',
         'mysql': "GROUP_CONCAT(`name` SEPARATOR ',')",
     },
     "GROUP_CONCAT(DISTINCT name ORDER BY name SEPARATOR ';')": {
-        'sqlite': 'JF_GROUP_CONCAT_ORDERED("name", "name", 0, \';\', 1)',
+        'sqlite': 'JF_GROUP_CONCAT_ORDERED(JF_TEXT("name"), "name", 0, \';\', 1)',
         'postgresql': 'STRING_AGG(DISTINCT CAST("name" AS TEXT), \';\' ORDER BY CAST("name" AS TEXT) NULLS FIRST)',
         'mysql': "GROUP_CONCAT(DISTINCT `name` ORDER BY `name` SEPARATOR ';')",
     },
@@ -644,7 +644,7 @@ def test_is_aggregate(fragment: str, expected: bool) -> None:
 def test_sqlite_functions_regexp() -> None:
     conn = _sqlite_connection()
     assert conn.execute("SELECT 'abc' REGEXP '^a', 'abc' REGEXP '^b', NULL REGEXP 'a'").fetchone() == (1, 0, None)
-    assert set(sqlite_functions()) == {"regexp", "mysql_mod"}
+    assert set(sqlite_functions()) == {"regexp", "mysql_mod", "jf_text"}
 
 
 def test_sqlite_functions_mod_has_mysql_semantics() -> None:

@@ -291,10 +291,36 @@ def _pg_concat(node: exp.Expr) -> exp.Expr:
     return exp.Paren(this=result) if len(parts) > 1 else result
 
 
+def _as_text(value: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this="JF_TEXT", expressions=[value])
+
+
+def _text_values(node: exp.Expr) -> None:
+    """Concatenated numbers are written the way PostgreSQL and MySQL write them (``3``, not
+    SQLite's ``3.0``): wrap the GROUP_CONCAT value in the registered JF_TEXT()."""
+    holder = node.this.this if isinstance(node.this, exp.Order) else None
+    target = holder if holder is not None else node.this
+    if isinstance(target, exp.Distinct):
+        target.set("expressions", [_as_text(v) for v in target.expressions])
+    elif holder is not None:
+        node.this.set("this", _as_text(holder))
+    else:
+        node.set("this", _as_text(target))
+
+
+def _sqlite_text(value: Any) -> Any:
+    """A float as its shortest text without a needless ``.0`` (``3`` and ``0.25``)."""
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return value
+
+
 def _sqlite_group_concat(node: exp.Expr) -> exp.Expr:
     """SQLite before 3.44 has no ORDER BY inside aggregates: an ordered GROUP_CONCAT becomes
     the registered aggregate ``JF_GROUP_CONCAT_ORDERED(value, key, descending, separator)``."""
     import sqlite3
+    _text_values(node)
     body = node.this
     separator = node.args.get("separator")
     if isinstance(body, exp.Distinct) and len(body.expressions) == 1:
@@ -303,8 +329,9 @@ def _sqlite_group_concat(node: exp.Expr) -> exp.Expr:
             node.set("separator", None)
             return node
         value = body.expressions[0]
+        key = value.expressions[0] if isinstance(value, exp.Anonymous) else value
         return exp.Anonymous(this="JF_GROUP_CONCAT_ORDERED", expressions=[
-            value, value.copy(), exp.Literal.number(0), separator, exp.Literal.number(1)])
+            value, key.copy(), exp.Literal.number(0), separator, exp.Literal.number(1)])
     if not isinstance(body, exp.Order) or sqlite3.sqlite_version_info >= (3, 44):
         return node
     value, distinct = body.this, isinstance(body.this, exp.Distinct)
@@ -602,7 +629,8 @@ def is_aggregate(fragment: str) -> bool:
 
 def sqlite_functions() -> dict[str, tuple[int, Callable[..., Any]]]:
     """Scalar functions a SQLite connection must register (``create_function``)."""
-    return {"regexp": (2, _sqlite_regexp), "mysql_mod": (2, _sqlite_mod)}
+    return {"regexp": (2, _sqlite_regexp), "mysql_mod": (2, _sqlite_mod),
+            "jf_text": (1, _sqlite_text)}
 
 
 def sqlite_aggregates() -> dict[str, tuple[int, type]]:
