@@ -52,7 +52,7 @@ def plan(table: Any, context: dict) -> dict:
     new_fks = {(f.parent.database, f.parent.table_name, tuple(c for c, _ in f.attrs)) for f in fks}
     if old_fks != new_fks:
         raise NotImplementedError("alter cannot change foreign keys (yet)")
-    for new, old_name in renamed.items():
+    for old_name in renamed.values():
         if old_name not in old or old[old_name].in_key:
             raise errors.DefinitionError(f"attribute {old_name!r} does not exist in the original "
                                          "definition (renamed with {…})")

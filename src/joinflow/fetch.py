@@ -39,7 +39,7 @@ def rows(query: Any, names: list[str] | None = None, order_by: Any = None,
     """Raw rows (driver values) for ``names`` (default: all attributes)."""
     names = list(query.heading.names) if names is None else names
     if offset and limit is None:
-        warnings.warn("offset without limit: all rows after the offset are returned")
+        warnings.warn("offset without limit: all rows after the offset are returned", stacklevel=3)
     if order_by is None and (limit is not None or offset):
         # like adding dj.Top(limit, order_by=None): keep a preceding Top's order, else KEY
         node = query.node

@@ -8,13 +8,12 @@ import types
 from typing import Any, Iterator
 
 from . import errors, lineage
-from .catalog import load_heading
 from .connection import Connection, conn as default_conn
 from .declare import build_attributes, ddl, resolve_fk
 from .definition.parser import parse_definition
 from .delete import _confirm, drop_tables, master_of, should_prompt
 from .table import FreeTable
-from .user_tables import Lookup, Part, UserTable, tier_of, to_camel
+from .user_tables import Lookup, Part, tier_of, to_camel
 
 log = logging.getLogger("joinflow")
 
@@ -90,7 +89,7 @@ class Schema:
         context = {**context, **self.add_objects}
         self._bind(cls, cls.sql_name())
         self._declare(cls, {**context, cls.__name__: cls})
-        for name, part in _parts(cls):
+        for _name, part in _parts(cls):
             part.master = cls
             self._bind(part, part.sql_name())
             self._declare(part, {**context, "master": cls, "self": part, cls.__name__: cls})

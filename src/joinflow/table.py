@@ -1,18 +1,14 @@
 """Table: a query over one base table, plus declaration, insert, update, delete and drop."""
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import math
 import re
-from typing import Any, Iterable
+from typing import Any
 
-import numpy as np
 
 from . import errors
 from .algebra import nodes as n
 from .catalog import load_heading
-from .codecs.pipeline import column_encoder
 from .expression import QueryExpression
 from .heading import Heading
 

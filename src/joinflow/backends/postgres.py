@@ -4,7 +4,6 @@ with a CHECK on the range; enums are varchar with a CHECK; comments use COMMENT 
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from typing import Any, Callable
 
