@@ -279,3 +279,38 @@ def test_json_restrict_by_path(schema):
     assert (Cfg & {"params.mode": "fast", "id": 3}).keys() == [{"id": 3}]
     # the MySQL-syntax JSON operators work in string restrictions too
     assert (Cfg & "params->>'$.mode' = 'slow'").keys() == [{"id": 2}]
+
+
+class Pair:
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+
+class PairAdapter(dj.AttributeAdapter):
+    """DataJoint 0.x style: attribute_type + put/get, used through the schema context."""
+
+    attribute_type = "longblob"
+
+    def put(self, obj):
+        return [obj.a, obj.b]
+
+    def get(self, value):
+        return Pair(*value)
+
+
+pair = PairAdapter()
+
+
+def test_legacy_attribute_adapter_and_native_dtype(schema):
+    @schema
+    class Holder(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        p : <pair>
+        """
+
+    Holder.insert1(dict(id=1, p=Pair(3, "x")))
+    got = Holder.fetch1("p")
+    assert isinstance(got, Pair) and (got.a, got.b) == (3, "x")
+    assert Holder.heading["p"].core == "bytes"

@@ -9,7 +9,7 @@ config: Config = make_default_config()
 
 from . import errors  # noqa: E402
 from .codecs import builtin as _builtin_codecs  # noqa: E402,F401  (registers built-ins)
-from .codecs.base import Codec, CodecContext, get_codec, list_codecs  # noqa: E402
+from .codecs.base import AttributeAdapter, Codec, CodecContext, get_codec, list_codecs  # noqa: E402
 from .codecs.builtin import AttachFileType  # noqa: E402
 from .condition import AndList, Not, Top  # noqa: E402
 from .connection import Connection, conn  # noqa: E402
@@ -32,5 +32,5 @@ __all__ = [
     "virtual_schema", "create_virtual_module", "list_schemas", "Manual", "Lookup", "Imported",
     "Computed", "Part", "Entry", "Ingest", "Compute", "FreeTable", "Table", "QueryExpression",
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
-    "AttachFileType", "ValidationResult", "errors", "Diagram", "key",
+    "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
 ] + list(errors.__all__)

@@ -36,7 +36,7 @@ def plan(table: Any, context: dict) -> dict:
     conn = table.connection
     spec = parse_definition(table.definition, table=type(table).__name__)
     fks = [resolve_fk(d, context, type(table).__name__) for d in spec.foreign_keys]
-    new_attrs = build_attributes(spec, fks, conn.backend)
+    new_attrs = build_attributes(spec, fks, conn.backend, context)
     renamed: dict[str, str] = {}
     for i, a in enumerate(new_attrs):
         m = _RENAME.match(a.comment)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import resolve_codec
-from .codecs.base import registry
+from .codecs.base import register_from_context, registry
 from .definition.parser import AttrDecl, ForeignKeyDecl, SqlDefault, TableSpec
 from .definition.types import KEY_TYPES, TypeSpec
 from .errors import DefinitionError
@@ -57,7 +57,8 @@ def resolve_fk(decl: ForeignKeyDecl, context: dict, table: str) -> ResolvedFK:
     return ResolvedFK(decl, parent, [(inverse.get(k, k), k) for k in pk])
 
 
-def build_attributes(spec: TableSpec, fks: list[ResolvedFK], backend: Any) -> list[Attribute]:
+def build_attributes(spec: TableSpec, fks: list[ResolvedFK], backend: Any,
+                     context: dict | None = None) -> list[Attribute]:
     """Attributes in declaration order, foreign-key attributes copied from their parents."""
     by_decl = {id(f.decl): f for f in fks}
     attrs: dict[str, Attribute] = {}
@@ -71,6 +72,8 @@ def build_attributes(spec: TableSpec, fks: list[ResolvedFK], backend: Any) -> li
                 attrs[child] = Attribute(child, pa.spec, item.in_key, "nullable" in item.options,
                                          None, pa.comment, pa.sql_type, pa.lineage)
         else:
+            if item.type.codec and context:
+                register_from_context(item.type.codec, context)
             attrs[item.name] = _declared_attribute(item, backend)
     return list(attrs.values())
 

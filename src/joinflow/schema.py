@@ -243,7 +243,7 @@ def declare_table(conn: Connection, schema: str, table: str, definition: str, co
     spec = parse_definition(definition, table=class_name or table)
     fks = [resolve_fk(d, context, class_name or table) for d in spec.foreign_keys]
     backend = conn.backend
-    attrs = build_attributes(spec, fks, backend)
+    attrs = build_attributes(spec, fks, backend, context)
     statements = ddl(schema, table, spec, fks, attrs, backend)
     try:
         conn.execute_script(statements)

@@ -157,10 +157,46 @@ class Registry:
             if dtype.startswith("<"):
                 current = dtype.strip("<>").split("@")[0]
                 continue
+            from ..definition.types import parse_type
+            spec = parse_type(dtype)
+            if spec.codec:  # a 0.x spelling such as 'longblob' stores through that codec
+                current, is_store = spec.codec, is_store or spec.store is not None
+                continue
             return codecs, dtype
 
 
 registry = Registry()
+
+
+class AttributeAdapter(Codec, register=False):
+    """DataJoint 0.x adapters: set ``attribute_type`` and define ``put``/``get``. An instance
+    placed in the declaration context under a name is used as ``<name>``."""
+
+    attribute_type: ClassVar[str] = "longblob"
+
+    def get_dtype(self, is_store: bool) -> str:
+        return self.attribute_type
+
+    def put(self, obj: Any) -> Any:
+        raise NotImplementedError
+
+    def get(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def encode(self, value: Any, *, context: CodecContext | None = None) -> Any:
+        return self.put(value)
+
+    def decode(self, stored: Any, *, context: CodecContext | None = None) -> Any:
+        return self.get(stored)
+
+
+def register_from_context(name: str, context: dict) -> None:
+    """Register a 0.x adapter (or a codec instance) found in a declaration context."""
+    obj = context.get(name)
+    if isinstance(obj, Codec) and name not in registry._codecs:
+        if not type(obj).name:
+            type(obj).name = name
+        registry._codecs[name] = obj
 
 
 def get_codec(name: str) -> Codec:
