@@ -610,3 +610,19 @@ def test_replace_never_overwrites_another_row_through_a_unique_index(schema):
     User.insert1((1, "a@x", "renamed"), replace=True)  # same row: fine
     assert User.to_dicts(order_by="id") == [{"id": 1, "email": "a@x", "name": "renamed"},
                                             {"id": 2, "email": "b@x", "name": "y"}]
+
+
+def test_rows_of_defaults_honour_skip_duplicates(schema):
+    @schema
+    class Single(dj.Manual):
+        definition = """
+        id = 1 : int32
+        ---
+        x = 0 : int32
+        """
+
+    Single.insert([{}])
+    with pytest.raises(dj.errors.DuplicateError):
+        Single.insert([{}])
+    Single.insert([{}], skip_duplicates=True)
+    assert Single.to_dicts() == [{"id": 1, "x": 0}]

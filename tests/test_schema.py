@@ -471,7 +471,7 @@ index(quality, gain)
 GOLDEN = {
     "sqlite": [
         'CREATE TABLE "lab.session" (\n'
-        '  "session_id" INTEGER NOT NULL CHECK ("session_id" BETWEEN 0 AND 65535),\n'
+        '  "session_id" INT NOT NULL CHECK ("session_id" BETWEEN 0 AND 65535),\n'
         '  "started" TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP '
         'CHECK (substr("started", 1, 19) = datetime("started")),\n'
         '  "label" TEXT NOT NULL DEFAULT \'n/a\' CHECK (length("label") <= 32),\n'
@@ -578,9 +578,9 @@ trial : int16
 GOLDEN_FK = {
     "sqlite": [
         'CREATE TABLE "lab.trial" (\n'
-        '  "subject_id" INTEGER NOT NULL CHECK ("subject_id" BETWEEN -2147483648 AND 2147483647),\n'
-        '  "trial" INTEGER NOT NULL CHECK ("trial" BETWEEN -32768 AND 32767),\n'
-        '  "helper" INTEGER CHECK ("helper" BETWEEN -2147483648 AND 2147483647),\n'
+        '  "subject_id" INT NOT NULL CHECK ("subject_id" BETWEEN -2147483648 AND 2147483647),\n'
+        '  "trial" INT NOT NULL CHECK ("trial" BETWEEN -32768 AND 32767),\n'
+        '  "helper" INT CHECK ("helper" BETWEEN -2147483648 AND 2147483647),\n'
         '  PRIMARY KEY ("subject_id", "trial"),\n'
         '  FOREIGN KEY ("subject_id") REFERENCES "lab.subject" ("subject_id") '
         'ON UPDATE CASCADE ON DELETE RESTRICT,\n'

@@ -21,7 +21,7 @@ _PG_TYPES = {
     "time without time zone": "time", "time": "time", "interval": "time", "longtext": "text",
     "mediumtext": "text", "tinytext": "text",
 }
-_SQLITE_TYPES = {"INTEGER": "int64", "REAL": "float64", "TEXT": "text", "BLOB": "bytes",
+_SQLITE_TYPES = {"INTEGER": "int64", "INT": "int64", "REAL": "float64", "TEXT": "text", "BLOB": "bytes",
                  "ANY": "text"}
 _LEGACY_BLOBS = ("longblob", "mediumblob", "blob", "tinyblob")
 

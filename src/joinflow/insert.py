@@ -169,7 +169,7 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
     target = table.full_table_name
     if not names:  # every column takes its default: one statement per row
         for _ in rows:
-            conn.query(backend.insert_defaults_sql(target), ())
+            conn.query(backend.insert_defaults_sql(target, skip=mode != "error"), ())
         return
     if backend.supports_copy and mode == "error" and len(rows) >= COPY_THRESHOLD:
         _copy(conn, target, names, rows)

@@ -344,9 +344,9 @@ class Backend:
         one = "(" + ", ".join([PH] * len(columns)) + ")"
         return f"INSERT INTO {target} ({cols}) VALUES {', '.join([one] * rows)}"
 
-    def insert_defaults_sql(self, target: str) -> str:
-        """A row of defaults only."""
-        return f"INSERT INTO {target} DEFAULT VALUES"
+    def insert_defaults_sql(self, target: str, skip: bool = False) -> str:
+        """A row of defaults only (``skip``: nothing if it clashes with an existing row)."""
+        return f"INSERT INTO {target} DEFAULT VALUES" + (" ON CONFLICT DO NOTHING" if skip else "")
 
     def insert_select_sql(self, target: str, columns: list[str], select: str,
                           upsert: bool = False) -> str:

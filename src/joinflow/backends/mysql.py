@@ -208,8 +208,8 @@ class MySQLBackend(Backend):
     indexes_foreign_keys = True
     upsert_fires_on_unique_indexes = True
 
-    def insert_defaults_sql(self, target: str) -> str:
-        return f"INSERT INTO {target} () VALUES ()"
+    def insert_defaults_sql(self, target: str, skip: bool = False) -> str:
+        return f"INSERT {'IGNORE ' if skip else ''}INTO {target} () VALUES ()"
 
     def upsert_clause(self, target: str, pk: list[str], assignments: list[str]) -> str:
         if not assignments:  # a no-op assignment, qualified (INSERT ... SELECT has namesakes)

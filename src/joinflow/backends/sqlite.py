@@ -133,8 +133,10 @@ class SQLiteBackend(Backend):
     placeholder = "?"
     max_params = 32000
     type_sql = {
-        "int8": "INTEGER", "int16": "INTEGER", "int32": "INTEGER", "int64": "INTEGER",
-        "uint8": "INTEGER", "uint16": "INTEGER", "uint32": "INTEGER", "uint64": "INTEGER",
+        # INT, not INTEGER: a lone INTEGER PRIMARY KEY would become the rowid, which ignores the
+        # column's default and invents keys (auto_increment columns are INTEGER on purpose)
+        "int8": "INT", "int16": "INT", "int32": "INT", "int64": "INT",
+        "uint8": "INT", "uint16": "INT", "uint32": "INT", "uint64": "INT",
         "float32": "REAL", "float64": "REAL", "bool": "INTEGER", "decimal": "REAL",
         "char": "TEXT", "varchar": "TEXT", "text": "TEXT", "date": "TEXT", "datetime": "TEXT",
         "time": "TEXT", "timestamp": "TEXT", "uuid": "BLOB", "json": "TEXT", "bytes": "BLOB",
@@ -148,6 +150,9 @@ class SQLiteBackend(Backend):
     def insert_select_sql(self, target, columns, select, upsert=False):
         # an upsert after INSERT ... SELECT needs a WHERE clause (parser ambiguity)
         return super().insert_select_sql(target, columns, select) + (" WHERE true" if upsert else "")
+
+    def insert_defaults_sql(self, target: str, skip: bool = False) -> str:
+        return f"INSERT {'OR IGNORE ' if skip else ''}INTO {target} DEFAULT VALUES"
 
     def union_operand(self, select: str) -> str:
         return f"SELECT * FROM ({select})"
@@ -324,7 +329,7 @@ class SQLiteBackend(Backend):
 
     # -- DDL -------------------------------------------------------------------
     def column_sql(self, name, sql_type, nullable, default, comment, checks, autoincrement=False):
-        parts = [self.quote(name), sql_type]
+        parts = [self.quote(name), "INTEGER" if autoincrement else sql_type]
         if autoincrement:  # only a single INTEGER key column can be AUTOINCREMENT in SQLite
             parts.append("PRIMARY KEY AUTOINCREMENT")
         if not nullable:
