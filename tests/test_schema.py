@@ -693,3 +693,19 @@ def test_lineage_table_kept_for_datajoint(schema, conn):
     assert rows[("person", "person_id")] == origin
     Marriage.drop()
     assert not [k for k in {(r["table_name"]) for r in lin.to_dicts()} if k == "marriage"]
+
+
+def test_size_on_disk(schema):
+    @schema
+    class Blobby(dj.Manual):
+        definition = """
+        a : int32
+        ---
+        payload : longblob
+        """
+
+    Blobby.insert([(i, b"x" * 1000) for i in range(200)])
+    size = Blobby.size_on_disk
+    assert size is None or size > 100_000
+    total = schema.size_on_disk
+    assert total is None or total >= (size or 0)

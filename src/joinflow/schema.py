@@ -71,6 +71,14 @@ class Schema:
     def __repr__(self) -> str:
         return f"Schema({self.database!r})"
 
+    @property
+    def size_on_disk(self) -> int | None:
+        """Bytes all tables of the schema take (None where the database cannot tell)."""
+        backend, run = self.connection.backend, self.connection.run
+        sizes = [backend.table_size(run, self.database, t)
+                 for t in backend.list_tables(run, self.database)]
+        return None if any(s is None for s in sizes) else sum(sizes)
+
     # -- decorator -------------------------------------------------------------------
     def __call__(self, cls: type, *, context: dict | None = None) -> type:
         if issubclass(cls, Part):

@@ -237,7 +237,9 @@ class Table(QueryExpression):
 
     @property
     def size_on_disk(self) -> int | None:
-        return None
+        """Bytes the table (data and indexes) takes in the database; None where unknown."""
+        return self.connection.backend.table_size(self.connection.run, self.database,
+                                                  self.table_name)
 
     def alter(self, prompt: bool = True, context: dict | None = None) -> None:
         from .alter import alter

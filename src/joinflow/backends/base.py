@@ -289,6 +289,10 @@ class Backend:
     def indexes(self, run: Run, schema: str, table: str) -> list[IndexInfo]:
         raise NotImplementedError
 
+    def table_size(self, run: Run, schema: str, table: str) -> int | None:
+        """Bytes of data and indexes (None where the database cannot tell)."""
+        return None
+
     # -- DDL ---------------------------------------------------------------
     def create_table_sql(self, schema: str, table: str, columns: list[str], pk: list[str],
                          fks: list[str], indexes: list[str], comment: str) -> list[str]:

@@ -181,6 +181,11 @@ class MySQLBackend(Backend):
             grouped.setdefault((name, bool(unique)), []).append(col)
         return [IndexInfo(n, tuple(c), u) for (n, u), c in grouped.items()]
 
+    def table_size(self, run: Run, schema: str, table: str) -> int | None:
+        rows = run("SELECT data_length + index_length FROM information_schema.tables "
+                   "WHERE table_schema = %s AND table_name = %s", (schema, table))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     # -- DDL -------------------------------------------------------------------
     def column_sql(self, name, sql_type, nullable, default, comment, checks, autoincrement=False):
         parts = [self.quote(name), sql_type, "NULL" if nullable else "NOT NULL"]

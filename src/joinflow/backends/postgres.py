@@ -184,6 +184,12 @@ class PostgresBackend(Backend):
             grouped.setdefault((name, unique), []).append(col)
         return [IndexInfo(n, tuple(c), u) for (n, u), c in grouped.items()]
 
+    def table_size(self, run: Run, schema: str, table: str) -> int | None:
+        rows = run("SELECT pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
+                   "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+                   (schema, table))
+        return int(rows[0][0]) if rows else None
+
     # -- DDL -------------------------------------------------------------------
     def column_sql(self, name, sql_type, nullable, default, comment, checks, autoincrement=False):
         if autoincrement:

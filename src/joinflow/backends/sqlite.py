@@ -327,6 +327,15 @@ class SQLiteBackend(Backend):
             out.append(IndexInfo(name, tuple(c[0] for c in cols), bool(unique)))
         return out
 
+    def table_size(self, run: Run, schema: str, table: str) -> int | None:
+        try:  # the dbstat table exists only where SQLite was built with it
+            rows = run("SELECT SUM(pgsize) FROM dbstat WHERE name = ? OR name IN (SELECT name "
+                       "FROM sqlite_master WHERE type = 'index' AND tbl_name = ?)",
+                       (f"{schema}{SEP}{table}", f"{schema}{SEP}{table}"))
+        except errors.JoinflowError:
+            return None
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     # -- DDL -------------------------------------------------------------------
     def column_sql(self, name, sql_type, nullable, default, comment, checks, autoincrement=False):
         parts = [self.quote(name), "INTEGER" if autoincrement else sql_type]
