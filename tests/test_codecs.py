@@ -314,3 +314,22 @@ def test_legacy_attribute_adapter_and_native_dtype(schema):
     got = Holder.fetch1("p")
     assert isinstance(got, Pair) and (got.a, got.b) == (3, "x")
     assert Holder.heading["p"].core == "bytes"
+
+
+def test_json_values_compared_in_sql_strings(schema):
+    @schema
+    class Doc(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        j : json
+        """
+
+    Doc.insert([dict(id=1, j={"a": 1, "b": True, "s": "x"}), dict(id=2, j={"a": 2, "b": False,
+                                                                           "s": "y"}),
+                dict(id=3, j={"a": 3, "b": True, "s": "z"})])
+    ids = lambda q: [k["id"] for k in q.keys(order_by="id")]  # noqa: E731
+    assert ids(Doc & "j->'$.a' IN (1, 2)") == [1, 2]
+    assert ids(Doc & "j->>'$.s' IN ('x', 'z')") == [1, 3]
+    assert ids(Doc & "JSON_EXTRACT(j, '$.a') >= 2") == [2, 3]
+    assert ids(Doc & "j->>'$.a' < 3") == [1, 2]

@@ -483,33 +483,47 @@ def _sqlite_round(node: exp.Expr) -> exp.Expr:
     return exp.Paren(this=exp.Mul(this=inner, expression=scale.copy()))
 
 
+def _literal_kind(node: exp.Expr) -> str | None:
+    """'number', 'string' or 'boolean' for a literal operand (negatives included), else None."""
+    value = node.this if isinstance(node, exp.Neg) else node
+    if isinstance(value, exp.Boolean):
+        return "boolean"
+    if isinstance(value, exp.Literal):
+        return "string" if value.is_string else "number"
+    return None
+
+
+def _compared_with(node: exp.Expr) -> list[tuple[str, str | None]]:
+    """(argument name, literal kind of the other side) for each side of a comparison or IN."""
+    if isinstance(node, exp.In):
+        kinds = {_literal_kind(v) for v in node.expressions}
+        return [("this", kinds.pop() if len(kinds) == 1 else None)]
+    return [("this", _literal_kind(node.expression)), ("expression", _literal_kind(node.this))]
+
+
 def _sqlite_json_compare(node: exp.Expr) -> exp.Expr:
-    """A JSON value compared with a literal: json_extract() (SQL values, like MySQL's JSON
+    """A JSON value compared with literals: json_extract() (SQL values, like MySQL's JSON
     comparison); elsewhere ``->`` keeps JSON text (a JSON null stays non-NULL, as in MySQL)."""
-    for key in ("this", "expression"):
-        side, other = node.args[key], node.args["expression" if key == "this" else "this"]
-        value = other.this if isinstance(other, exp.Neg) else other
-        if isinstance(side, exp.JSONExtract) and isinstance(value, exp.Literal):
-            node.set(key, _sqlite_json_extract(side))
+    for key, kind in _compared_with(node):
+        if kind and isinstance(node.args.get(key), exp.JSONExtract):
+            node.set(key, _sqlite_json_extract(node.args[key]))
     return node
 
 
+_PG_CASTS = {"number": "DOUBLE PRECISION", "boolean": "BOOLEAN"}
+
+
 def _pg_json_compare(node: exp.Expr) -> exp.Expr:
-    """MySQL compares JSON values with numbers and strings directly; PostgreSQL needs the text
-    (``#>>``) of the value, cast to a number when compared with one."""
-    sides = [node.this, node.expression]
-    for i, side in enumerate(sides):
-        other = sides[1 - i]
+    """MySQL compares JSON values with numbers, strings and booleans directly; PostgreSQL needs
+    the text (``#>>``) of the value, cast when compared with a number or a boolean."""
+    for key, kind in _compared_with(node):
+        side = node.args.get(key)
         inner = side.this if isinstance(side, exp.Paren) else side
-        if not isinstance(inner, (exp.JSONBExtract, exp.JSONBExtractScalar)):
+        if kind is None or not isinstance(inner, (exp.JSONBExtract, exp.JSONBExtractScalar)):
             continue
-        value = other.this if isinstance(other, exp.Neg) else other
-        if not isinstance(value, exp.Literal):
-            continue
-        text = exp.JSONBExtractScalar(this=inner.this, expression=inner.expression)
-        new = exp.Paren(this=text) if value.is_string else exp.Cast(
-            this=exp.Paren(this=text), to=exp.DataType.build("DOUBLE PRECISION"))
-        node.set("this" if i == 0 else "expression", new)
+        text = exp.Paren(this=exp.JSONBExtractScalar(this=inner.this, expression=inner.expression))
+        node.set(key, text if kind == "string" else exp.Cast(
+            this=text, to=exp.DataType.build(_PG_CASTS[kind])))
     return node
 
 
@@ -528,7 +542,8 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         exp.Xor: "(:this <> 0) <> (:expression <> 0)",
         exp.Like: _like_escape,
         exp.Round: _sqlite_round,
-        **{cmp: _sqlite_json_compare for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)},
+        **{cmp: _sqlite_json_compare
+           for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In)},
         exp.Add: _sqlite_date_shift,
         exp.Sub: _sqlite_date_shift,
         exp.DateAdd: _sqlite_date_shift,
@@ -575,7 +590,8 @@ REWRITES: dict[str, dict[RewriteKey, Rewrite]] = {
         "UTC_DATE": "CAST(NOW() AT TIME ZONE 'UTC' AS DATE)",
         exp.JSONExtract: _pg_json(exp.JSONBExtract),
         exp.JSONExtractScalar: _pg_json(exp.JSONBExtractScalar),
-        **{cmp: _pg_json_compare for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)},
+        **{cmp: _pg_json_compare
+           for cmp in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In)},
     },
     "mysql": {
         exp.JSONExtractScalar: _mysql_json_scalar,
