@@ -212,3 +212,17 @@ def test_unreachable_server(backend, tmp_path):
     cfg["database.port"] = 1  # nothing listens there
     with pytest.raises(errors.LostConnectionError, match="cannot connect"):
         dj.Connection(config=cfg)
+
+
+def test_shared_connection_follows_config(tmp_path):
+    """dj.conn() reconnects when dj.config names another database; an open connection keeps
+    talking to the database it was made for."""
+    first, second = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    with dj.config.override(database__backend="sqlite", database__path=first):
+        c1 = dj.conn(reset=True)
+        assert dj.conn() is c1
+        dj.config["database.path"] = second
+        assert c1.config["database.path"] == first
+        c2 = dj.conn()
+        assert c2 is not c1 and c2.config["database.path"] == second
+        c2.close()

@@ -37,6 +37,8 @@ class Connection:
                            ("backend", backend), ("port", port), ("path", path)):
             if value is not None:
                 cfg[f"database.{key}"] = value
+        for key in TARGET_KEYS:  # which server this connection talks to is fixed from now on
+            cfg[key] = cfg[key]
         self.config = cfg
         self.backend: Backend = get_backend(cfg["database.backend"])
         self._raw: Any = None
@@ -251,6 +253,11 @@ class Connection:
         return self._graph_cache
 
 
+#: the settings that say which database a connection talks to
+TARGET_KEYS = ("database.backend", "database.host", "database.port", "database.user",
+               "database.password", "database.name", "database.path")
+
+
 class Rows(list):
     """Query results: a list of row tuples that can also be read like a DB-API cursor."""
 
@@ -282,7 +289,12 @@ def conn(host: str | None = None, user: str | None = None, password: str | None 
          reset: bool = False, **kwargs: Any) -> Connection:
     """The shared connection built from ``dj.config`` (created on first use)."""
     global _global
-    if _global is None or reset or host or user or password or kwargs:
+    from . import config as global_config
+    stale = _global is not None and any(_global.config[k] != global_config[k]
+                                         for k in TARGET_KEYS)
+    if stale:  # dj.config now names another database: connect to that one
+        _global.close()
+    if _global is None or stale or reset or host or user or password or kwargs:
         if _global is not None and reset:
             _global.close()
         _global = Connection(host, user, password, **kwargs)
