@@ -333,3 +333,24 @@ def test_json_values_compared_in_sql_strings(schema):
     assert ids(Doc & "j->>'$.s' IN ('x', 'z')") == [1, 3]
     assert ids(Doc & "JSON_EXTRACT(j, '$.a') >= 2") == [2, 3]
     assert ids(Doc & "j->>'$.a' < 3") == [1, 2]
+
+
+def test_oversized_value_is_refused_clearly_on_mysql(schema, conn, backend):
+    """MySQL drops the connection for a packet over max_allowed_packet: joinflow refuses the
+    value before sending it, naming the attribute and the limit."""
+    if backend != "mysql":
+        pytest.skip("max_allowed_packet is a MySQL limit")
+
+    @schema
+    class Big(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        v : longblob
+        """
+
+    too_big = np.zeros(conn.backend.max_packet // 8 + 1000)
+    with pytest.raises(DataError, match="max_allowed_packet.*`v`"):
+        Big.insert1((1, too_big))
+    Big.insert1((2, np.arange(10)))
+    assert len(Big) == 1

@@ -77,6 +77,8 @@ class MySQLBackend(Backend):
             cur.execute("SET SESSION explicit_defaults_for_timestamp = 1")
             # '/' and AVG() over integers: full precision, as on the other backends
             cur.execute("SET SESSION div_precision_increment = 30")
+            cur.execute("SELECT @@max_allowed_packet")
+            self.max_packet = int(cur.fetchone()[0])
             cur.execute("SELECT VERSION()")
             if "mariadb" in str(cur.fetchone()[0]).lower():
                 # MariaDB 10.11's split-materialized optimization returns too few rows for
@@ -105,8 +107,22 @@ class MySQLBackend(Backend):
             "json": lambda v: None if v is None else dump_json(v),
             "bool": lambda v: None if v is None else int(bool(v)),
             "time": format_time,
-            "bytes": lambda v: bytes(v) if isinstance(v, (memoryview, bytearray)) else v,
+            "bytes": self._bytes_param,
         }.get(core) or super().adapter(core, args)
+
+    max_packet = 1 << 26
+
+    def _bytes_param(self, value: Any) -> Any:
+        """PyMySQL sends bytes; a value the server cannot receive is refused up front (the
+        server would otherwise drop the connection)."""
+        if isinstance(value, (memoryview, bytearray)):
+            value = bytes(value)
+        if isinstance(value, bytes) and len(value) > self.max_packet - (1 << 16):
+            raise errors.DataError(
+                f"a value of {len(value):,} bytes exceeds the server's max_allowed_packet "
+                f"({self.max_packet:,} bytes): raise it on the server, or keep the attribute in "
+                "an object store (<blob@store>)")
+        return value
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         return {
