@@ -349,7 +349,7 @@ def test_oversized_value_is_refused_clearly_on_mysql(schema, conn, backend):
         v : longblob
         """
 
-    too_big = np.zeros(conn.backend.max_packet // 8 + 1000)
+    too_big = np.random.default_rng(0).normal(size=conn.backend.max_packet // 8 + 1000)
     with pytest.raises(DataError, match="max_allowed_packet.*`v`"):
         Big.insert1((1, too_big))
     Big.insert1((2, np.arange(10)))
