@@ -226,3 +226,12 @@ def test_shared_connection_follows_config(tmp_path):
         c2 = dj.conn()
         assert c2 is not c1 and c2.config["database.path"] == second
         c2.close()
+
+
+def test_shared_connection_made_with_arguments_is_kept(tmp_path):
+    path = str(tmp_path / "explicit.db")
+    with dj.config.override(database__backend="sqlite", database__path=str(tmp_path / "x.db")):
+        c1 = dj.conn(path=path, backend="sqlite")
+        assert dj.conn() is c1 and c1.config["database.path"] == path
+        c1.close()
+    dj.connection._global = None

@@ -283,19 +283,20 @@ class Rows(list):
 
 
 _global: Connection | None = None
+_global_explicit = False  # made with explicit arguments: kept even if dj.config changes
 
 
 def conn(host: str | None = None, user: str | None = None, password: str | None = None, *,
          reset: bool = False, **kwargs: Any) -> Connection:
     """The shared connection built from ``dj.config`` (created on first use)."""
-    global _global
+    global _global, _global_explicit
     from . import config as global_config
-    stale = _global is not None and any(_global.config[k] != global_config[k]
-                                         for k in TARGET_KEYS)
-    if stale:  # dj.config now names another database: connect to that one
-        _global.close()
-    if _global is None or stale or reset or host or user or password or kwargs:
-        if _global is not None and reset:
-            _global.close()
+    explicit = bool(host or user or password is not None or kwargs)
+    stale = (_global is not None and not _global_explicit and not explicit
+             and any(_global.config[k] != global_config[k] for k in TARGET_KEYS))
+    if _global is None or stale or reset or explicit:
+        if _global is not None and (reset or stale):
+            _global.close()  # dj.config now names another database (or a reset was asked)
         _global = Connection(host, user, password, **kwargs)
+        _global_explicit = explicit
     return _global
