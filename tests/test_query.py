@@ -225,8 +225,9 @@ def test_join_semantic_matching(p):
     S, Se, T = p.Subject, p.Session, p.Trial
     j = S * Se
     assert j.primary_key == ["subject_id", "session"]
-    assert j.heading.names == ["subject_id", "session", "name", "sex", "dob",
-                               "session_date", "note"]
+    # B determines A: read as Session * Subject, Session's attributes first (2.x spec)
+    assert j.heading.names == ["subject_id", "session", "session_date", "note", "name", "sex",
+                               "dob"]
     rows = j.to_dicts(order_by="KEY")
     assert [(r["subject_id"], r["session"], r["name"]) for r in rows] == [
         (1, 1, "mickey"), (1, 2, "mickey"), (2, 1, "minnie")]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .algebra import nodes as n
-from .errors import QueryError
+from .errors import QueryArgumentError, QueryError, UnknownAttributeError
 from .heading import Heading
 
 
@@ -30,14 +30,16 @@ class Top:
     def __init__(self, limit: int | None = 1, order_by: str | list | None = "KEY",
                  offset: int = 0) -> None:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise QueryError("Top limit must be an integer")
+            raise QueryArgumentError("Top limit must be an integer")
         if not isinstance(offset, int) or isinstance(offset, bool):
-            raise QueryError("The offset argument must be an integer")
+            raise QueryArgumentError("The offset argument must be an integer")
         order = None
         if order_by is not None:  # None: inherit a preceding Top's order, else KEY
+            if not isinstance(order_by, (str, list, tuple)):
+                raise QueryArgumentError("Top order_by must be a string or a list of strings")
             order = [order_by] if isinstance(order_by, str) else list(order_by)
             if not all(isinstance(o, str) for o in order):
-                raise QueryError("Top order_by attributes must all be strings")
+                raise QueryArgumentError("Top order_by attributes must all be strings")
             order = tuple(order)
         self.limit, self.order_by, self.offset = limit, order, offset
 
@@ -124,7 +126,7 @@ def check_fragment_names(text: str, heading: Heading) -> None:
     lower = {nm.lower() for nm in names}
     for col in sorted(referenced_columns(text)):
         if col not in names and col.lower() not in lower:
-            raise QueryError(f"attribute {col!r} is not found in query (condition {text!r}); "
+            raise UnknownAttributeError(f"attribute {col!r} is not found in query (condition {text!r}); "
                              f"available: {', '.join(heading.names)}")
 
 

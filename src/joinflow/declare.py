@@ -12,7 +12,7 @@ from .catalog import resolve_codec
 from .codecs.base import register_from_context, registry
 from .definition.parser import AttrDecl, ForeignKeyDecl, SqlDefault, TableSpec
 from .definition.types import KEY_TYPES, TypeSpec
-from .errors import DefinitionError
+from .errors import CodecError, DefinitionError
 from .heading import Attribute
 
 
@@ -82,6 +82,10 @@ def _declared_attribute(a: AttrDecl, backend: Any) -> Attribute:
     spec = a.type
     if spec.codec:
         registry.get(spec.codec)  # unknown codec -> error listing the known ones
+        try:
+            registry.chain(spec.codec, spec.store is not None)  # loops, store-only codecs, bad dtypes
+        except (CodecError, DefinitionError) as exc:
+            raise DefinitionError(str(exc).split("\n")[0], lineno=a.lineno, token=a.type.render())
         spec = resolve_codec(spec)
         if a.has_default and a.default is not None:
             raise DefinitionError("codec attributes (blob, attach, ...) can only default to null",

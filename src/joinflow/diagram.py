@@ -57,5 +57,22 @@ class Diagram:
     def draw(self) -> None:
         print(repr(self))
 
+    def cascade(self, query: Any) -> "Cascade":
+        """What deleting ``query`` would take with it (DataJoint 2.2)."""
+        return Cascade(query)
+
+
+class Cascade:
+    """``dj.Diagram(schema).cascade(expr)``: ``preview()``/``counts()`` give the rows per table
+    a delete would remove; nothing is deleted."""
+
+    def __init__(self, query: Any) -> None:
+        self.query = query() if isinstance(query, type) else query
+
+    def counts(self) -> dict[str, int]:
+        return self.query.delete(dry_run=True)
+
+    preview = counts
+
 
 ERD = Di = Diagram

@@ -92,10 +92,17 @@ class ForeignKeyError(IntegrityError):
     """A foreign key constraint refused the change."""
 
 
+class UnknownAttributeError(QueryError, DataError):
+    """A name that is not an attribute of the query or table."""
+
+
+class QueryArgumentError(QueryError, TypeError):
+    """An argument of the wrong type for a query operator (e.g. dj.Top(limit='5'))."""
+
+
 # DataJoint's names
 DataJointError = JoinflowError
 MissingAttributeError = DataError
-UnknownAttributeError = DataError
 MissingExternalFile = CodecError
 
 __all__ = [n for n in dir() if n.endswith("Error") or n == "MissingExternalFile"]

@@ -10,7 +10,7 @@ from . import fetch as _fetch
 from .algebra import nodes as n
 from .algebra.compiler import compile_query
 from .condition import Top, make_condition
-from .errors import QueryError
+from .errors import QueryError, UnknownAttributeError
 from .heading import Heading
 
 
@@ -241,7 +241,7 @@ def _check_order(order: tuple, heading: Heading) -> None:
 def _check_names(names: tuple, heading: Heading) -> None:
     for a in names:
         if a not in heading:
-            raise QueryError(f"attribute {a!r} not found in the query")
+            raise UnknownAttributeError(f"attribute {a!r} not found in the query")
 
 
 def _as_query(obj: Any) -> Any:
@@ -263,10 +263,14 @@ def make_proj(node: n.Node, attributes: tuple, named: dict) -> n.Proj:
     wanted = [a for a in attributes if isinstance(a, str) and not a.startswith("-")]
     for a in list(excluded) + wanted:
         if a not in heading:
-            raise QueryError(f"attribute {a!r} not found")
+            raise UnknownAttributeError(f"attribute {a!r} not found")
     for a in excluded:
         if heading[a].in_key:
             raise QueryError(f"cannot exclude primary key attribute {a!r}")
+    clash = [a for a in wanted if a in named]
+    if clash:
+        raise QueryError(f"attribute {clash[0]!r} already exists: it is both kept and defined "
+                         "by proj")
     renames: dict[str, list[str]] = {}  # source attribute -> new names, in call order
     for new, expr in named.items():
         if not isinstance(expr, str):

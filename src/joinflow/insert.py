@@ -106,7 +106,7 @@ def _converter(table: Any, attr: Any) -> Callable[[list], list]:
             return None if v != v and nan_is_null else encode(v)
         if v is None or _is_missing(v):
             return None
-        if isinstance(v, np.generic):
+        if isinstance(v, np.generic) and not attr.codec:  # codecs (blobs) keep numpy types
             return one(v.item())
         if isinstance(v, float) and math.isnan(v) and nan_is_null:
             return None
@@ -120,7 +120,7 @@ def prepare(table: Any, rows: Any, ignore_extra_fields: bool) -> tuple[list[str]
     heading = table.heading
     extra = [nm for nm in names if nm not in heading]
     if extra and not ignore_extra_fields:
-        raise errors.DataError(f"attribute(s) {extra} not in the heading of "
+        raise errors.UnknownAttributeError(f"attribute(s) {extra} not in the heading of "
                                f"{table.full_table_name}; to ignore extra fields, set "
                                "ignore_extra_fields=True")
     keep = [i for i, nm in enumerate(names) if nm in heading]
@@ -140,15 +140,20 @@ def _check_missing(table: Any, names: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------- writing
+def _has_none(column: list) -> bool:
+    """``None in column`` without comparing arrays element-wise."""
+    return any(v is None for v in column)
+
+
 def _groups(table: Any, names: list[str], cols: list[list]) -> list[tuple[list[str], list]]:
     """Rows grouped by which defaulted columns they leave out (None -> column default)."""
     heading = table.heading
     defaulted = [j for j, nm in enumerate(names)
                  if (heading[nm].default is not None or heading[nm].autoincrement)
-                 and not heading[nm].nullable and None in cols[j]]
+                 and not heading[nm].nullable and _has_none(cols[j])]
     for j, nm in enumerate(names):
         a = heading[nm]
-        if not a.nullable and a.default is None and not a.autoincrement and None in cols[j]:
+        if not a.nullable and a.default is None and not a.autoincrement and _has_none(cols[j]):
             raise errors.DataError(f"attribute {nm!r} of {table.full_table_name} cannot be "
                                    "null and has no default")
     rows = list(zip(*cols))
@@ -294,7 +299,7 @@ def insert_select(table: Any, query: Any, mode: str, ignore_extra_fields: bool) 
     names = [nm for nm in query.heading.names if nm in heading]
     extra = [nm for nm in query.heading.names if nm not in heading]
     if extra and not ignore_extra_fields:
-        raise errors.DataError(f"attribute(s) {extra} not found in {table.full_table_name}; to "
+        raise errors.UnknownAttributeError(f"attribute(s) {extra} not found in {table.full_table_name}; to "
                                "ignore extra attributes in insert, set ignore_extra_fields=True")
     _check_missing(table, names)
     sql, params = query.compile(columns=names)

@@ -167,6 +167,24 @@ class Schema:
     def __iter__(self) -> Iterator[FreeTable]:
         return iter(FreeTable(self.connection, f"{self.database}.{t}") for t in self.list_tables())
 
+    # -- lineage (DataJoint 2.x's ~lineage table) -----------------------------------------
+    @property
+    def lineage_table_exists(self) -> bool:
+        return lineage.exists(self.connection, self.database)
+
+    @property
+    def lineage(self) -> dict[str, str]:
+        """``'schema.table.attribute' -> its origin`` for every table of the schema."""
+        from .catalog import load_heading
+        return {f"{self.database}.{t}.{a.name}": a.lineage for t in self.list_tables()
+                for a in load_heading(self.connection, self.database, t).values() if a.lineage}
+
+    def rebuild_lineage(self) -> None:
+        """Create (if needed) and refill the ``~lineage`` table from the foreign keys."""
+        lineage.create(self.connection, self.database)
+        for t in self.list_tables():
+            lineage.record(self.connection, self.database, t)
+
     # -- drop ------------------------------------------------------------------------------
     def drop(self, prompt: bool | None = None, force: bool = False) -> None:
         """Drop every table of the schema and the schema itself."""
@@ -197,7 +215,18 @@ class Schema:
             context.setdefault(name, cls)
         return made
 
-    def make_classes(self) -> dict[str, type]:
+    def make_classes(self, into: Any = None) -> dict[str, type]:
+        """Classes for the schema's tables (Parts nested in masters), also set on ``into`` (a
+        dict or a module-like object) when given."""
+        out = self._make_classes()
+        for name, cls in out.items():
+            if isinstance(into, dict):
+                into.setdefault(name, cls)
+            elif into is not None and not hasattr(into, name):
+                setattr(into, name, cls)
+        return out
+
+    def _make_classes(self) -> dict[str, type]:
         out: dict[str, type] = {}
         tables = self.list_tables()
         for t in tables:

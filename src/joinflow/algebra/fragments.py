@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..backends.base import PH, Backend
-from ..errors import QueryError
+from ..errors import QueryError, UnknownAttributeError
 from .sqlfrag import translate
 
 _TIMESTAMP_TYPES = (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ,
@@ -56,7 +56,7 @@ def _template(text: str, dialect: str, kind: str, names: tuple) -> tuple[str, tu
             if name not in names:
                 low = {n.lower(): n for n in names}
                 if name.lower() not in low:
-                    raise QueryError(f"unknown attribute {name!r} in {text!r}; "
+                    raise UnknownAttributeError(f"unknown attribute {name!r} in {text!r}; "
                                      f"available: {', '.join(names)}")
                 name = low[name.lower()]
             if name not in used:

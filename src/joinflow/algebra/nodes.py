@@ -189,12 +189,16 @@ def join_primary_key(a: Heading, b: Heading) -> list[str]:
 
 
 def join_heading(a: Heading, b: Heading, outer: bool = False) -> Heading:
+    """The heading of A * B: the key by the 2.x rules; when only B determines A, the join is
+    read as B * A (B's attributes first), else A's attributes come first."""
     key = join_primary_key(a, b)
-    attrs: list[Attribute] = [a[n] for n in a.names]
-    for n in b.names:
-        if n not in a:
-            attr = b[n]
-            attrs.append(attr.replace(nullable=True) if outer else attr)
+    b_first = not outer and key == b.primary_key and key != a.primary_key
+    first, second = (b, a) if b_first else (a, b)
+    attrs: list[Attribute] = [first[n] for n in first.names]
+    for n in second.names:
+        if n not in first:
+            attr = second[n]
+            attrs.append(attr.replace(nullable=True) if outer and second is b else attr)
     return Heading(attrs, "").with_key(key)
 
 
@@ -203,8 +207,11 @@ def make_join(left: Node, right: Node, *, outer: bool = False, semantic_check: b
     if outer:
         missing = [k for k in right.primary_key if k not in left.heading]
         if missing:
-            raise QueryError(f"a left join requires the left operand to determine the right: "
-                             f"right's primary key attribute(s) {missing} are missing on the left")
+            raise QueryError(
+                "Left join requires the left operand to determine the right operand (A → B). "
+                f"The following attributes from the right operand's primary key are not "
+                f"determined by the left operand: {missing}. Use an inner join or restructure "
+                "the query.")
     return Join(left, right, on, outer, join_heading(left.heading, right.heading, outer))
 
 

@@ -105,6 +105,14 @@ def integer_value(value: Any) -> Any:
     raise errors.DataError(f"{value!r} is not an integer")
 
 
+def bytes_value(value: Any) -> Any:
+    """A bytes attribute takes bytes (or a buffer of them): not arrays or other objects."""
+    if value is None or isinstance(value, (bytes, bytearray, memoryview)):
+        return value
+    raise errors.DataError(f"a bytes attribute takes bytes, not {type(value).__name__} "
+                           "(store Python objects and arrays in a <blob> attribute)")
+
+
 def as_uuid(value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
@@ -238,6 +246,8 @@ class Backend:
         """A function converting a Python value into a driver parameter, or None."""
         if core in INTEGER_RANGES:
             return integer_value
+        if core == "bytes":
+            return bytes_value
         return None
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:

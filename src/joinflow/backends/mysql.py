@@ -10,7 +10,7 @@ import json
 from typing import Any, Callable
 
 from .. import errors
-from .base import PH, Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
+from .base import PH, Backend, bytes_value, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
     format_time, parse_time
 from .postgres import _group_fks
 
@@ -115,6 +115,7 @@ class MySQLBackend(Backend):
     def _bytes_param(self, value: Any) -> Any:
         """PyMySQL sends bytes; a value the server cannot receive is refused up front (the
         server would otherwise drop the connection)."""
+        value = bytes_value(value)
         if isinstance(value, (memoryview, bytearray)):
             value = bytes(value)
         if isinstance(value, bytes) and len(value) > self.max_packet - (1 << 16):

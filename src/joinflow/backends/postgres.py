@@ -81,7 +81,12 @@ class PostgresBackend(Backend):
     def adapter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         if core == "json":
             from psycopg.types.json import Jsonb
-            return lambda v: None if v is None else Jsonb(v, dumps=dump_json)
+            def to_jsonb(v: Any) -> Any:
+                if v is None:
+                    return None
+                text = dump_json(v)  # now, so a bad value fails here with its attribute named
+                return Jsonb(v, dumps=lambda _obj: text)
+            return to_jsonb
         return {
             "uuid": lambda v: None if v is None else as_uuid(v),
             "time": format_time,

@@ -237,7 +237,7 @@ class SQLiteBackend(Backend):
             "uuid": lambda v: None if v is None else as_uuid(v).bytes,
             "json": lambda v: None if v is None else dump_json(v),
             "decimal": lambda v: float(v) if isinstance(v, (decimal.Decimal, str)) else v,
-        }.get(core)
+        }.get(core) or super().adapter(core, args)
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         if core == "decimal":

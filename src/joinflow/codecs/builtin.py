@@ -100,7 +100,10 @@ class AttachCodec(Codec):
         end = raw.find(b"\0")
         if end < 0:
             raise CodecError("corrupt attachment: no file name terminator")
-        name = raw[:end].decode("utf-8", errors="strict")
+        try:
+            name = raw[:end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise CodecError("corrupt attachment: the stored file name is not UTF-8") from None
         folder = context.download_path if context else "."
         return write_attachment(folder, name, data[end + 1:])
 
