@@ -168,10 +168,6 @@ class Connection:
         rows.rowcount = len(rows) if names is not None else self.last_rowcount
         return rows
 
-    def cursor_rows(self, sql: str, params: tuple | list = ()) -> tuple[list[str], list]:
-        rows = self.query(sql, params)
-        return self.last_description if rows or hasattr(self, "last_description") else [], rows
-
     def execute_script(self, statements: list) -> None:
         for stmt in statements:
             if isinstance(stmt, tuple):

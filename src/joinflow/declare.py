@@ -10,7 +10,7 @@ from typing import Any
 
 from .catalog import resolve_codec
 from .codecs.base import register_from_context, registry
-from .definition.parser import AttrDecl, ForeignKeyDecl, SqlDefault, TableSpec
+from .definition.parser import AttrDecl, ForeignKeyDecl, TableSpec
 from .definition.types import KEY_TYPES, TypeSpec
 from .errors import CodecError, DefinitionError
 from .heading import Attribute
@@ -154,9 +154,3 @@ def ddl(schema: str, table: str, spec: TableSpec, fks: list[ResolvedFK],
     stmts += backend.comment_statements(schema, table, spec.comment,
                                         {a.name: label(a) for a in attrs})
     return stmts
-
-
-def default_value_text(value: Any) -> str:
-    if isinstance(value, SqlDefault):
-        return value.text
-    return repr(value)

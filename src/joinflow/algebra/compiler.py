@@ -27,7 +27,6 @@ class Select:
     limit: int | None = None
     offset: int = 0
     distinct: bool = False
-    single_table: bool = False
     #: bound values of computed columns whose expression holds placeholders (by column name).
     #: A Select with such columns is rendered (or wrapped) before anything refers to them.
     col_params: dict[str, list] = field(default_factory=dict)
@@ -141,7 +140,7 @@ class Compiler:
 
     def c_tablenode(self, node: n.TableNode) -> Select:
         text, cols, params = self.as_source(node)
-        return Select(cols, [("", text, params)], single_table=True)
+        return Select(cols, [("", text, params)])
 
     def c_restrict(self, node: n.Restrict) -> Select:
         s = self.compile(node.child)
@@ -200,7 +199,6 @@ class Compiler:
         for c in node.right.heading.names:
             if c not in s.columns:
                 s.columns[c] = rcols[c]
-        s.single_table = False
         return s
 
     def c_union(self, node: n.Union) -> Select:
@@ -248,7 +246,6 @@ class Compiler:
         for name, expr in node.items:
             col = f"{a}.{self.q(name)}"
             outer.columns[name] = f"COALESCE({col}, 0)" if node.keep_all and is_count(expr) else col
-        outer.single_table = False
         return outer
 
     def expression(self, expr: str, cols: dict[str, str]) -> tuple[str, list]:

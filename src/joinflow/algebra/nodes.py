@@ -215,16 +215,6 @@ def make_join(left: Node, right: Node, *, outer: bool = False, semantic_check: b
     return Join(left, right, on, outer, join_heading(left.heading, right.heading, outer))
 
 
-def make_union(left: Node, right: Node) -> Union:
-    la, ra = left.heading, right.heading
-    if set(la.primary_key) != set(ra.primary_key):
-        raise QueryError(f"union requires the same primary key: {la.primary_key} vs {ra.primary_key}")
-    if set(la.names) != set(ra.names):
-        raise QueryError(f"union requires the same attributes: {la.names} vs {ra.names}")
-    shared_attributes(la, ra.select(la.primary_key), True)
-    return Union(left, right, la)
-
-
 @dataclass(frozen=True)
 class UGroup(Node):
     """dj.U(attrs) as the grouping operand of an aggregation (no rows of its own)."""
