@@ -617,8 +617,8 @@ def _xyz(schema):
     return X, Y, Z
 
 
-def test_primary_keys_example1_b_determines_a(schema):
-    """primary-keys.md Example 1: A(x*, y*), B(x*, z*, y) → PK(A*B) = {x, z}, B first."""
+def _example1(schema):
+    """primary-keys.md Example 1 tables: A(x*, y*) and B(x*, z*, y)."""
     X, Y, Z = _xyz(schema)
 
     @schema
@@ -636,6 +636,13 @@ def test_primary_keys_example1_b_determines_a(schema):
         ---
         -> Y
         """
+
+    return X, Y, Z, A, B
+
+
+def test_primary_keys_example1_b_determines_a(schema):
+    """primary-keys.md Example 1: A(x*, y*), B(x*, z*, y) → PK(A*B) = {x, z}, B first."""
+    X, Y, Z, A, B = _example1(schema)
 
     A.insert([(1, 10), (1, 20), (2, 10)])
     B.insert([(1, 100, 10), (1, 200, 20), (2, 100, 20)])
@@ -769,48 +776,10 @@ def test_primary_keys_b_determines_a_attribute_order(schema):
 
 
 def test_left_join_error_names_missing_attributes(schema):
-    X, Y, Z = _xyz(schema)
-
-    @schema
-    class A(dj.Manual):
-        definition = """
-        -> X
-        -> Y
-        """
-
-    @schema
-    class B(dj.Manual):
-        definition = """
-        -> X
-        -> Z
-        ---
-        -> Y
-        """
+    X, Y, Z, A, B = _example1(schema)
 
     with pytest.raises(errors.DataJointError, match=r"(?i)left join requires.*\['z'\]"):
         A.join(B, left=True)
-
-
-def test_left_join_error_message_lists_missing_attributes(schema):
-    """primary-keys.md 'Left Join Constraint' documented error text."""
-    X, Y, Z = _xyz(schema)
-
-    @schema
-    class A(dj.Manual):
-        definition = """
-        -> X
-        -> Y
-        """
-
-    @schema
-    class B(dj.Manual):
-        definition = """
-        -> X
-        -> Z
-        ---
-        -> Y
-        """
-
     with pytest.raises(errors.DataJointError, match=r"(?s)Left join requires the left operand "
                        r"to determine the right operand.*\['z'\]"):
         A.join(B, left=True)

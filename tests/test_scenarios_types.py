@@ -476,16 +476,23 @@ def _make(folder: Path, name: str, data: bytes) -> Path:
     return p
 
 
-@pytest.mark.parametrize("name", ["scan image 01.tif", "données_ü✓.npy", "README", ".hidden",
-                                  "archive.tar.gz"])
-def test_attach_file_names(schema, tmp_path, name):
+def _attach_table(schema):
+    """A table with one attachment attribute ``f``."""
     @schema
-    class Att(dj.Manual):
+    class A(dj.Manual):
         definition = """
         id : int32
         ---
         f : attach
         """
+
+    return A
+
+
+@pytest.mark.parametrize("name", ["scan image 01.tif", "données_ü✓.npy", "README", ".hidden",
+                                  "archive.tar.gz"])
+def test_attach_file_names(schema, tmp_path, name):
+    Att = _attach_table(schema)
 
     src = _make(tmp_path / "src", name, name.encode() * 50 + b"\0\xff")
     Att.insert1((1, str(src)))
@@ -518,13 +525,7 @@ def test_attach_large_file_and_fetch_twice(schema, tmp_path):
 
 
 def test_attach_download_path_config_and_argument(schema, tmp_path):
-    @schema
-    class A(dj.Manual):
-        definition = """
-        id : int32
-        ---
-        f : attach
-        """
+    A = _attach_table(schema)
 
     src = _make(tmp_path / "src", "data.csv", b"a,b\n1,2\n")
     A.insert1(dict(id=1, f=str(src)))
@@ -564,13 +565,7 @@ def test_attach_same_name_different_content(schema, tmp_path):
 
 
 def test_attach_stored_format_and_bad_values(schema, tmp_path, conn):
-    @schema
-    class A(dj.Manual):
-        definition = """
-        id : int32
-        ---
-        f : attach
-        """
+    A = _attach_table(schema)
 
     src = _make(tmp_path / "src", "x.bin", b"\x00payload\x00")
     A.insert1(dict(id=1, f=src))
@@ -1231,13 +1226,7 @@ def test_codec_over_int64_restricts_on_stored_value(schema):
 
 
 def test_corrupt_attachment_raises_codec_error(schema, conn, tmp_path):
-    @schema
-    class A(dj.Manual):
-        definition = """
-        id : int32
-        ---
-        f : attach
-        """
+    A = _attach_table(schema)
 
     A.insert1(dict(id=1, f=_make(tmp_path / "s", "x.txt", b"x")))
     set_raw(conn, A, "f", 1, b"no terminator here")
@@ -1285,13 +1274,7 @@ def test_numpy_scalars_in_blob_keep_their_type(schema):
 
 
 def test_attachment_with_non_utf8_name_raises_codec_error(schema, conn, tmp_path):
-    @schema
-    class A(dj.Manual):
-        definition = """
-        id : int32
-        ---
-        f : attach
-        """
+    A = _attach_table(schema)
 
     A.insert1(dict(id=1, f=_make(tmp_path / "s", "x.txt", b"x")))
     set_raw(conn, A, "f", 1, b"\xff\xfe\0data")
