@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import errors
 from .backends import Backend, get_backend
@@ -43,6 +43,7 @@ class Connection:
         self.backend: Backend = get_backend(cfg["database.backend"])
         self._raw: Any = None
         self._depth = 0
+        self._hooks: list[_Hooks] = []   # one per open transaction level
         self._lock = threading.RLock()
         self.schemas: dict[str, Any] = {}
         self._graph_cache: Any = None
@@ -190,25 +191,47 @@ class Connection:
                                        "`with conn.transaction:` to nest safely")
         self.query_raw(self.backend.begin_sql(), ())
         self._depth = 1
+        self._hooks = [_Hooks()]
 
     def commit_transaction(self) -> None:
+        hooks, self._hooks = self._hooks, []
         try:
             self.query_raw("COMMIT", ())
+        except BaseException:
+            _run([fn for h in reversed(hooks) for fn in h.rollback])
+            raise
         finally:
             self._depth = 0
+        _run([fn for h in hooks for fn in h.commit])
 
     def cancel_transaction(self) -> None:
+        hooks, self._hooks = self._hooks, []
         if self._raw is not None:
             with contextlib.suppress(errors.JoinflowError):
                 self.query_raw("ROLLBACK", ())
         self._depth = 0
         self.invalidate()  # DDL inside the transaction may have been undone
+        _run([fn for h in reversed(hooks) for fn in h.rollback])
+
+    def on_commit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` after the outermost transaction commits (now, outside a transaction)."""
+        if not self._hooks:
+            fn()
+        else:
+            self._hooks[-1].commit.append(fn)
+
+    def on_rollback(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` after the current transaction level is rolled back (the savepoint's, if
+        nested); dropped if everything commits. Outside a transaction: never."""
+        if self._hooks:
+            self._hooks[-1].rollback.append(fn)
 
     @property
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Connection"]:
         """``with conn.transaction:`` — commit on success, roll back on error. Nested use makes
-        a savepoint: the inner block can fail alone and nothing commits until the outermost ends."""
+        a savepoint: the inner block can fail alone and nothing commits until the outermost ends.
+        Hooks registered with ``on_commit``/``on_rollback`` run after the outcome is final."""
         with self._lock:
             if self._depth == 0:
                 self.start_transaction()
@@ -217,22 +240,27 @@ class Connection:
                 except BaseException:
                     self.cancel_transaction()
                     raise
-                else:
-                    self.commit_transaction()
+                self.commit_transaction()
                 return
             name = f"jf_sp{self._depth}"
             self.query_raw(f"SAVEPOINT {name}", ())
             self._depth += 1
+            self._hooks.append(_Hooks())
             try:
                 yield self
             except BaseException:
                 self._depth -= 1
+                inner = self._hooks.pop()
                 if self._raw is not None:
                     with contextlib.suppress(errors.JoinflowError):
                         self.query_raw(f"ROLLBACK TO SAVEPOINT {name}", ())
+                _run(inner.rollback)
                 raise
             else:
                 self._depth -= 1
+                inner = self._hooks.pop()
+                self._hooks[-1].commit += inner.commit     # now part of the enclosing level
+                self._hooks[-1].rollback += inner.rollback
                 self.query_raw(f"RELEASE SAVEPOINT {name}", ())
 
     # -- catalog caches ----------------------------------------------------------
@@ -247,6 +275,25 @@ class Connection:
         if self._graph_cache is None:
             self._graph_cache = Dependencies(self)
         return self._graph_cache
+
+
+class _Hooks:
+    """Callbacks of one transaction level."""
+
+    __slots__ = ("commit", "rollback")
+
+    def __init__(self) -> None:
+        self.commit: list[Callable[[], Any]] = []
+        self.rollback: list[Callable[[], Any]] = []
+
+
+def _run(hooks: list[Callable[[], Any]]) -> None:
+    """Run transaction hooks; a failing hook is logged, never hides the outcome."""
+    for fn in hooks:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - cleanup must not mask the transaction's result
+            log.exception("transaction hook %r failed", fn)
 
 
 #: the settings that say which database a connection talks to
