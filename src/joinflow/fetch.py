@@ -204,8 +204,9 @@ def keys(self: Any, order_by: Any = None, limit: int | None = None,
 
 
 def fetch1(self: Any, *attrs: str, squeeze: bool = False,
-           download_path: str | None = None) -> Any:
-    """Exactly one row: a dict, or the named values (one value or a tuple)."""
+           download_path: str | None = None, as_dict: bool | None = None) -> Any:
+    """Exactly one row: a dict, or the named values (one value or a tuple). ``as_dict=True``
+    (DataJoint 0.12 documentation): the row as a dict, of the named attributes if any."""
     names = list(self.heading.names) if not attrs else _names(self, attrs)
     _, raw = rows(self, names, limit=2)
     if len(raw) != 1:
@@ -215,6 +216,8 @@ def fetch1(self: Any, *attrs: str, squeeze: bool = False,
     row = dict(zip(names, (c[0] for c in cols)))
     if not attrs:
         return row
+    if as_dict:
+        return {k: row[k] for k in names}
     values = [{k: row[k] for k in self.primary_key} if a == "KEY" else row[a] for a in attrs]
     return values[0] if len(values) == 1 else tuple(values)
 

@@ -99,7 +99,7 @@ def _converter(table: Any, attr: Any, enc: ColumnEncoder | None = OMIT
             raise
         except (errors.DataError, ValueError, TypeError) as exc:
             text = str(exc)
-            if attr.core == "uuid" and "UUID" not in text:
+            if attr.core == "uuid" and not attr.codec and "UUID" not in text:
                 text = f"badly formed UUID value {v!r}"
             raise errors.DataError(f"{text} for attribute `{attr.name}`") from exc
 
@@ -337,7 +337,14 @@ def _write_tracking_rows(conn: Any, tracking: list[RowWrite]) -> None:
         seen.add(ident)
         target = backend.full_name(rec.schema, rec.table)
         sql = backend.insert_sql(target, names) + backend.upsert_clause(target, names[:1], [])
-        conn.query(sql, [rec.values[n] for n in names])
+        conn.query(sql, [_tracking_param(backend, rec.values[n]) for n in names])
+
+
+def _tracking_param(backend: Any, value: Any) -> Any:
+    """A tracking-row value as a driver parameter (UUIDs in the backend's uuid form)."""
+    if isinstance(value, uuid.UUID):
+        return backend.adapter("uuid")(value) if backend.adapter("uuid") else value
+    return value
 
 
 def _count_empty_rows(rows: Any) -> int:
@@ -401,7 +408,7 @@ def _check_value(attr: Any, v: Any) -> str | None:
     if attr.codec:
         from .codecs.base import registry
         try:
-            registry.get(attr.codec).validate(v)
+            registry.chain_for(attr.spec)[0][0].validate(v)
         except (TypeError, ValueError) as exc:
             return str(exc)
         return None

@@ -14,9 +14,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 from ..errors import CodecError, DefinitionError
+
+if TYPE_CHECKING:
+    from ..storage.legacy import TrackingLookup
 
 ENTRY_POINT_GROUPS = ("joinflow.codecs", "datajoint.codecs")
 
@@ -51,6 +54,7 @@ class CodecContext:
     stores: StoreAccess | None = None      # the configured stores (object-store codecs)
     squeeze: bool = False           # fetch: drop singleton dimensions of arrays
     download_to: str | None = None  # fetch: folder for attachments (else config download_path)
+    tracking: "TrackingLookup | None" = None  # DataJoint 0.x ``~external_*`` rows (read only)
 
     @property
     def download_path(self) -> str:
@@ -193,6 +197,7 @@ class Registry:
     def __init__(self) -> None:
         self._codecs: dict[str, Codec] = {}
         self._entry_points_loaded = False
+        self._legacy_external: dict[str, Codec] = {}
 
     def add(self, codec: Codec, *, replace: bool = False) -> None:
         if codec.name in self._codecs and not replace and \
@@ -235,6 +240,24 @@ class Registry:
             return True
         except CodecError:
             return False
+
+    def set_legacy_external(self, codecs: Mapping[str, Codec]) -> None:
+        """The codecs of DataJoint 0.x ``blob@store``/``attach@store``/``filepath@store``
+        (set by ``joinflow.storage.legacy``; not listed among the named codecs)."""
+        self._legacy_external = dict(codecs)
+
+    def chain_for(self, spec: Any) -> tuple[list[Codec], str]:
+        """The chain of a declared codec type (a ``TypeSpec``): 0.x ``name@store`` columns go
+        through the legacy external-storage codecs, everything else through ``chain``."""
+        if spec.legacy and spec.store:
+            if not self._legacy_external:
+                from ..storage import legacy  # noqa: F401  (registers the codecs)
+            codec = self._legacy_external.get(spec.codec)
+            if codec is None:
+                raise CodecError(f"unknown external type {spec.codec}@{spec.store}; "
+                                 "expected blob@, attach@ or filepath@")
+            return [codec], codec.get_dtype(True)
+        return self.chain(spec.codec, spec.store is not None)
 
     def chain(self, name: str, is_store: bool) -> tuple[list[Codec], str]:
         """The codecs a declared ``<name>`` goes through (outermost first) and the core type."""

@@ -35,9 +35,17 @@ def make_context(where: TableRef, attr: Any, config: Any, stores: StoreAccess | 
                         store=attr.spec.store, config=config, stores=stores, **kw)
 
 
+def _tracking(conn: Any, attr: Any) -> Any:
+    """The read-only tracking-table lookup for a DataJoint 0.x ``name@store`` column."""
+    if not (attr.spec.legacy and attr.spec.store):
+        return None
+    from ..objectstores import tracking_lookup
+    return tracking_lookup(conn)
+
+
 def chain_of(attr: Any) -> list[Codec]:
     """The codecs of a codec attribute, outermost first."""
-    codecs, _ = registry.chain(attr.codec, attr.spec.store is not None)
+    codecs, _ = registry.chain_for(attr.spec)
     return codecs
 
 
@@ -93,7 +101,7 @@ def column_encoder(table: Any, attr: Any, pending: Pending | None = None,
     if not attr.codec:
         return ColumnEncoder(attr, adapt, [], None, Pending()) if adapt else None
     where = TableRef(table.database, table.table_name)
-    ctx = make_context(where, attr, conn.config, stores)
+    ctx = make_context(where, attr, conn.config, stores, tracking=_tracking(conn, attr))
     return ColumnEncoder(attr, adapt, chain_of(attr), ctx, pending if pending is not None
                          else Pending())
 
@@ -127,5 +135,5 @@ def column_decoder(query: Any, attr: Any, download_path: str | None = None,
     if not attr.codec:
         return ColumnDecoder(convert, [], None) if convert is not None else None
     ctx = make_context(column_origin(attr), attr, conn.config, stores, squeeze=squeeze,
-                       download_to=download_path)
+                       download_to=download_path, tracking=_tracking(conn, attr))
     return ColumnDecoder(convert, chain_of(attr), ctx)
