@@ -81,7 +81,14 @@ def stores(monkeypatch):
 
 
 @pytest.fixture
-def Obj(schema):
+def Obj(schema, tmp_path):
+    # a store must be configured at declaration (the fake stands in for it at run time)
+    stores = {"default": "mem", "mem": {"protocol": "file", "location": str(tmp_path)}}
+    with dj.config.override(stores=stores):
+        return _declare_obj(schema)
+
+
+def _declare_obj(schema):
     @schema
     class Obj(dj.Manual):
         definition = """
