@@ -294,3 +294,37 @@ def test_fetch_external_paths_layout(schema, tmp_path):
         assert path == PurePosixPath(str(store), schema.database, h[:1], h[1:4], h)
         assert Path(path).read_bytes()[:4] == b"mYm\0"
         assert (T & {"k": 1}).fetch1("b").tolist() == [0, 1, 2, 3, 4]
+
+
+def test_filepath_and_update1_on_s3(schema, tmp_path, moto_s3):  # noqa: F811
+    stage = tmp_path / "stage"
+    (stage / "run1").mkdir(parents=True)
+    spec = moto_s3.store_config(stage=str(stage))
+    with dj.config.override(stores={"s3raw": spec}):
+        @schema
+        class Rec(dj.Manual):
+            definition = """
+            rid : int
+            ---
+            f : filepath@s3raw
+            b = null : blob@s3raw
+            """
+
+        files = [stage / "run1" / f"part{i}.bin" for i in range(3)]
+        for i, p in enumerate(files):
+            p.write_bytes(bytes([i]) * 2048)
+        Rec.insert([{"rid": i, "f": str(p)} for i, p in enumerate(files)])
+        keys = sorted(k.split("/", 2)[2] for k in s3_objects(moto_s3, spec["location"]))
+        assert keys == [f"run1/part{i}.bin" for i in range(3)]
+        for p in files:
+            p.unlink()
+        assert Rec.fetch("f", order_by="rid").tolist() == [str(p) for p in files]
+        assert files[1].read_bytes() == bytes([1]) * 2048
+
+        Rec.update1({"rid": 1, "b": {"calibrated": np.arange(4)}})
+        assert (Rec & {"rid": 1}).fetch1("b")["calibrated"].tolist() == [0, 1, 2, 3]
+        assert len(schema.external["s3raw"]) == 4 and len(schema.external["s3raw"].unused()) == 0
+        Rec.update1({"rid": 1, "b": None})
+        assert len(schema.external["s3raw"].unused()) == 1
+        assert schema.external["s3raw"].delete(display_progress=False) == []
+        assert len(s3_objects(moto_s3, spec["location"])) == 3
