@@ -18,6 +18,8 @@ import pytest
 import joinflow as dj
 from joinflow.settings import Config
 
+pytest_plugins = ["s3_fixtures"]
+
 BACKENDS = ["sqlite", "postgresql", "mysql"]
 URLS = {
     "postgresql": os.environ.get("JF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),

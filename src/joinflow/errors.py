@@ -12,6 +12,10 @@
     ├── MissingTableError               table or schema does not exist
     ├── AccessError                     permission / authentication failure
     ├── LostConnectionError             the server connection dropped
+    ├── StoreError                      an object store is unreachable, misconfigured or refused
+    │   ├── MissingObjectError (FileNotFoundError)
+    │   │                               an object is not in its store
+    │   └── ObjectIntegrityError        a stored object does not match its content hash
     └── IntegrityError                  a database constraint refused the change
         ├── DuplicateError              primary or unique key already present
         └── ForeignKeyError             referenced row missing / row still referenced
@@ -78,6 +82,25 @@ class AccessError(JoinflowError):
 
 class LostConnectionError(JoinflowError):
     """The server connection was lost."""
+
+
+class StoreError(JoinflowError):
+    """An object store failed: unreachable endpoint, missing bucket, bad credentials, ...
+
+    The message names the store and the problem in one line; the driver's exception is
+    kept as ``__cause__``.
+    """
+
+
+class MissingObjectError(StoreError, FileNotFoundError):
+    """An object is missing from its store."""
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror)
+        return Exception.__str__(self)
+
+
+class ObjectIntegrityError(StoreError):
+    """A stored object's contents do not match the content hash recorded for it."""
 
 
 class IntegrityError(JoinflowError):

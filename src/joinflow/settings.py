@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .storage.spec import match_store_name, stores_from_environment, validate_stores
 
 DEFAULTS: dict[str, Any] = {
     "database.backend": "sqlite",
@@ -39,7 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "enable_python_native_blobs": True,
     "blob.compression": "auto",      # "auto" | "always" | "never"
     "stores": {},
-    "cache": None,
+    "cache": None,                   # folder caching fetched hash-addressed objects
+    "cache_size_limit": None,        # bytes; least recently used cache entries are evicted
     "query_cache": None,
     "fetch_format": "array",
     "filepath_checksum_size_limit": None,
@@ -56,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
 
 BOOL_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)} | {"database.use_tls"}
 INT_KEYS = {"database.port", "display.limit", "display.width", "jobs.stale_timeout",
-            "jobs.default_priority", "filepath_checksum_size_limit"}
+            "jobs.default_priority", "filepath_checksum_size_limit", "cache_size_limit"}
 
 ENV_VARS: dict[str, str] = {
     "JF_BACKEND": "database.backend", "JF_HOST": "database.host", "JF_PORT": "database.port",
@@ -111,8 +113,10 @@ def _normalize(key: str, value: Any) -> Any:
         if low not in _TRUE | _FALSE:
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         value = low in _TRUE
-    if key == "stores" and not isinstance(value, dict):
-        raise ConfigError("'stores' must be a dict of store name -> store spec")
+    if key == "stores":  # completeness (required keys) is checked when a store is used
+        value = validate_stores(value, complete=False)
+    if key == "cache" and value is not None and not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"cache must be a folder path or None, got {type(value).__name__}")
     return value
 
 
@@ -244,6 +248,17 @@ class Config(_Attributes, MutableMapping):
                     key = section + var[len(prefix):].lower()
                     if key in DEFAULTS:
                         self[key] = value
+        self._load_store_environment(env)
+
+    def _load_store_environment(self, env: Any) -> None:
+        """``DJ_STORES``/``JF_STORES`` (a JSON object replacing ``stores``, as DataJoint 2.3.5)
+        and ``DJ_STORES__<NAME>__<KEY>`` / ``JF_STORES__<NAME>__<KEY>`` for single keys."""
+        whole, keys = stores_from_environment(env)
+        if whole is not None:
+            self["stores"] = whole
+        for key, value in keys.items():
+            _, name, attr = key.split(".")
+            self[f"stores.{match_store_name(self['stores'], name)}.{attr}"] = value
 
     def load_secrets(self, folder: str | os.PathLike) -> None:
         """Read a secrets directory: one file per dotted key (``database.password``)."""

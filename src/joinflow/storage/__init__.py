@@ -1,0 +1,51 @@
+"""Object storage: configured stores over fsspec, content hashes and placement, a local cache.
+
+Layers (arrows point down only)::
+
+    transfer.py upload_missing (dedup), fetch_verified (cache, batch, hash check)
+    stores.py   Stores: names -> Store, for one configuration
+    cache.py    ObjectCache: local, content-addressed, multi-process safe
+    store.py    Store: one store's object I/O (atomic writes, concurrent batches)
+    failures.py driver errors -> StoreError (one place)
+    hashing.py  content hashes and hash-addressed paths (DataJoint 2.x and 0.14), pure
+    spec.py     StoreSpec, validate_stores: dj.config['stores'] checked, pure
+"""
+from .cache import ObjectCache
+from .hashing import (
+                      content_hash,
+                      file_hash,
+                      hash_path,
+                      is_hash,
+                      legacy_attachment_uuid,
+                      legacy_file_uuid,
+                      legacy_path,
+                      legacy_to_hash,
+                      legacy_uuid,
+                      subfold,
+)
+from .spec import StoreSpec, resolve_store_name, validate_stores
+from .store import LocalFile, Store
+from .stores import Stores
+from .transfer import fetch_verified, upload_missing
+
+__all__ = [
+                      "LocalFile",
+                      "ObjectCache",
+                      "Store",
+                      "StoreSpec",
+                      "Stores",
+                      "content_hash",
+                      "fetch_verified",
+                      "file_hash",
+                      "hash_path",
+                      "is_hash",
+                      "legacy_attachment_uuid",
+                      "legacy_file_uuid",
+                      "legacy_path",
+                      "legacy_to_hash",
+                      "legacy_uuid",
+                      "resolve_store_name",
+                      "subfold",
+                      "upload_missing",
+                      "validate_stores",
+]
