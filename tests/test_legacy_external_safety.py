@@ -77,8 +77,11 @@ def test_tracking_table_layout(schema, store_dir):
     [stored] = [p for p in store_dir.rglob("*") if p.is_file()]
     assert len(ext) == 1 and ext.fetch1("size") == stored.stat().st_size
     assert ext.fetch1("hash") == uuid.UUID(bytes=hashlib.md5(stored.read_bytes()).digest())
-    fks = schema.connection.dependencies.parent_fks(schema.database, "t")
-    assert [(fk.parent_table, fk.columns) for fk in fks] == [("~external_local", ("b",))]
+    deps = schema.connection.dependencies
+    fks = deps.child_fks(schema.database, "~external_local")
+    assert [(fk.child_table, fk.columns, fk.ref_columns) for fk in fks] == [("t", ("b",), ("hash",))]
+    assert deps.parent_fks(schema.database, "t") == []  # storage, not a parent
+    assert "->" not in T.describe()
     with pytest.raises(dj.errors.IntegrityError):  # rows keep their objects' entries
         ext.delete_quick()
 

@@ -10,13 +10,12 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
-from s3_fixtures import moto_s3  # noqa: F401  (session fixture)
 
 import joinflow as dj
 
 
 @pytest.fixture
-def seed_stores(tmp_path, moto_s3, monkeypatch):  # noqa: F811
+def seed_stores(tmp_path, moto_s3, monkeypatch):
     """Seed 001's two stores: 'shared' on S3, 'local' in ./dj-store (cwd = tmp_path)."""
     monkeypatch.chdir(tmp_path)
     shared = moto_s3.store_config()
@@ -39,7 +38,7 @@ def local_objects(root: str | Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*") if p.is_file())
 
 
-def test_seed_001_blobs_and_attachments(schema, seed_stores, moto_s3):  # noqa: F811
+def test_seed_001_blobs_and_attachments(schema, seed_stores, moto_s3):
     @schema
     class Test(dj.Manual):
         definition = """
@@ -296,7 +295,7 @@ def test_fetch_external_paths_layout(schema, tmp_path):
         assert (T & {"k": 1}).fetch1("b").tolist() == [0, 1, 2, 3, 4]
 
 
-def test_filepath_and_update1_on_s3(schema, tmp_path, moto_s3):  # noqa: F811
+def test_filepath_and_update1_on_s3(schema, tmp_path, moto_s3):
     stage = tmp_path / "stage"
     (stage / "run1").mkdir(parents=True)
     spec = moto_s3.store_config(stage=str(stage))
