@@ -176,3 +176,49 @@ def test_unused_entries_deleted_with_files(schema, store_dir):
     assert len(ext) == 2 and len(files_under(store_dir)) == 3
     assert sorted(T.fetch("k")) == [2, 3]
     assert [v.tolist() for v in T.fetch("b", order_by="k")] == [[2, 2, 2], [3, 3, 3]]
+
+
+def test_corrupted_blob_is_detected(schema, store_dir):
+    @schema
+    class T(dj.Manual):
+        definition = """
+        k : int
+        ---
+        b : blob@local
+        """
+
+    T.insert1((1, np.arange(10)))
+    [stored] = [p for p in store_dir.rglob("*") if p.is_file()]
+    data = bytearray(stored.read_bytes())
+    data[-1] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    with pytest.raises(dj.errors.ObjectIntegrityError, match="corrupted"):
+        T.fetch1("b")
+
+
+def test_column_downloads_are_concurrent(schema, tmp_path, moto_s3):
+    with dj.config.override(stores={"s3": moto_s3.store_config()}):
+        @schema
+        class T(dj.Manual):
+            definition = """
+            k : int
+            ---
+            b : blob@s3
+            a : attach@s3
+            """
+
+        rows = []
+        for i in range(8):
+            att = tmp_path / f"file{i}.txt"
+            att.write_text(f"attachment {i}")
+            rows.append((i, np.full(50, i), str(att)))
+        T.insert(rows)
+        moto_s3.meter.reset(latency=0.2)
+        try:
+            b, a = T.fetch("b", "a", order_by="k")
+            peak = moto_s3.meter.peak
+        finally:
+            moto_s3.meter.reset()
+        assert [v[0] for v in b] == list(range(8))
+        assert [Path(p).read_text() for p in a] == [f"attachment {i}" for i in range(8)]
+        assert peak > 1, "objects of a column must be fetched concurrently"

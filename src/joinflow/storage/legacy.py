@@ -19,7 +19,6 @@ the narrow :class:`TrackingLookup` on the context), the objects in one concurren
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from ..codecs import blob as blobfmt
 from ..codecs.base import Codec, CodecContext, Encoded, ObjectWrite, RowWrite, registry
 from ..codecs.builtin import safe_filename, write_attachment
 from ..errors import CodecError, DataError
+from .cache import ObjectCache
 from .hashing import (
     legacy_attachment_uuid,
     legacy_file_uuid,
@@ -39,6 +39,7 @@ from .hashing import (
     legacy_to_hash,
     legacy_uuid,
 )
+from .transfer import fetch_verified
 
 TRACKING_PREFIX = "~external_"
 DOWNLOAD_THREADS = 16
@@ -124,47 +125,27 @@ class LegacyBlobCodec(Codec, register=False):
         return Encoded(uid, writes=(write,), rows=(_tracking_row(context, uid, len(data)),))
 
     def decode_column(self, values: list, *, context: CodecContext) -> list:
+        """Cache hits first, the rest in one concurrent batch; every object verified against
+        its hash (the UUID is the MD5 of the blob bytes)."""
         uids = _uuids(values)
         if not uids:
             return list(values)
-        data = self._fetch(uids, context)
+        store = _store(context)
+        objects = [(_object_path(u, context, store), legacy_to_hash(u)) for u in uids]
+        data = dict(zip(uids, fetch_verified(store, objects, _cache(context)), strict=True))
         return [None if v is None else blobfmt.unpack(data[v], squeeze=context.squeeze)
                 for v in values]
-
-    def _fetch(self, uids: list[uuid.UUID], context: CodecContext) -> dict[uuid.UUID, bytes]:
-        cache = _cache(context)
-        found: dict[uuid.UUID, bytes] = {}
-        if cache is not None:
-            for uid in uids:
-                hit = cache.get(legacy_to_hash(uid))
-                if hit is not None:
-                    found[uid] = hit
-        missing = [u for u in uids if u not in found]
-        if missing:
-            store = _store(context)
-            fetched = store.get_many([_object_path(u, context, store) for u in missing])
-            for uid, data in zip(missing, fetched):
-                found[uid] = data
-                if cache is not None:
-                    _cache_put(cache, uid, data)
-        return found
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Any:
         assert context is not None
         return self.decode_column([stored], context=context)[0]
 
 
-def _cache(context: CodecContext) -> Any:
+def _cache(context: CodecContext) -> ObjectCache | None:
     """``dj.config['cache']`` as an object cache (blob@ values only, as DataJoint 0.14)."""
     if not _config_value(context.config, "cache"):
         return None
-    from .cache import ObjectCache
     return ObjectCache.from_config(context.config)
-
-
-def _cache_put(cache: Any, uid: uuid.UUID, data: bytes) -> None:
-    if hashlib.md5(data).digest() == uid.bytes:  # 0.11-era objects may not hash to their uuid
-        cache.put(legacy_to_hash(uid), data)
 
 
 # ------------------------------------------------------------------------------ attach@store
