@@ -222,3 +222,29 @@ def test_column_downloads_are_concurrent(schema, tmp_path, moto_s3):
         assert [v[0] for v in b] == list(range(8))
         assert [Path(p).read_text() for p in a] == [f"attachment {i}" for i in range(8)]
         assert peak > 1, "objects of a column must be fetched concurrently"
+
+
+def test_entry_kept_when_its_file_cannot_be_removed(schema, store_dir, monkeypatch):
+    @schema
+    class T(dj.Manual):
+        definition = """
+        k : int
+        ---
+        b : blob@local
+        """
+
+    T.insert1((1, np.arange(6)))
+    T.delete()
+    ext = schema.external["local"]
+    [(uid, path)] = ext.fetch_external_paths()
+
+    def refuse(self, paths):
+        raise dj.errors.StoreError("store 'local': permission denied")
+
+    monkeypatch.setattr("joinflow.storage.store.Store.remove", refuse)
+    errors = ext.delete(display_progress=False)
+    assert errors == [(uid, path, "store 'local': permission denied")]
+    assert len(ext) == 1 and Path(path).is_file()
+    monkeypatch.undo()
+    assert ext.delete(display_progress=False) == []
+    assert len(ext) == 0 and not Path(path).exists()

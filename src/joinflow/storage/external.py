@@ -155,8 +155,7 @@ class ExternalTable(FreeTable):
 
     # -- cleanup -----------------------------------------------------------------------------
     def delete(self, *, delete_external_files: bool | None = None, limit: int | None = None,
-               display_progress: bool = True, errors_as_string: bool = True,
-               **_ignored: Any) -> list | None:
+               display_progress: bool = True, errors_as_string: bool = True) -> list | None:
         """Delete the unused entries; with ``delete_external_files`` (default True, as
         DataJoint 0.12) also their objects. Returns the list of ``(hash, path, error)`` for
         objects that could not be removed (their entries are kept)."""
