@@ -30,13 +30,19 @@ class Connection:
         # a live layer over the given (default: global) configuration, so later changes to
         # dj.config (download_path, safemode, ...) apply; connection arguments stay local
         cfg = (config if config is not None else global_config).child()
-        if host is not None and ":" in host and backend != "sqlite":
-            host, _, p = host.rpartition(":")
-            port = port or int(p)
         for key, value in (("host", host), ("user", user), ("password", password),
                            ("backend", backend), ("port", port), ("path", path)):
             if value is not None:
                 cfg[f"database.{key}"] = value
+        #: the target settings as given, before the backend is chosen (see ``conn()``)
+        self.requested = {key: cfg[key] for key in TARGET_KEYS}
+        named_host = cfg["database.host"]
+        if isinstance(named_host, str) and named_host.count(":") == 1:  # DataJoint's host:port
+            named_host, _, named_port = named_host.partition(":")
+            if named_port.isdigit():
+                cfg["database.host"] = named_host
+                cfg["database.port"] = port or int(named_port)
+        cfg["database.backend"], self.backend_reason = choose_backend(cfg)
         for key in TARGET_KEYS:  # which server this connection talks to is fixed from now on
             cfg[key] = cfg[key]
         self.config = cfg
@@ -53,6 +59,8 @@ class Connection:
 
     # -- lifecycle ------------------------------------------------------------
     def connect(self) -> None:
+        log.info("connecting to %s (%s)", self.backend.describe_target(self.config),
+                 self.backend_reason)
         try:
             self._raw = self.backend.connect(self.config)
         except Exception as exc:  # never let the password reach the message
@@ -299,6 +307,21 @@ def _run(hooks: list[Callable[[], Any]]) -> None:
 #: the settings that say which database a connection talks to
 TARGET_KEYS = ("database.backend", "database.host", "database.port", "database.user",
                "database.password", "database.name", "database.path")
+#: settings that name a database server: any of them set (and no backend) means MySQL,
+#: or PostgreSQL on port 5432; none set means the SQLite file ``database.path``
+SERVER_KEYS = ("database.host", "database.port", "database.user", "database.password")
+
+
+def choose_backend(cfg: Config) -> tuple[str, str]:
+    """The backend a configuration asks for, and the reason (for the log and errors)."""
+    if cfg["database.backend"]:
+        return cfg["database.backend"], "database.backend is set"
+    named = [key for key in SERVER_KEYS if cfg[key] not in (None, "")]
+    if not named:
+        return "sqlite", "no database server is named: database.host is not set"
+    if cfg["database.port"] == 5432:
+        return "postgresql", "database.port is 5432 and database.backend is not set"
+    return "mysql", f"{named[0]} is set and database.backend is not: MySQL, as in DataJoint"
 
 
 class Rows(list):
@@ -336,7 +359,7 @@ def conn(host: str | None = None, user: str | None = None, password: str | None 
     from . import config as global_config
     explicit = bool(host or user or password is not None or kwargs)
     stale = (_global is not None and not _global_explicit and not explicit
-             and any(_global.config[k] != global_config[k] for k in TARGET_KEYS))
+             and any(_global.requested[k] != global_config[k] for k in TARGET_KEYS))
     if _global is None or stale or reset or explicit:
         if _global is not None and (reset or stale):
             _global.close()  # dj.config now names another database (or a reset was asked)

@@ -101,7 +101,7 @@ class Schema:
             part.master = cls
             self._bind(part, part.sql_name())
             self._declare(part, {**context, "master": cls, "self": part, cls.__name__: cls})
-        if issubclass(cls, Lookup) and cls.contents and self.create_tables:
+        if issubclass(cls, Lookup) and self.create_tables:
             self._load_contents(cls)
         return cls
 
@@ -120,9 +120,13 @@ class Schema:
                       cls.__name__)
 
     def _load_contents(self, cls: type) -> None:
-        contents = list(cls.contents)
-        if len(cls()) < len(contents):
-            cls().insert(contents, skip_duplicates=True)
+        """Insert a Lookup's ``contents``: a list or tuple of rows, a property or a method
+        returning or yielding them."""
+        table = cls()
+        contents = table.contents  # on an instance, so a @property works
+        contents = list((contents() if callable(contents) else contents) or ())
+        if contents and len(table) < len(contents):
+            table.insert(contents, skip_duplicates=True)
 
     @property
     def external(self) -> Any:
