@@ -241,3 +241,96 @@ def test_database_worded_data_errors_name_table_and_attribute(thing, backend):
     err = named_data_error(thing(), info.value)
     assert isinstance(err, dj.errors.DataError)
     assert str(err).startswith(f"invalid value for attribute `small` of {thing.full_table_name}")
+
+
+# -- DataJoint's declare module and legacy names -------------------------------------------
+def test_declare_sql_of_definition_and_describe_agree(schema):
+    from joinflow.declare import declare
+
+    @schema
+    class Rig(dj.Lookup):
+        definition = """
+        rig : varchar(16)
+        """
+
+    @schema
+    class Run(dj.Manual):
+        definition = """
+        # a run
+        run_id : int32
+        ---
+        -> Rig
+        speed = 1.5 : float64
+        label = 'x' : varchar(8)   # a label
+        unique index (label)
+        index (speed, run_id)
+        """
+
+    adapter = Run.connection.adapter
+    assert adapter is Run.connection.backend
+    context = {"Rig": Rig}
+    sql, _ = declare(Run.full_table_name, Run.definition, context, adapter)
+    assert "CREATE TABLE" in sql.upper() and "label" in sql
+    assert declare(Run.full_table_name, Run.describe(), context, adapter)[0] == sql
+    changed = Run.definition.replace("'x'", "'y'")
+    assert declare(Run.full_table_name, changed, context, adapter)[0] != sql
+
+
+def test_match_type_and_core_type_sql():
+    from joinflow.declare import CORE_TYPE_SQL, SPECIAL_TYPES, match_type
+    assert [match_type(t) for t in ("float32", "int64", "bool", "<blob>")] == [
+        "FLOAT32", "INT64", "BOOL", "CODEC"]
+    assert all(match_type(t) in SPECIAL_TYPES for t in ("float32", "int8", "uuid", "json"))
+    assert [match_type(t) for t in ("int", "tinyint unsigned", "double", "varchar(8)")] == [
+        "INTEGER", "INTEGER", "FLOAT", "VARCHAR"]
+    assert (CORE_TYPE_SQL["float32"], CORE_TYPE_SQL["int16"], CORE_TYPE_SQL["bool"]) == (
+        "float", "smallint", "tinyint")
+
+
+def test_legacy_make_tuples(schema):
+    @schema
+    class Source(dj.Lookup):
+        definition = """
+        n : int32
+        """
+        contents = [(1,), (2,)]
+
+    @schema
+    class Square(dj.Computed):
+        definition = """
+        -> Source
+        ---
+        sq : int32
+        """
+
+        def _make_tuples(self, key):  # DataJoint 0.x's name for make
+            self.insert1(dict(key, sq=key["n"] ** 2))
+
+    Square.populate()
+    assert Square.to_dicts(order_by="n") == [{"n": 1, "sq": 1}, {"n": 2, "sq": 4}]
+
+
+def test_drop_refuses_to_orphan_a_part_table(schema):
+    @schema
+    class Site(dj.Lookup):
+        definition = """
+        url : varchar(64)
+        """
+
+    @schema
+    class Person(dj.Manual):
+        definition = """
+        person_id : int32
+        """
+
+        class Site(dj.Part):
+            definition = """
+            -> master
+            -> Site
+            """
+
+    with pytest.raises(dj.errors.JoinflowError, match="without its master"):
+        Site.drop()
+    assert Site.is_declared and Person.Site.is_declared
+    Site.drop(part_integrity="ignore")
+    assert not Site.is_declared and not Person.Site.is_declared and Person.is_declared

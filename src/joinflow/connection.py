@@ -95,6 +95,11 @@ class Connection:
         state = "connected" if self._raw is not None else "disconnected"
         return f"Connection({self.backend.describe_target(self.config)}, {state})"
 
+    @property
+    def adapter(self) -> Backend:
+        """DataJoint's name for the database dialect object: joinflow's backend."""
+        return self.backend
+
     def __enter__(self) -> "Connection":
         return self
 
