@@ -334,3 +334,51 @@ def test_drop_refuses_to_orphan_a_part_table(schema):
     assert Site.is_declared and Person.Site.is_declared
     Site.drop(part_integrity="ignore")
     assert not Site.is_declared and not Person.Site.is_declared and Person.is_declared
+
+
+def test_validation_result_as_datajoint_builds_it(schema):
+    @schema
+    class Item(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        value : varchar(8)
+        """
+
+    assert bool(dj.ValidationResult(is_valid=True, errors=[], rows_checked=1)) is True
+    errors = [(i, f"field{i}", f"error{i}") for i in range(12)]
+    bad = dj.ValidationResult(is_valid=False, errors=errors, rows_checked=12)
+    assert not bad and "Validation failed: 12 error(s)" in bad.summary()
+    assert "Row 0, field0: error0" in bad.summary() and "and 2 more errors" in bad.summary()
+    assert Item.validate([{"id": 1, "value": "one"}]).summary() == \
+        "Validation passed: 1 rows checked"
+    result = Item.validate([{"value": "one"}])
+    assert not result.is_valid and "'id'" in result.errors[0][2]
+
+
+def test_year_type(schema):
+    @schema
+    class Term(dj.Manual):
+        definition = """
+        term_year : year
+        """
+
+    Term.insert([{"term_year": 2019}, {"term_year": 2020}])
+    assert sorted(Term.to_arrays("term_year")) == [2019, 2020]
+
+
+def test_query_reconnect_argument(conn):
+    conn.close()
+    with pytest.raises(dj.errors.LostConnectionError, match="not connected"):
+        conn.query("SELECT 1", reconnect=False)
+    assert conn.query("SELECT 1", reconnect=True) == [(1,)]
+
+
+def test_use_tls_false_connects_without_tls(backend, tmp_path):
+    from conftest import backend_config, connect
+    if backend == "sqlite":
+        pytest.skip("SQLite has no server")
+    connect(backend).close()  # skip when the server is unreachable
+    c = dj.Connection(config=backend_config(backend, tmp_path), use_tls=False)
+    assert c.config["database.use_tls"] is False and c.query("SELECT 1") == [(1,)]
+    c.close()

@@ -439,7 +439,7 @@ def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -
     try:
         names, cols = normalize(table, rows)
     except errors.DataError as exc:
-        return ValidationResult([(0, None, str(exc))], 0)
+        return ValidationResult(errors=[(0, None, str(exc))], rows_checked=0)
     nrows = len(cols[0]) if cols else 0
     for nm, col in zip(names, cols):
         if nm not in heading and not ignore_extra_fields:
@@ -447,7 +447,7 @@ def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -
                 problems.append((i, nm, f"attribute {nm!r} is not in the heading"))
     for a in heading.values():
         if a.name not in names and not a.nullable and a.default is None and not a.autoincrement:
-            problems.append((0, a.name, "required attribute is missing"))
+            problems.append((0, a.name, f"required attribute {a.name!r} is missing"))
     for nm, col in zip(names, cols):
         if nm not in heading:
             continue
@@ -463,4 +463,4 @@ def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -
             msg = _check_value(attr, v)
             if msg:
                 problems.append((i, nm, msg))
-    return ValidationResult(problems, nrows)
+    return ValidationResult(errors=problems, rows_checked=nrows)
