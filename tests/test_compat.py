@@ -382,3 +382,24 @@ def test_use_tls_false_connects_without_tls(backend, tmp_path):
     c = dj.Connection(config=backend_config(backend, tmp_path), use_tls=False)
     assert c.config["database.use_tls"] is False and c.query("SELECT 1") == [(1,)]
     c.close()
+
+
+def test_undecorated_or_unactivated_table_says_so():
+    class Loose(dj.Manual):
+        definition = """
+        id : int32
+        """
+
+    with pytest.raises(dj.errors.JoinflowError, match="not properly configured"):
+        Loose().full_table_name
+    later = dj.Schema()  # activated later (Elements)
+
+    @later
+    class Waiting(dj.Manual):
+        definition = """
+        id : int32
+        """
+
+    for use in (lambda: Waiting().heading, lambda: Waiting().primary_key):
+        with pytest.raises(dj.errors.JoinflowError, match="not properly configured"):
+            use()

@@ -30,7 +30,12 @@ class Table(QueryExpression):
 
     @property
     def connection(self) -> Any:
-        return self._connection
+        conn = getattr(self, "_connection", None)
+        if conn is None:
+            raise errors.JoinflowError(
+                f"table class {type(self).__name__} is not properly configured: decorate it "
+                "with an activated schema (@schema) before using it")
+        return conn
 
     @property
     def class_name(self) -> str:
