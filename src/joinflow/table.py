@@ -275,7 +275,7 @@ class ValidationResult:
     ``rows_checked``. ``ValidationResult(is_valid=..., errors=..., rows_checked=...)``."""
 
     def __init__(self, is_valid: bool | None = None,
-                 errors: list[tuple[int, str | None, str]] | None = None,  # noqa: A002
+                 errors: list[tuple[int, str | None, str]] | None = None,
                  rows_checked: int = 0) -> None:
         self.errors = list(errors or [])
         self.is_valid = not self.errors if is_valid is None else bool(is_valid)
@@ -287,8 +287,8 @@ class ValidationResult:
     def summary(self, limit: int = 10) -> str:
         if self.is_valid:
             return f"Validation passed: {self.rows_checked} rows checked"
-        lines = [f"Validation failed: {len(self.errors)} error(s) in {self.rows_checked} "
-                 "rows checked"]
+        failed = f"Validation failed: {len(self.errors)} error(s)"
+        lines = [f"{failed} in {self.rows_checked} rows checked"]
         lines += [f"  Row {i}, {f or '-'}: {m}" for i, f, m in self.errors[:limit]]
         if len(self.errors) > limit:
             lines.append(f"  ... and {len(self.errors) - limit} more errors")

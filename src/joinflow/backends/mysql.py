@@ -65,11 +65,11 @@ class MySQLBackend(Backend):
     # -- connection ---------------------------------------------------------
     def connect(self, config: Any) -> Any:
         import pymysql
-        kwargs = dict(host=config["database.host"] or "localhost",
-                      port=config["database.port"] or 3306,
-                      user=config["database.user"] or "root",
-                      password=config["database.password"] or "", autocommit=True,
-                      charset="utf8mb4", connect_timeout=10, local_infile=False)
+        kwargs: dict[str, Any] = {
+            "host": config["database.host"] or "localhost",
+            "port": config["database.port"] or 3306, "user": config["database.user"] or "root",
+            "password": config["database.password"] or "", "autocommit": True,
+            "charset": "utf8mb4", "connect_timeout": 10, "local_infile": False}
         tls = config["database.use_tls"]  # True: required; False: off; None: preferred
         if tls is False:
             raw = pymysql.connect(**kwargs)
