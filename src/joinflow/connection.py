@@ -25,13 +25,15 @@ class Connection:
     def __init__(self, host: str | None = None, user: str | None = None,
                  password: str | None = None, *, backend: str | None = None,
                  port: int | None = None, path: str | None = None,
-                 config: Config | None = None, init_fun: Any = None) -> None:
+                 config: Config | None = None, init_fun: Any = None,
+                 use_tls: bool | dict | None = None) -> None:
         from . import config as global_config
         # a live layer over the given (default: global) configuration, so later changes to
         # dj.config (download_path, safemode, ...) apply; connection arguments stay local
         cfg = (config if config is not None else global_config).child()
         for key, value in (("host", host), ("user", user), ("password", password),
-                           ("backend", backend), ("port", port), ("path", path)):
+                           ("backend", backend), ("port", port), ("path", path),
+                           ("use_tls", use_tls)):
             if value is not None:
                 cfg[f"database.{key}"] = value
         #: the target settings as given, before the backend is chosen (see ``conn()``)
@@ -96,6 +98,11 @@ class Connection:
         state = "connected" if self._raw is not None else "disconnected"
         return f"Connection({self.backend.describe_target(self.config)}, {state})"
 
+    @property
+    def adapter(self) -> Backend:
+        """DataJoint's name for the database dialect object: joinflow's backend."""
+        return self.backend
+
     def __enter__(self) -> "Connection":
         return self
 
@@ -117,10 +124,17 @@ class Connection:
         return self.backend.translate_error(exc) or errors.JoinflowError(str(exc))
 
     def query_raw(self, sql: str, params: tuple | list = (), *, many: bool = False,
-                  fetch: bool = True) -> list:
-        """Execute driver-style SQL; returns all rows (or [] for statements)."""
+                  fetch: bool = True, reconnect: bool | None = None) -> list:
+        """Execute driver-style SQL; returns all rows (or [] for statements). ``reconnect``
+        (default ``database.reconnect``): reconnect once if the connection was lost."""
+        refuse = reconnect is False  # asked not to: a closed connection stays closed
+        if reconnect is None:
+            reconnect = self.config["database.reconnect"]
         with self._lock:
             for attempt in (0, 1):
+                if self._raw is None and refuse and not self._depth:
+                    raise errors.LostConnectionError(
+                        f"not connected to {self.backend.describe_target(self.config)}")
                 if self._raw is None:
                     if self._depth:  # never reconnect silently in the middle of a transaction
                         raise errors.LostConnectionError(
@@ -133,7 +147,7 @@ class Connection:
                     if not self._is_disconnect(exc):
                         raise self._translate(exc) from exc
                     self.close()
-                    if attempt == 0 and self._depth == 0 and self.config["database.reconnect"]:
+                    if attempt == 0 and self._depth == 0 and reconnect:
                         log.warning("lost connection; reconnecting")
                         continue
                     where = " during a transaction; the transaction was rolled back" \
@@ -306,7 +320,7 @@ def _run(hooks: list[Callable[[], Any]]) -> None:
 
 #: the settings that say which database a connection talks to
 TARGET_KEYS = ("database.backend", "database.host", "database.port", "database.user",
-               "database.password", "database.name", "database.path")
+               "database.password", "database.name", "database.path", "database.use_tls")
 #: settings that name a database server: any of them set (and no backend) means MySQL,
 #: or PostgreSQL on port 5432; none set means the SQLite file ``database.path``
 SERVER_KEYS = ("database.host", "database.port", "database.user", "database.password")

@@ -5,6 +5,7 @@ Foreign-key references are resolved by walking dotted names in the declaration c
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,3 +197,54 @@ def ddl(schema: str, table: str, spec: TableSpec, fks: list[ResolvedFK],
     stmts += backend.comment_statements(schema, table, spec.comment,
                                         {a.name: label(a) for a in attrs})
     return stmts
+
+
+# -- DataJoint's declare module names (``from datajoint.declare import declare``) ----------------
+def _mysql_core_sql() -> dict[str, str | None]:
+    from .backends.mysql import MySQLBackend
+    return {core: (None if "{" in sql else sql) for core, sql in MySQLBackend.type_sql.items()
+            if core != "binary"}
+
+
+#: the MySQL type of each core type (None: it takes parameters, e.g. varchar(n))
+CORE_TYPE_SQL: dict[str, str | None] = _mysql_core_sql()
+#: the categories ``match_type`` gives core types and codecs
+SPECIAL_TYPES: set[str] = {core.upper() for core in CORE_TYPE_SQL} | {"ENUM", "CODEC"}
+_FAMILIES = {"float32": "FLOAT", "float64": "FLOAT", "decimal": "DECIMAL", "char": "STRING",
+             "varchar": "STRING", "text": "STRING", "date": "TEMPORAL", "datetime": "TEMPORAL",
+             "time": "TEMPORAL", "timestamp": "TEMPORAL", "bytes": "BLOB"}
+
+
+def match_type(attribute_type: str) -> str:
+    """The category of a declared type: a core type in capitals (``'FLOAT32'``, ``'VARCHAR'``),
+    ``'CODEC'`` for ``<codec>`` types, and for a native SQL type its family (``'INTEGER'``,
+    ``'FLOAT'``, ``'DECIMAL'``, ``'STRING'``, ``'TEMPORAL'``, ``'BLOB'``)."""
+    from .definition.types import INTEGER_RANGES, parse_type
+    spec = parse_type(attribute_type)
+    if spec.codec:
+        return "CODEC" if not spec.legacy else "BLOB"
+    head = attribute_type.strip().lower().split("(")[0].strip()
+    if head == spec.core:
+        return spec.core.upper()
+    return "INTEGER" if spec.core in INTEGER_RANGES else _FAMILIES.get(spec.core, spec.core.upper())
+
+
+def declare(full_table_name: str, definition: str, context: dict,
+            adapter: Any = None) -> tuple[str, list]:
+    """The SQL that would create the table (nothing is run), as DataJoint's ``declare``: for
+    comparing two definitions, e.g. ``declare(name, T.describe(), ...)[0]``. ``adapter`` is
+    ``conn.adapter`` (the backend; default MySQL). Returns ``(sql, [])``."""
+    from .backends.mysql import MySQLBackend
+    from .definition.parser import parse_definition
+    from .table import _split_full_name
+    backend = adapter if adapter is not None else MySQLBackend()
+    schema, table = _split_full_name(full_table_name)
+    spec = parse_definition(definition, table=table)
+    fks = [resolve_fk(d, context, table) for d in spec.foreign_keys]
+    attrs = build_attributes(spec, fks, backend, context)
+    statements = ddl(schema, table, spec, fks, attrs, backend)
+    text = [s if isinstance(s, str) else f"{s[0]} -- {list(s[1])!r}" for s in statements]
+    at = [i for i, s in enumerate(text) if re.match(r"CREATE (UNIQUE )?INDEX", s)]
+    for i, stmt in zip(at, sorted(text[i] for i in at)):  # index order is not part of a table
+        text[i] = stmt
+    return ";\n".join(text), []

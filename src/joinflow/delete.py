@@ -289,6 +289,16 @@ def drop(table: Any, *, prompt: bool | None = None, part_integrity: str = "enfor
     nodes += [x for x in (f"{table.database}.{p}" for p in conn.backend.list_tables(
         conn.run, table.database) if p.startswith(table.table_name + "__")) if x not in nodes]
     nodes = conn.dependencies.topo_sort(nodes)
+    if part_integrity == "enforce":
+        for x in nodes:
+            schema, name = x.split(".", 1)
+            master = master_of(name)
+            if master and f"{schema}.{master}" not in nodes:
+                raise errors.JoinflowError(
+                    f"dropping {table.full_table_name} would drop the part table "
+                    f"{conn.backend.full_name(schema, name)} without its master "
+                    f"{conn.backend.full_name(schema, master)}: drop the master first, or use "
+                    "part_integrity='ignore'")
     prompt = should_prompt(prompt, conn.config)
     if prompt:
         for x in nodes:

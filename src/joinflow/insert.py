@@ -4,8 +4,10 @@ the fastest statement the driver offers — all in one transaction."""
 from __future__ import annotations
 
 import collections.abc
+import datetime as dt
 import json
 import math
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -13,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import errors
-from .backends.base import PH, to_python_scalar
+from .backends.base import PH, to_python_scalar, value_check
 from .codecs.base import ObjectWrite, RowWrite
 from .codecs.pipeline import ColumnEncoder, Pending, column_encoder
 from .definition.types import INTEGER_RANGES
@@ -79,6 +81,12 @@ def _is_missing(v: Any) -> bool:
     return name in ("NAType", "NaTType")
 
 
+#: classes whose values need no check for a column type (the adapter still converts them)
+PLAIN_CLASSES: dict[str, tuple] = {
+    "date": (dt.date, dt.datetime), "datetime": (dt.datetime, dt.date),
+    "timestamp": (dt.datetime, dt.date), "time": (dt.timedelta, dt.time), "bool": (bool,)}
+
+
 def _converter(table: Any, attr: Any, enc: ColumnEncoder | None = OMIT
                ) -> Callable[..., list]:
     """``convert(column, keys=None)``: driver values for a column (``keys``: each row's
@@ -86,38 +94,62 @@ def _converter(table: Any, attr: Any, enc: ColumnEncoder | None = OMIT
     if enc is OMIT:
         enc = column_encoder(table, attr)
     numeric = attr.numeric
+    core = attr.core
     # a float NaN cannot be a value of a string/date/uuid/... column: it is pandas' NULL.
     # Codec columns (blobs, json) keep NaN as a value.
-    nan_is_null = not attr.codec and attr.core != "json"
+    nan_is_null = not attr.codec and core != "json"
+    # the same checks on every backend (the driver's own words only as a last resort)
+    check = None if attr.codec else value_check(core, attr.spec.args)
+    # fast paths: plain ints, floats and strings that are valid as they are
+    int_range = float_range = str_limit = None
+    if check is not None:
+        if core in INTEGER_RANGES:
+            int_range = INTEGER_RANGES[core]
+        elif core in ("float32", "float64"):
+            top = 3.4028234663852886e38 if core == "float32" else math.inf
+            int_range = float_range = (-top, top)
+        elif core in ("char", "varchar", "text"):
+            str_limit = attr.spec.args[0] if core != "text" else math.inf
+    plain = PLAIN_CLASSES.get(core, ()) if check is not None else ()
 
-    def encode(v: Any, key: Any = None) -> Any:
-        if enc is None:
-            return v
-        try:
-            return enc(v, key)
-        except errors.CodecError:
-            raise
-        except (errors.DataError, ValueError, TypeError) as exc:
-            text = str(exc)
-            if attr.core == "uuid" and not attr.codec and "UUID" not in text:
-                text = f"badly formed UUID value {v!r}"
-            raise errors.DataError(f"{text} for attribute `{attr.name}`") from exc
-
-    def one(v: Any, key: Any = None) -> Any:
-        cls = v.__class__
-        if cls is int or cls is bool:  # fast paths for the common plain values
-            return encode(v)
-        if cls is str:
-            return None if numeric and v == "" else encode(v, key)
-        if cls is float:
-            return None if v != v and nan_is_null else encode(v, key)
+    def careful(v: Any, key: Any = None) -> Any:
         if v is None or _is_missing(v):
             return None
         if isinstance(v, np.generic) and not attr.codec:  # codecs (blobs) keep numpy types
             return one(v.item())
         if isinstance(v, float) and math.isnan(v) and nan_is_null:
             return None
-        return encode(v, key)
+        if numeric and v.__class__ is str and v == "":
+            return None
+        try:
+            if check is not None:
+                v = check(v)
+            return v if enc is None else enc(v, key)
+        except errors.CodecError:
+            raise
+        except (errors.DataError, ValueError, TypeError) as exc:
+            text = str(exc)
+            if core == "uuid" and not attr.codec and "UUID" not in text:
+                text = f"badly formed UUID value {v!r}"
+            raise errors.DataError(f"{text} for attribute `{attr.name}` of "
+                                   f"{table.full_table_name}") from exc
+
+    def one(v: Any, key: Any = None) -> Any:
+        cls = v.__class__
+        if cls is int:  # (an integer adapter leaves an int in range as it is)
+            if int_range is not None and int_range[0] <= v <= int_range[1]:
+                return v
+        elif cls is str:
+            if str_limit is not None and len(v) <= str_limit:
+                return v if enc is None else enc(v, key)
+        elif cls is float:
+            if v != v and nan_is_null:
+                return None
+            if float_range is not None and float_range[0] <= v <= float_range[1]:
+                return v if enc is None else enc(v, key)
+        elif cls in plain:
+            return v if enc is None else enc(v, key)
+        return careful(v, key)
 
     def convert(col: list, keys: list | None = None) -> list:
         if keys is None:
@@ -264,10 +296,30 @@ def _copy(conn: Any, target: str, names: list[str], rows: list) -> None:
             cur.close()
 
 
+def named_data_error(table: Any, exc: errors.DataError) -> errors.DataError:
+    """A DataError worded by the database, reworded to name the table and (when the message
+    lets us find it) the attribute. Values are checked before they are sent, so this is the
+    fallback for what only the database can see."""
+    text, where, cause = str(exc), str(table.full_table_name), exc.__cause__
+    if where in text or cause is None or isinstance(cause, errors.JoinflowError) or \
+            type(cause).__module__.split(".")[0] not in ("sqlite3", "psycopg", "pymysql"):
+        return exc  # already worded by joinflow
+    for name in table.heading.names:
+        if re.search(rf"""(?:^|[\s.("'`]){re.escape(name)}(?:$|[\s)"'`])|_{re.escape(name)}_check""",
+                     text):
+            return errors.DataError(f"invalid value for attribute `{name}` of {where}: {text}")
+    return errors.DataError(f"invalid value for {where}: {text}")
+
+
 def insert_rows(table: Any, rows: Any, *, mode: str = "error", ignore_extra_fields: bool = False,
                 chunk_size: int | None = None) -> None:
     try:
         _insert_rows(table, rows, mode, ignore_extra_fields, chunk_size)
+    except errors.DataError as exc:
+        err = named_data_error(table, exc)
+        if err is exc:
+            raise
+        raise err from exc
     except errors.DuplicateError as exc:
         if mode != "error" or "skip_duplicates" in str(exc):
             raise
@@ -396,10 +448,16 @@ def update_row(table: Any, key: dict, values: dict) -> None:
         params.append(_converter(table, heading[k])([v])[0])
     sql = f"UPDATE {table.full_table_name} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
     created = _write_objects(conn, pending)
-    with conn.transaction:
-        _guard(conn, created)
-        _write_tracking_rows(conn, pending.rows)
-        conn.query(sql, params)
+    try:
+        with conn.transaction:
+            _guard(conn, created)
+            _write_tracking_rows(conn, pending.rows)
+            conn.query(sql, params)
+    except errors.DataError as exc:
+        err = named_data_error(table, exc)
+        if err is exc:
+            raise
+        raise err from exc
 
 
 # --------------------------------------------------------------------------- validate
@@ -448,7 +506,7 @@ def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -
     try:
         names, cols = normalize(table, rows)
     except errors.DataError as exc:
-        return ValidationResult([(0, None, str(exc))], 0)
+        return ValidationResult(errors=[(0, None, str(exc))], rows_checked=0)
     nrows = len(cols[0]) if cols else 0
     for nm, col in zip(names, cols):
         if nm not in heading and not ignore_extra_fields:
@@ -456,7 +514,7 @@ def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -
                 problems.append((i, nm, f"attribute {nm!r} is not in the heading"))
     for a in heading.values():
         if a.name not in names and not a.nullable and a.default is None and not a.autoincrement:
-            problems.append((0, a.name, "required attribute is missing"))
+            problems.append((0, a.name, f"required attribute {a.name!r} is missing"))
     for nm, col in zip(names, cols):
         if nm not in heading:
             continue
@@ -472,4 +530,4 @@ def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -
             msg = _check_value(attr, v)
             if msg:
                 problems.append((i, nm, msg))
-    return ValidationResult(problems, nrows)
+    return ValidationResult(errors=problems, rows_checked=nrows)

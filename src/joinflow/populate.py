@@ -49,7 +49,10 @@ class AutoPopulate:
                                        "define key_source")
         return query
 
-    def make(self, key: dict) -> None:
+    def make(self, key: dict) -> Any:
+        legacy = getattr(self, "_make_tuples", None)  # DataJoint 0.x's name for make
+        if legacy is not None:
+            return legacy(key)
         raise NotImplementedError(f"{type(self).__name__}.make(key) is not defined")
 
     def _pending(self, restrictions: tuple) -> Any:

@@ -30,7 +30,12 @@ class Table(QueryExpression):
 
     @property
     def connection(self) -> Any:
-        return self._connection
+        conn = getattr(self, "_connection", None)
+        if conn is None:
+            raise errors.JoinflowError(
+                f"table class {type(self).__name__} is not properly configured: decorate it "
+                "with an activated schema (@schema) before using it")
+        return conn
 
     @property
     def class_name(self) -> str:
@@ -266,24 +271,27 @@ def _split_full_name(name: str) -> tuple[str, str]:
 
 
 class ValidationResult:
-    """What ``Table.validate`` found: ``is_valid``, ``errors`` [(row, field, message)]."""
+    """What ``Table.validate`` found: ``is_valid``, ``errors`` [(row, field, message)],
+    ``rows_checked``. ``ValidationResult(is_valid=..., errors=..., rows_checked=...)``."""
 
-    def __init__(self, errors_: list[tuple[int, str | None, str]], rows_checked: int) -> None:
-        self.errors = errors_
+    def __init__(self, is_valid: bool | None = None,
+                 errors: list[tuple[int, str | None, str]] | None = None,
+                 rows_checked: int = 0) -> None:
+        self.errors = list(errors or [])
+        self.is_valid = not self.errors if is_valid is None else bool(is_valid)
         self.rows_checked = rows_checked
-
-    @property
-    def is_valid(self) -> bool:
-        return not self.errors
 
     def __bool__(self) -> bool:
         return self.is_valid
 
-    def summary(self) -> str:
+    def summary(self, limit: int = 10) -> str:
         if self.is_valid:
-            return f"{self.rows_checked} rows checked: all valid"
-        lines = [f"{self.rows_checked} rows checked, {len(self.errors)} problems:"]
-        lines += [f"  row {i}: {f or '-'}: {m}" for i, f, m in self.errors[:50]]
+            return f"Validation passed: {self.rows_checked} rows checked"
+        failed = f"Validation failed: {len(self.errors)} error(s)"
+        lines = [f"{failed} in {self.rows_checked} rows checked"]
+        lines += [f"  Row {i}, {f or '-'}: {m}" for i, f, m in self.errors[:limit]]
+        if len(self.errors) > limit:
+            lines.append(f"  ... and {len(self.errors) - limit} more errors")
         return "\n".join(lines)
 
     def raise_if_invalid(self) -> None:

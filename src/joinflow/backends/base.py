@@ -102,7 +102,9 @@ def integer_value(value: Any) -> Any:
             return int(value.strip())
         except ValueError:
             pass
-    raise errors.DataError(f"{value!r} is not an integer")
+    if isinstance(value, (str, float, np.floating, decimal.Decimal)):
+        raise errors.DataError(f"{value!r} is not an integer")
+    raise errors.DataError(f"expected an integer, got {what(value)}")
 
 
 def bytes_value(value: Any) -> Any:
@@ -111,6 +113,116 @@ def bytes_value(value: Any) -> Any:
         return value
     raise errors.DataError(f"a bytes attribute takes bytes, not {type(value).__name__} "
                            "(store Python objects and arrays in a <blob> attribute)")
+
+
+def what(value: Any) -> str:
+    """A short description of a value for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40] + '...' if len(text) > 43 else text}"
+
+
+_NUMBERS = (int, float, decimal.Decimal, np.number, np.bool_)
+_FLOAT32_MAX = 3.4028234663852886e38
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def value_check(core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
+    """The check of a value for a column of type ``core``, the same on every backend: it
+    returns the value (numeric strings as numbers) or raises ``DataError`` saying what is wrong
+    with it; the caller names the table and attribute. None: nothing to check."""
+    if core in INTEGER_RANGES:
+        lo, hi = INTEGER_RANGES[core]
+
+        def check_integer(v: Any) -> Any:
+            v = integer_value(v)
+            if not lo <= v <= hi:
+                raise errors.DataError(f"{v} is out of range for {core} [{lo}, {hi}]")
+            return v
+        return check_integer
+    if core in ("float32", "float64"):
+        def check_float(v: Any) -> Any:
+            if isinstance(v, str):
+                try:
+                    v = float(v)
+                except ValueError:
+                    raise errors.DataError(f"{v!r} is not a number") from None
+            elif not isinstance(v, _NUMBERS):
+                raise errors.DataError(f"expected a number, got {what(v)}")
+            if core == "float32" and _FLOAT32_MAX < abs(float(v)) < float("inf"):
+                raise errors.DataError(f"{v} is out of range for float32")
+            return v
+        return check_float
+    if core == "decimal":
+        p, sc = (int(args[0]), int(args[1]) if len(args) > 1 else 0) if args else (10, 0)
+        limit, step = decimal.Decimal(10) ** (p - sc), decimal.Decimal(1).scaleb(-sc)
+        wide = decimal.Context(prec=p + 40)
+
+        def check_decimal(v: Any) -> Any:
+            if isinstance(v, str):
+                try:
+                    v = decimal.Decimal(v.strip())
+                except decimal.InvalidOperation:
+                    raise errors.DataError(f"{v!r} is not a number") from None
+            elif not isinstance(v, _NUMBERS):
+                raise errors.DataError(f"expected a number, got {what(v)}")
+            d = v if isinstance(v, decimal.Decimal) else decimal.Decimal(
+                str(int(v) if isinstance(v, (bool, np.bool_)) else v))
+            if d.is_finite() and (abs(d) >= limit
+                                 or abs(d).quantize(step, context=wide) >= limit):
+                raise errors.DataError(f"{v} is out of range for decimal({p},{sc}): at most "
+                                       f"{p - sc} digits before the point")
+            return v
+        return check_decimal
+    if core in ("char", "varchar", "text"):
+        limit = int(args[0]) if args and core != "text" else None
+
+        def check_string(v: Any) -> Any:
+            if not isinstance(v, (str, *_NUMBERS)):
+                raise errors.DataError(f"expected a string, got {what(v)}")
+            if limit is not None and len(str(v)) > limit:
+                raise errors.DataError(f"{v!r} is too long for {core}({limit}) "
+                                       f"({len(str(v))} characters)")
+            return v
+        return check_string
+    if core == "enum":
+        def check_enum(v: Any) -> Any:
+            if v not in args or not isinstance(v, str):
+                raise errors.DataError(f"{v!r} is not one of {list(args)}")
+            return v
+        return check_enum
+    if core in ("date", "datetime", "timestamp"):
+        def check_when(v: Any) -> Any:
+            if isinstance(v, str):
+                try:
+                    dt.datetime.fromisoformat(v.strip())
+                except ValueError:
+                    raise errors.DataError(f"{v!r} is not a valid {core}") from None
+            elif not isinstance(v, (dt.date, np.datetime64)):
+                raise errors.DataError(f"expected a {core}, got {what(v)}")
+            return v
+        return check_when
+    if core == "time":
+        def check_time(v: Any) -> Any:
+            if isinstance(v, (str, dt.time, dt.timedelta)):
+                try:
+                    parse_time(v)
+                    return v
+                except ValueError:
+                    pass
+            raise errors.DataError(f"expected a time ('HH:MM:SS', time or timedelta), got "
+                                   f"{what(v)}")
+        return check_time
+    if core == "bool":
+        def check_bool(v: Any) -> Any:
+            if isinstance(v, str) and v.strip().lower() in _BOOL_WORDS:
+                return _BOOL_WORDS[v.strip().lower()]
+            if not isinstance(v, _NUMBERS):
+                raise errors.DataError(f"expected true or false, got {what(v)}")
+            return v
+        return check_bool
+    return None
 
 
 def as_uuid(value: Any) -> uuid.UUID:

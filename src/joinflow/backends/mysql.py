@@ -5,6 +5,8 @@ joinflow reads both.
 """
 from __future__ import annotations
 
+import logging
+
 import datetime as dt
 import json
 from typing import Any, Callable
@@ -20,6 +22,8 @@ def _utc_naive(value: Any) -> Any:
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value
 
+
+log = logging.getLogger("joinflow")
 
 DISCONNECT_CODES = {2006, 2013, 2014, 2045, 2055, 0}
 
@@ -61,11 +65,24 @@ class MySQLBackend(Backend):
     # -- connection ---------------------------------------------------------
     def connect(self, config: Any) -> Any:
         import pymysql
-        raw = pymysql.connect(host=config["database.host"] or "localhost",
-                              port=config["database.port"] or 3306,
-                              user=config["database.user"] or "root",
-                              password=config["database.password"] or "", autocommit=True,
-                              charset="utf8mb4", connect_timeout=10, local_infile=False)
+        kwargs: dict[str, Any] = {
+            "host": config["database.host"] or "localhost",
+            "port": config["database.port"] or 3306, "user": config["database.user"] or "root",
+            "password": config["database.password"] or "", "autocommit": True,
+            "charset": "utf8mb4", "connect_timeout": 10, "local_infile": False}
+        tls = config["database.use_tls"]  # True: required; False: off; None: preferred
+        if tls is False:
+            raw = pymysql.connect(**kwargs)
+        else:
+            ssl = tls if isinstance(tls, dict) else {"check_hostname": False}
+            try:
+                raw = pymysql.connect(**kwargs, ssl=ssl)
+            except pymysql.err.OperationalError as exc:
+                if tls is not None or exc.args[0] != 2026:  # 2026: the server has no TLS
+                    raise
+                log.warning("SSL connection failed (%s). Falling back to non-SSL connection.",
+                            exc.args[1] if len(exc.args) > 1 else exc)
+                raw = pymysql.connect(**kwargs)
         self.on_connect(raw)
         return raw
 

@@ -62,6 +62,9 @@ class PostgresBackend(Backend):
                       connect_timeout=10)
         if config["database.password"]:
             kwargs["password"] = config["database.password"]
+        tls = config["database.use_tls"]  # None: libpq's default ("prefer")
+        if tls is not None:
+            kwargs["sslmode"] = "require" if tls else "disable"
         raw = psycopg.connect(**kwargs)
         self.on_connect(raw)
         return raw

@@ -35,6 +35,7 @@ _SIMPLE_ALIASES = {
     "boolean": "bool", "bool": "bool", "bytea": "bytes", "varbinary": "bytes", "binary": "bytes",
     "text": "text", "longtext": "text", "mediumtext": "text", "tinytext": "text",
     "numeric": "decimal", "dec": "decimal", "smallint unsigned": "uint16",
+    "year": "int16",  # MySQL YEAR (1901..2155), kept as a small integer on every backend
 }
 
 _CODEC_RE = re.compile(r"^<\s*(?P<name>[A-Za-z_][\w]*)\s*(?:@\s*(?P<store>[\w\-]*))?\s*>$")
