@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -101,6 +102,33 @@ def schema(make_schema):
 
 @pytest.fixture(autouse=True)
 def _isolate_config(tmp_path, monkeypatch):
-    """Every test gets its own download folder and a restored global config."""
+    """Every test runs in its own tmp_path (what it writes to "." stays there), with its own
+    download folder and a restored global config."""
+    monkeypatch.chdir(tmp_path)
     with dj.config.override(download_path=str(tmp_path / "downloads"), safemode=False):
         yield
+
+
+# -- no test writes into the repository (or the working directory) ------------------------
+_REPO = Path(__file__).resolve().parent.parent
+_SKIP_DIRS = {".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache",
+              ".benchmarks", "node_modules"}
+
+
+def _tree(root: Path) -> set[str]:
+    found: set[str] = set()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.endswith(".egg-info")]
+        found.update(os.path.relpath(os.path.join(folder, f), root) for f in files)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repository_stays_clean():
+    """Fail the run, naming the files, when tests leave files in the repository tree; every
+    test works in (and writes to) its own tmp_path."""
+    before = _tree(_REPO)
+    yield
+    new = sorted(_tree(_REPO) - before)
+    if new:
+        pytest.fail(f"tests wrote into the repository {_REPO}: {new}; use tmp_path", pytrace=False)

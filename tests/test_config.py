@@ -64,8 +64,7 @@ def test_override_restores():
         assert c is cfg
         assert (cfg["safemode"], cfg["display.limit"], cfg["database.host"]) == (False, 5, "tmp")
         cfg["download_path"] = "/elsewhere"
-    assert (cfg["safemode"], cfg["display.limit"], cfg["database.host"]) == (True, 20,
-                                                                            "localhost")
+    assert (cfg["safemode"], cfg["display.limit"], cfg["database.host"]) == (True, 20, None)
     assert cfg["download_path"] == "."
     with pytest.raises(RuntimeError):
         with cfg.override(safemode=False):

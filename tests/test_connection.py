@@ -1,14 +1,17 @@
 """Connection: repr and errors never show the password, reconnect, transactions."""
 from __future__ import annotations
 
+import logging
 import uuid
+from urllib.parse import urlparse
 
 import pytest
 
 import joinflow as dj
 from joinflow import errors
+from joinflow.settings import Config
 
-from conftest import backend_config, connect
+from conftest import URLS, backend_config, connect
 
 SECRET = "s3cr3t-Pw-" + uuid.uuid4().hex[:8]
 
@@ -235,3 +238,90 @@ def test_shared_connection_made_with_arguments_is_kept(tmp_path):
         assert dj.conn() is c1 and c1.config["database.path"] == path
         c1.close()
     dj.connection._global = None
+
+
+# -- which server a configuration names (issue #6.1) ---------------------------------------
+def _choice(values: dict) -> str:
+    from joinflow.connection import choose_backend
+    cfg = Config()
+    for key, value in values.items():
+        cfg[key] = value
+    return choose_backend(cfg)[0]
+
+
+def test_backend_follows_the_named_server():
+    assert Config()["database.backend"] is None and Config()["database.host"] is None
+    assert _choice({}) == "sqlite"                                     # nothing names a server
+    assert _choice({"database.path": "x.db"}) == "sqlite"
+    assert _choice({"database.host": "127.0.0.1"}) == "mysql"         # DataJoint's default
+    assert _choice({"database.host": "localhost"}) == "mysql"         # set explicitly: a server
+    assert _choice({"database.user": "root"}) == "mysql"
+    assert _choice({"database.host": "db", "database.port": 5432}) == "postgresql"
+    assert _choice({"database.host": "db", "database.backend": "postgres"}) == "postgresql"
+    assert _choice({"database.host": "db", "database.backend": "sqlite"}) == "sqlite"
+
+
+def test_backend_from_environment_and_config_file(tmp_path):
+    from joinflow.connection import choose_backend
+    cfg = Config()
+    cfg.load_environment({"DJ_HOST": "127.0.0.1", "DJ_USER": "root"})
+    assert choose_backend(cfg)[0] == "mysql"
+    cfg.load_environment({"DJ_BACKEND": "postgresql"})
+    assert choose_backend(cfg)[0] == "postgresql"
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "datajoint.json").write_text('{"database": {"host": "127.0.0.1:3306"}}')
+    cfg = Config()
+    cfg.load_default_files(tmp_path)
+    assert cfg["database.host"] == "127.0.0.1:3306" and choose_backend(cfg)[0] == "mysql"
+
+
+def _server_or_skip(backend: str) -> None:
+    connect(backend).close()  # skips (fails under CI) when the server cannot be reached
+
+
+def test_named_host_connects_to_mysql(caplog):
+    """The classic DataJoint script: only the host, user and password are set."""
+    _server_or_skip("mysql")
+    url = urlparse(URLS["mysql"])
+    with dj.config.override(database__host=f"{url.hostname}:{url.port or 3306}",
+                            database__user=url.username, database__password=url.password):
+        with caplog.at_level(logging.INFO, logger="joinflow"):
+            c = dj.conn(reset=True)
+        try:
+            assert c.backend.name == "mysql" and c.config["database.port"] == (url.port or 3306)
+            assert repr(c) == f"Connection(mysql://{url.username}@{url.hostname}:" \
+                              f"{url.port or 3306}, connected)"
+            assert "connecting to mysql://" in caplog.text and "database.host is set" in caplog.text
+            assert dj.conn() is c                     # the shared connection is kept
+            assert c.query("SELECT 1") == [(1,)]
+        finally:
+            c.close()
+            dj.connection._global = None
+
+
+def test_connection_arguments_name_the_server():
+    _server_or_skip("mysql")
+    _server_or_skip("postgresql")
+    my, pg = urlparse(URLS["mysql"]), urlparse(URLS["postgresql"])
+    c = dj.Connection(host=f"{my.hostname}:{my.port or 3306}", user=my.username,
+                      password=my.password or "")
+    assert c.backend.name == "mysql" and "mysql://" in repr(c)
+    c.close()
+    c = dj.Connection(host=f"{pg.hostname}:{pg.port or 5432}", user=pg.username,
+                      password=pg.password)
+    assert c.backend.name == "postgresql" and "postgresql://" in repr(c)
+    assert c.query("SELECT 1") == [(1,)]
+    c.close()
+    with dj.config.override(database__backend="postgresql"):   # DJ_BACKEND / database.backend
+        c = dj.Connection(host=pg.hostname, user=pg.username, password=pg.password)
+        assert c.backend.name == "postgresql" and c.config["database.port"] is None
+        c.close()
+
+
+def test_nothing_named_is_sqlite(tmp_path, caplog):
+    with dj.config.override(database__path=str(tmp_path / "default.db")):
+        with caplog.at_level(logging.INFO, logger="joinflow"):
+            c = dj.Connection()
+        assert repr(c) == f"Connection(sqlite:{tmp_path / 'default.db'}, connected)"
+        assert "no database server is named" in caplog.text
+        c.close()

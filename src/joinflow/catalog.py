@@ -81,7 +81,7 @@ def resolve_codec(spec: TypeSpec) -> TypeSpec:
     if not spec.codec:
         return spec
     try:
-        _, dtype = registry.chain(spec.codec, spec.store is not None)
+        _, dtype = registry.chain_for(spec)
     except Exception:
         return TypeSpec(core="bytes", args=(), codec=spec.codec, store=spec.store,
                         legacy=spec.legacy, declared=spec.declared)
@@ -170,6 +170,8 @@ def _lineage(conn: Any, schema: str, table: str, names: list[str]) -> dict[str, 
     # distinct per table instead, so unrelated namesakes still refuse to match)
     out: dict[str, str | None] = {k: f"{schema}.{table}.{k}" for k in names}
     for fk in conn.dependencies.parent_fks(schema, table):
+        if fk.parent_table.startswith("~external_"):
+            continue  # DataJoint 0.x tracking tables: the column is born here
         parent = load_heading(conn, fk.parent_schema, fk.parent_table)
         for col, ref in zip(fk.columns, fk.ref_columns):
             if ref in parent:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import errors
 from .backends import Backend, get_backend
@@ -30,19 +30,26 @@ class Connection:
         # a live layer over the given (default: global) configuration, so later changes to
         # dj.config (download_path, safemode, ...) apply; connection arguments stay local
         cfg = (config if config is not None else global_config).child()
-        if host is not None and ":" in host and backend != "sqlite":
-            host, _, p = host.rpartition(":")
-            port = port or int(p)
         for key, value in (("host", host), ("user", user), ("password", password),
                            ("backend", backend), ("port", port), ("path", path)):
             if value is not None:
                 cfg[f"database.{key}"] = value
+        #: the target settings as given, before the backend is chosen (see ``conn()``)
+        self.requested = {key: cfg[key] for key in TARGET_KEYS}
+        named_host = cfg["database.host"]
+        if isinstance(named_host, str) and named_host.count(":") == 1:  # DataJoint's host:port
+            named_host, _, named_port = named_host.partition(":")
+            if named_port.isdigit():
+                cfg["database.host"] = named_host
+                cfg["database.port"] = port or int(named_port)
+        cfg["database.backend"], self.backend_reason = choose_backend(cfg)
         for key in TARGET_KEYS:  # which server this connection talks to is fixed from now on
             cfg[key] = cfg[key]
         self.config = cfg
         self.backend: Backend = get_backend(cfg["database.backend"])
         self._raw: Any = None
         self._depth = 0
+        self._hooks: list[_Hooks] = []   # one per open transaction level
         self._lock = threading.RLock()
         self.schemas: dict[str, Any] = {}
         self._graph_cache: Any = None
@@ -52,6 +59,8 @@ class Connection:
 
     # -- lifecycle ------------------------------------------------------------
     def connect(self) -> None:
+        log.info("connecting to %s (%s)", self.backend.describe_target(self.config),
+                 self.backend_reason)
         try:
             self._raw = self.backend.connect(self.config)
         except Exception as exc:  # never let the password reach the message
@@ -190,25 +199,47 @@ class Connection:
                                        "`with conn.transaction:` to nest safely")
         self.query_raw(self.backend.begin_sql(), ())
         self._depth = 1
+        self._hooks = [_Hooks()]
 
     def commit_transaction(self) -> None:
+        hooks, self._hooks = self._hooks, []
         try:
             self.query_raw("COMMIT", ())
+        except BaseException:
+            _run([fn for h in reversed(hooks) for fn in h.rollback])
+            raise
         finally:
             self._depth = 0
+        _run([fn for h in hooks for fn in h.commit])
 
     def cancel_transaction(self) -> None:
+        hooks, self._hooks = self._hooks, []
         if self._raw is not None:
             with contextlib.suppress(errors.JoinflowError):
                 self.query_raw("ROLLBACK", ())
         self._depth = 0
         self.invalidate()  # DDL inside the transaction may have been undone
+        _run([fn for h in reversed(hooks) for fn in h.rollback])
+
+    def on_commit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` after the outermost transaction commits (now, outside a transaction)."""
+        if not self._hooks:
+            fn()
+        else:
+            self._hooks[-1].commit.append(fn)
+
+    def on_rollback(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` after the current transaction level is rolled back (the savepoint's, if
+        nested); dropped if everything commits. Outside a transaction: never."""
+        if self._hooks:
+            self._hooks[-1].rollback.append(fn)
 
     @property
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Connection"]:
         """``with conn.transaction:`` — commit on success, roll back on error. Nested use makes
-        a savepoint: the inner block can fail alone and nothing commits until the outermost ends."""
+        a savepoint: the inner block can fail alone and nothing commits until the outermost ends.
+        Hooks registered with ``on_commit``/``on_rollback`` run after the outcome is final."""
         with self._lock:
             if self._depth == 0:
                 self.start_transaction()
@@ -217,22 +248,27 @@ class Connection:
                 except BaseException:
                     self.cancel_transaction()
                     raise
-                else:
-                    self.commit_transaction()
+                self.commit_transaction()
                 return
             name = f"jf_sp{self._depth}"
             self.query_raw(f"SAVEPOINT {name}", ())
             self._depth += 1
+            self._hooks.append(_Hooks())
             try:
                 yield self
             except BaseException:
                 self._depth -= 1
+                inner = self._hooks.pop()
                 if self._raw is not None:
                     with contextlib.suppress(errors.JoinflowError):
                         self.query_raw(f"ROLLBACK TO SAVEPOINT {name}", ())
+                _run(inner.rollback)
                 raise
             else:
                 self._depth -= 1
+                inner = self._hooks.pop()
+                self._hooks[-1].commit += inner.commit     # now part of the enclosing level
+                self._hooks[-1].rollback += inner.rollback
                 self.query_raw(f"RELEASE SAVEPOINT {name}", ())
 
     # -- catalog caches ----------------------------------------------------------
@@ -249,9 +285,43 @@ class Connection:
         return self._graph_cache
 
 
+class _Hooks:
+    """Callbacks of one transaction level."""
+
+    __slots__ = ("commit", "rollback")
+
+    def __init__(self) -> None:
+        self.commit: list[Callable[[], Any]] = []
+        self.rollback: list[Callable[[], Any]] = []
+
+
+def _run(hooks: list[Callable[[], Any]]) -> None:
+    """Run transaction hooks; a failing hook is logged, never hides the outcome."""
+    for fn in hooks:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - cleanup must not mask the transaction's result
+            log.exception("transaction hook %r failed", fn)
+
+
 #: the settings that say which database a connection talks to
 TARGET_KEYS = ("database.backend", "database.host", "database.port", "database.user",
                "database.password", "database.name", "database.path")
+#: settings that name a database server: any of them set (and no backend) means MySQL,
+#: or PostgreSQL on port 5432; none set means the SQLite file ``database.path``
+SERVER_KEYS = ("database.host", "database.port", "database.user", "database.password")
+
+
+def choose_backend(cfg: Config) -> tuple[str, str]:
+    """The backend a configuration asks for, and the reason (for the log and errors)."""
+    if cfg["database.backend"]:
+        return cfg["database.backend"], "database.backend is set"
+    named = [key for key in SERVER_KEYS if cfg[key] not in (None, "")]
+    if not named:
+        return "sqlite", "no database server is named: database.host is not set"
+    if cfg["database.port"] == 5432:
+        return "postgresql", "database.port is 5432 and database.backend is not set"
+    return "mysql", f"{named[0]} is set and database.backend is not: MySQL, as in DataJoint"
 
 
 class Rows(list):
@@ -289,7 +359,7 @@ def conn(host: str | None = None, user: str | None = None, password: str | None 
     from . import config as global_config
     explicit = bool(host or user or password is not None or kwargs)
     stale = (_global is not None and not _global_explicit and not explicit
-             and any(_global.config[k] != global_config[k] for k in TARGET_KEYS))
+             and any(_global.requested[k] != global_config[k] for k in TARGET_KEYS))
     if _global is None or stale or reset or explicit:
         if _global is not None and (reset or stale):
             _global.close()  # dj.config now names another database (or a reset was asked)

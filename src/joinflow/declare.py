@@ -81,9 +81,10 @@ def build_attributes(spec: TableSpec, fks: list[ResolvedFK], backend: Any,
 def _declared_attribute(a: AttrDecl, backend: Any) -> Attribute:
     spec = a.type
     if spec.codec:
-        registry.get(spec.codec)  # unknown codec -> error listing the known ones
+        if not (spec.legacy and spec.store):
+            registry.get(spec.codec)  # unknown codec -> error listing the known ones
         try:
-            registry.chain(spec.codec, spec.store is not None)  # loops, store-only codecs, bad dtypes
+            registry.chain_for(spec)  # loops, store-only codecs, bad dtypes
         except (CodecError, DefinitionError) as exc:
             raise DefinitionError(str(exc).split("\n")[0], lineno=a.lineno, token=a.type.render())
         spec = resolve_codec(spec)
@@ -117,6 +118,44 @@ def column_definition(attr: Attribute, backend: Any) -> str:
                               attr.autoincrement)
 
 
+SELECTORS = ("default", "filepath_default")
+
+
+def check_stores(attrs: list[Attribute], stores: Any, table: str = "") -> None:
+    """Every store a column names must be configured; ``<x@>`` needs ``stores.default``
+    (``<filepath@>``: ``stores.filepath_default`` or ``stores.default``)."""
+    stores = stores or {}
+    names = [k for k in stores if k not in SELECTORS]
+    listing = ", ".join(repr(n) for n in names) or "none"
+    for a in attrs:
+        store = a.spec.store
+        if store is None:
+            continue
+        if store == "":
+            keys = ("filepath_default", "default") if a.spec.codec == "filepath" else ("default",)
+            store = next((stores[k] for k in keys if stores.get(k)), None)
+            if store is None:
+                raise DefinitionError(
+                    f"attribute {a.name!r} ({a.spec.render()}) uses the default store, but "
+                    f"dj.config['stores'] sets no {' or '.join(keys)}; configured stores: "
+                    f"{listing}", token=a.spec.render(), table=table or None)
+        if store not in names:
+            raise DefinitionError(
+                f"attribute {a.name!r} ({a.spec.render()}) names store {store!r}, which is "
+                f"not configured in dj.config['stores']; configured stores: {listing}",
+                token=a.spec.render(), table=table or None)
+
+
+def tracking_foreign_keys(schema: str, attrs: list[Attribute], backend: Any) -> list[str]:
+    """DataJoint 0.x ``name@store`` columns reference their store's ``~external_<store>``."""
+    from .storage.legacy import tracking_table
+    q = backend.quote
+    return [f"FOREIGN KEY ({q(a.name)}) REFERENCES "
+            f"{backend.full_name(schema, tracking_table(a.spec.store))} ({q('hash')}) "
+            "ON UPDATE RESTRICT ON DELETE RESTRICT"
+            for a in attrs if a.spec.legacy and a.spec.store]
+
+
 def index_name(table: str, columns: tuple, unique: bool) -> str:
     digest = hashlib.md5(("|".join(columns) + str(unique)).encode()).hexdigest()[:8]
     return f"{'u' if unique else 'i'}_{columns[0][:40]}_{digest}"
@@ -139,6 +178,9 @@ def ddl(schema: str, table: str, spec: TableSpec, fks: list[ResolvedFK],
             indexes.append((child_cols, True))
         elif not backend.indexes_foreign_keys and tuple(pk[: len(child_cols)]) != child_cols:
             indexes.append((child_cols, False))
+    fk_sql += tracking_foreign_keys(schema, attrs, backend)
+    if not backend.indexes_foreign_keys:
+        indexes += [((a.name,), False) for a in attrs if a.spec.legacy and a.spec.store]
     names = {a.name for a in attrs}
     for idx in spec.indexes:
         for c in idx.columns:

@@ -9,6 +9,8 @@ import networkx as nx
 
 from .backends.base import ForeignKeyInfo
 
+TRACKING_PREFIX = "~external_"  # DataJoint 0.x external-storage tracking tables
+
 
 def node_id(schema: str, table: str) -> str:
     return f"{schema}.{table}"
@@ -35,7 +37,10 @@ class Dependencies:
             self._fks.setdefault(child, []).append(fk)
 
     def parent_fks(self, schema: str, table: str) -> list[ForeignKeyInfo]:
-        return list(self._fks.get(node_id(schema, table), []))
+        """Foreign keys to parent tables; references to DataJoint 0.x tracking tables
+        (``~external_<store>``, behind ``blob@store`` columns) are storage, not parents."""
+        return [fk for fk in self._fks.get(node_id(schema, table), [])
+                if not fk.parent_table.startswith(TRACKING_PREFIX)]
 
     def child_fks(self, schema: str, table: str) -> list[ForeignKeyInfo]:
         node = node_id(schema, table)

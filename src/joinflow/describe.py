@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from .catalog import load_heading
@@ -54,13 +55,26 @@ def default_text(attr: Any, dialect: str = "") -> str | None:
     elif attr.core in ("char", "varchar", "text", "enum", "date", "datetime", "time",
                        "timestamp", "json", "uuid"):
         value = d  # MySQL 8 shows string defaults unquoted
+    elif attr.numeric and re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", d):
+        return _number_text(attr, d)
     else:
         return d
     if attr.core == "uuid" and len(value) == 16:
         value = str(uuid.UUID(bytes=value.encode("latin-1")))
     if attr.numeric and re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", value):
-        return value
+        return _number_text(attr, value)
     return '"' + value.replace('"', '""') + '"'
+
+
+def _number_text(attr: Any, text: str) -> str:
+    """A numeric default written the same way whichever database stored it: ``2.50`` for a
+    ``decimal(5,2)``, ``1000.0`` for a float declared ``1e3``, ``7`` for an integer."""
+    if attr.core == "decimal":
+        scale = attr.spec.args[1] if len(attr.spec.args) > 1 else 0
+        return str(Decimal(text).quantize(Decimal(1).scaleb(-scale)))
+    if attr.core in ("float32", "float64", "float", "double"):
+        return repr(float(text))
+    return str(int(Decimal(text)))
 
 
 def class_name(conn: Any, schema: str, table: str, home: str) -> str:
@@ -111,7 +125,7 @@ def describe(table: Any, context: dict | None = None) -> str:
     for idx in indexes:
         if tuple(idx.columns) in fk_sets:
             continue
-        lines.append(("unique " if idx.unique else "") + f"index({', '.join(idx.columns)})")
+        lines.append(("unique " if idx.unique else "") + f"index ({', '.join(idx.columns)})")
     return "\n".join(lines) + "\n"
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import gc
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from .algebra.nodes import Top
+from .codecs.pipeline import ColumnDecoder, column_decoder
 from .errors import QueryError
+from . import objectstores
 
-Decoder = Callable[[Any], Any] | None
 
 
 # --------------------------------------------------------------------------- core
@@ -50,9 +51,11 @@ def rows(query: Any, names: list[str] | None = None, order_by: Any = None,
 
 
 def decoders(query: Any, names: list[str], download_path: str | None = None,
-             squeeze: bool = False) -> list[Decoder]:
-    from .codecs.pipeline import column_decoder
-    return [column_decoder(query, query.heading[nm], download_path, squeeze) for nm in names]
+             squeeze: bool = False) -> list[ColumnDecoder | None]:
+    """Column decoders for ``names`` (None where the driver value is final)."""
+    attrs = [query.heading[nm] for nm in names]
+    stores = objectstores.stores_if_needed(query.connection, attrs)
+    return [column_decoder(query, a, download_path, squeeze, stores) for a in attrs]
 
 
 def decoded_columns(query: Any, names: list[str], raw: list, **kw: Any) -> list[list]:
@@ -60,7 +63,7 @@ def decoded_columns(query: Any, names: list[str], raw: list, **kw: Any) -> list[
     cols = [list(c) for c in zip(*raw)] if raw else [[] for _ in names]
     for i, dec in enumerate(decoders(query, names, kw.get("download_path"), kw.get("squeeze", False))):
         if dec is not None:
-            cols[i] = list(map(dec, cols[i]))
+            cols[i] = dec(cols[i])
     return cols
 
 
@@ -76,12 +79,17 @@ def to_dicts(self: Any, order_by: Any = None, limit: int | None = None,
              download_path: str | None = None) -> list[dict]:
     """All rows as a list of dicts."""
     names, raw = rows(self, list(self.heading.names), order_by, limit, offset)
-    active = [(i, d) for i, d in enumerate(decoders(self, names, download_path, squeeze)) if d]
+    decs = decoders(self, names, download_path, squeeze)
     with _no_gc():
-        if not active:  # the common case: build dicts straight from the driver rows
+        if not any(decs):  # the common case: build dicts straight from the driver rows
             return [dict(zip(names, r)) for r in raw]
-        cols = decoded_columns(self, names, raw, squeeze=squeeze, download_path=download_path)
-        return [dict(zip(names, r)) for r in zip(*cols)] if cols and cols[0] else []
+        if not raw:
+            return []
+        cols = [list(c) for c in zip(*raw)]
+        for i, dec in enumerate(decs):
+            if dec is not None:
+                cols[i] = dec(cols[i])
+        return [dict(zip(names, r)) for r in zip(*cols)]
 
 
 @contextlib.contextmanager
@@ -107,7 +115,7 @@ def to_pandas(self: Any, order_by: Any = None, limit: int | None = None,
         df = pd.DataFrame.from_records(raw, columns=names, coerce_float=False)
         for i, dec in enumerate(decoders(self, names, download_path, squeeze)):
             if dec is not None and raw:  # decode the driver values (pandas would turn NULL to NaN)
-                values = [dec(r[i]) for r in raw]
+                values = dec([r[i] for r in raw])
                 df[names[i]] = pd.Series(values, dtype=_series_dtype(values), index=df.index)
     if self.primary_key:
         df = df.set_index(self.primary_key)
@@ -196,8 +204,9 @@ def keys(self: Any, order_by: Any = None, limit: int | None = None,
 
 
 def fetch1(self: Any, *attrs: str, squeeze: bool = False,
-           download_path: str | None = None) -> Any:
-    """Exactly one row: a dict, or the named values (one value or a tuple)."""
+           download_path: str | None = None, as_dict: bool | None = None) -> Any:
+    """Exactly one row: a dict, or the named values (one value or a tuple). ``as_dict=True``
+    (DataJoint 0.12 documentation): the row as a dict, of the named attributes if any."""
     names = list(self.heading.names) if not attrs else _names(self, attrs)
     _, raw = rows(self, names, limit=2)
     if len(raw) != 1:
@@ -207,6 +216,8 @@ def fetch1(self: Any, *attrs: str, squeeze: bool = False,
     row = dict(zip(names, (c[0] for c in cols)))
     if not attrs:
         return row
+    if as_dict:
+        return {k: row[k] for k in names}
     values = [{k: row[k] for k in self.primary_key} if a == "KEY" else row[a] for a in attrs]
     return values[0] if len(values) == 1 else tuple(values)
 

@@ -14,9 +14,12 @@ import numpy as np
 
 from . import errors
 from .backends.base import PH, to_python_scalar
-from .codecs.pipeline import column_encoder
+from .codecs.base import ObjectWrite, RowWrite
+from .codecs.pipeline import ColumnEncoder, Pending, column_encoder
 from .definition.types import INTEGER_RANGES
+from . import objectstores
 
+OMIT: Any = object()
 COPY_THRESHOLD = 200  # rows; PostgreSQL uses COPY above this for plain inserts
 
 
@@ -76,46 +79,55 @@ def _is_missing(v: Any) -> bool:
     return name in ("NAType", "NaTType")
 
 
-def _converter(table: Any, attr: Any) -> Callable[[list], list]:
-    enc = column_encoder(table, attr)
+def _converter(table: Any, attr: Any, enc: ColumnEncoder | None = OMIT
+               ) -> Callable[..., list]:
+    """``convert(column, keys=None)``: driver values for a column (``keys``: each row's
+    primary key, used only by codecs that read it)."""
+    if enc is OMIT:
+        enc = column_encoder(table, attr)
     numeric = attr.numeric
     # a float NaN cannot be a value of a string/date/uuid/... column: it is pandas' NULL.
     # Codec columns (blobs, json) keep NaN as a value.
     nan_is_null = not attr.codec and attr.core != "json"
 
-    def encode(v: Any) -> Any:
+    def encode(v: Any, key: Any = None) -> Any:
         if enc is None:
             return v
         try:
-            return enc(v)
+            return enc(v, key)
         except errors.CodecError:
             raise
         except (errors.DataError, ValueError, TypeError) as exc:
             text = str(exc)
-            if attr.core == "uuid" and "UUID" not in text:
+            if attr.core == "uuid" and not attr.codec and "UUID" not in text:
                 text = f"badly formed UUID value {v!r}"
             raise errors.DataError(f"{text} for attribute `{attr.name}`") from exc
 
-    def one(v: Any) -> Any:
+    def one(v: Any, key: Any = None) -> Any:
         cls = v.__class__
         if cls is int or cls is bool:  # fast paths for the common plain values
             return encode(v)
         if cls is str:
-            return None if numeric and v == "" else encode(v)
+            return None if numeric and v == "" else encode(v, key)
         if cls is float:
-            return None if v != v and nan_is_null else encode(v)
+            return None if v != v and nan_is_null else encode(v, key)
         if v is None or _is_missing(v):
             return None
         if isinstance(v, np.generic) and not attr.codec:  # codecs (blobs) keep numpy types
             return one(v.item())
         if isinstance(v, float) and math.isnan(v) and nan_is_null:
             return None
-        return encode(v)
+        return encode(v, key)
 
-    return lambda col: [one(v) for v in col]
+    def convert(col: list, keys: list | None = None) -> list:
+        if keys is None:
+            return [one(v) for v in col]
+        return [one(v, k) for v, k in zip(col, keys)]
+    return convert
 
 
-def prepare(table: Any, rows: Any, ignore_extra_fields: bool) -> tuple[list[str], list[list]]:
+def prepare(table: Any, rows: Any, ignore_extra_fields: bool,
+            pending: Pending | None = None) -> tuple[list[str], list[list]]:
     names, cols = normalize(table, rows)
     heading = table.heading
     extra = [nm for nm in names if nm not in heading]
@@ -127,7 +139,14 @@ def prepare(table: Any, rows: Any, ignore_extra_fields: bool) -> tuple[list[str]
     names, cols = [names[i] for i in keep], [cols[i] for i in keep]
     if cols and cols[0]:
         _check_missing(table, names)
-    return names, [_converter(table, heading[nm])(c) for nm, c in zip(names, cols)]
+    attrs = [heading[nm] for nm in names]
+    stores = objectstores.stores_if_needed(table.connection, attrs)
+    encs = [column_encoder(table, a, pending, stores) for a in attrs]
+    keys = None
+    if any(e is not None and e.uses_row_key for e in encs):
+        pk = [j for j, a in enumerate(attrs) if a.in_key]
+        keys = [{names[j]: cols[j][i] for j in pk} for i in range(len(cols[0]) if cols else 0)]
+    return names, [_converter(table, a, e)(c, keys) for a, e, c in zip(attrs, encs, cols)]
 
 
 def _check_missing(table: Any, names: list[str]) -> None:
@@ -265,7 +284,8 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
         return insert_select(table, rows, mode, ignore_extra_fields)
     if isinstance(rows, collections.abc.Iterator):
         rows = list(rows)
-    names, cols = prepare(table, rows, ignore_extra_fields)
+    pending = Pending()
+    names, cols = prepare(table, rows, ignore_extra_fields, pending)
     conn = table.connection
     if not names and _count_empty_rows(rows):  # rows of defaults only, e.g. [{}, {}]
         _check_missing(table, [])
@@ -274,15 +294,57 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
         return
     else:
         groups = _groups(table, names, cols)
+    created = _write_objects(conn, pending)
     if not chunk_size:
         with conn.transaction:
+            _guard(conn, created)
+            _write_tracking_rows(conn, pending.rows)
             for gnames, grows in groups:
                 _write(table, gnames, grows, mode)
         return
     for gnames, grows in groups:
         for i in range(0, len(grows), chunk_size):
             with conn.transaction:
+                _guard(conn, created)
+                _write_tracking_rows(conn, pending.rows)
                 _write(table, gnames, grows[i:i + chunk_size], mode)
+
+
+def _write_objects(conn: Any, pending: Pending) -> list[ObjectWrite]:
+    """Upload the objects the rows need, before any of the rows is written (concurrently;
+    content-addressed objects that exist are not written again). Returns the new ones."""
+    if not pending.writes:
+        return []
+    return objectstores.store_access(conn).put_pending(pending.writes)
+
+
+def _guard(conn: Any, created: list[ObjectWrite]) -> None:
+    """If the current transaction fails, remove the new objects no committed row uses."""
+    if created:
+        stores = objectstores.store_access(conn)
+        conn.on_rollback(lambda: stores.discard(created, conn))
+
+
+def _write_tracking_rows(conn: Any, tracking: list[RowWrite]) -> None:
+    """Rows the values need in tracking tables (DataJoint 0.x ``~external_*``), in the same
+    transaction, before the rows that reference them; existing ones are kept."""
+    backend, seen = conn.backend, set()
+    for rec in tracking:
+        names = list(rec.values)
+        ident = (rec.schema, rec.table, tuple(repr(rec.values[n]) for n in names))
+        if ident in seen:
+            continue
+        seen.add(ident)
+        target = backend.full_name(rec.schema, rec.table)
+        sql = backend.insert_sql(target, names) + backend.upsert_clause(target, names[:1], [])
+        conn.query(sql, [_tracking_param(backend, rec.values[n]) for n in names])
+
+
+def _tracking_param(backend: Any, value: Any) -> Any:
+    """A tracking-row value as a driver parameter (UUIDs in the backend's uuid form)."""
+    if isinstance(value, uuid.UUID):
+        return backend.adapter("uuid")(value) if backend.adapter("uuid") else value
+    return value
 
 
 def _count_empty_rows(rows: Any) -> int:
@@ -315,6 +377,8 @@ def update_row(table: Any, key: dict, values: dict) -> None:
     conn, backend = table.connection, table.connection.backend
     heading = table.heading
     sets, params = [], []
+    pending = Pending()
+    stores = objectstores.stores_if_needed(conn, [heading[nm] for nm in values])
     for name, value in values.items():
         attr = heading[name]
         q = backend.quote(name)
@@ -323,15 +387,18 @@ def update_row(table: Any, key: dict, values: dict) -> None:
                 raise errors.DataError(f"attribute {name!r} cannot be null and has no default")
             sets.append(f"{q} = {backend.default_value_sql(attr)}")
             continue
-        conv = _converter(table, attr)([value])[0]
+        enc = column_encoder(table, attr, pending, stores)
         sets.append(f"{q} = {PH}")
-        params.append(conv)
+        params.append(_converter(table, attr, enc)([value], [key])[0])
     where = []
     for k, v in key.items():
         where.append(f"{backend.quote(k)} = {PH}")
         params.append(_converter(table, heading[k])([v])[0])
     sql = f"UPDATE {table.full_table_name} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+    created = _write_objects(conn, pending)
     with conn.transaction:
+        _guard(conn, created)
+        _write_tracking_rows(conn, pending.rows)
         conn.query(sql, params)
 
 
@@ -341,7 +408,7 @@ def _check_value(attr: Any, v: Any) -> str | None:
     if attr.codec:
         from .codecs.base import registry
         try:
-            registry.get(attr.codec).validate(v)
+            registry.chain_for(attr.spec)[0][0].validate(v)
         except (TypeError, ValueError) as exc:
             return str(exc)
         return None

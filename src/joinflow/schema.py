@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from . import errors, lineage
 from .connection import Connection, conn as default_conn
-from .declare import build_attributes, ddl, resolve_fk
+from .declare import build_attributes, check_stores, ddl, resolve_fk
 from .definition.parser import parse_definition
 from .delete import _confirm, drop_tables, master_of, should_prompt
 from .table import FreeTable
@@ -101,7 +101,7 @@ class Schema:
             part.master = cls
             self._bind(part, part.sql_name())
             self._declare(part, {**context, "master": cls, "self": part, cls.__name__: cls})
-        if issubclass(cls, Lookup) and cls.contents and self.create_tables:
+        if issubclass(cls, Lookup) and self.create_tables:
             self._load_contents(cls)
         return cls
 
@@ -120,9 +120,21 @@ class Schema:
                       cls.__name__)
 
     def _load_contents(self, cls: type) -> None:
-        contents = list(cls.contents)
-        if len(cls()) < len(contents):
-            cls().insert(contents, skip_duplicates=True)
+        """Insert a Lookup's ``contents``: a list or tuple of rows, a property or a method
+        returning or yielding them."""
+        table = cls()
+        contents = table.contents  # on an instance, so a @property works
+        contents = list((contents() if callable(contents) else contents) or ())
+        if contents and len(table) < len(contents):
+            table.insert(contents, skip_duplicates=True)
+
+    @property
+    def external(self) -> Any:
+        """DataJoint 0.x external storage: store name -> its ``~external_<store>`` table."""
+        if "_external" not in self.__dict__:
+            from .storage.external import ExternalMapping
+            self.__dict__["_external"] = ExternalMapping(self)
+        return self.__dict__["_external"]
 
     # -- introspection -----------------------------------------------------------------
     def list_tables(self) -> list[str]:
@@ -281,7 +293,9 @@ def declare_table(conn: Connection, schema: str, table: str, definition: str, co
     fks = [resolve_fk(d, context, class_name or table) for d in spec.foreign_keys]
     backend = conn.backend
     attrs = build_attributes(spec, fks, backend, context)
+    check_stores(attrs, conn.config["stores"], class_name or table)
     statements = ddl(schema, table, spec, fks, attrs, backend)
+    _create_tracking_tables(conn, schema, attrs)
     try:
         conn.execute_script(statements)
     except errors.JoinflowError:
@@ -294,6 +308,14 @@ def declare_table(conn: Connection, schema: str, table: str, definition: str, co
         lineage.record(conn, schema, table)
     except errors.JoinflowError as exc:  # the table stands; DataJoint interop only is affected
         log.warning("could not record the lineage of %s: %s", table, exc)
+
+
+def _create_tracking_tables(conn: Connection, schema: str, attrs: list) -> None:
+    """DataJoint 0.x ``name@store`` columns need their stores' ``~external_*`` tables first."""
+    if any(a.spec.legacy and a.spec.store for a in attrs):
+        from .storage.external import ensure_tracking_table, legacy_stores
+        for store in legacy_stores(attrs):
+            ensure_tracking_table(conn, schema, store)
 
 
 class VirtualModule(types.ModuleType):

@@ -20,8 +20,8 @@ from .errors import ConfigError
 from .storage.spec import match_store_name, stores_from_environment, validate_stores
 
 DEFAULTS: dict[str, Any] = {
-    "database.backend": "sqlite",
-    "database.host": "localhost",
+    "database.backend": None,        # None: sqlite, unless a server is named (see connection.py)
+    "database.host": None,           # None: not set ("localhost" when a server is named)
     "database.port": None,
     "database.user": None,
     "database.password": None,
@@ -99,7 +99,7 @@ _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 def _normalize(key: str, value: Any) -> Any:
     if key not in DEFAULTS and not key.startswith("stores."):
         raise ConfigError(f"unknown configuration key {key!r}")
-    if key == "database.backend":
+    if key == "database.backend" and value is not None:
         value = BACKEND_ALIASES.get(str(value).lower(), str(value).lower())
         if value not in VALID_BACKENDS:
             raise ConfigError(f"database.backend must be one of {VALID_BACKENDS}, got {value!r}")

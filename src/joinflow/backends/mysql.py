@@ -61,7 +61,8 @@ class MySQLBackend(Backend):
     # -- connection ---------------------------------------------------------
     def connect(self, config: Any) -> Any:
         import pymysql
-        raw = pymysql.connect(host=config["database.host"], port=config["database.port"] or 3306,
+        raw = pymysql.connect(host=config["database.host"] or "localhost",
+                              port=config["database.port"] or 3306,
                               user=config["database.user"] or "root",
                               password=config["database.password"] or "", autocommit=True,
                               charset="utf8mb4", connect_timeout=10, local_infile=False)
@@ -87,7 +88,8 @@ class MySQLBackend(Backend):
 
     def describe_target(self, config: Any) -> str:
         user = config["database.user"] or "root"
-        return f"mysql://{user}@{config['database.host']}:{config['database.port'] or 3306}"
+        host = config["database.host"] or "localhost"
+        return f"mysql://{user}@{host}:{config['database.port'] or 3306}"
 
     def begin_sql(self) -> str:
         return "START TRANSACTION"

@@ -55,7 +55,8 @@ class PostgresBackend(Backend):
     # -- connection ---------------------------------------------------------
     def connect(self, config: Any) -> Any:
         import psycopg
-        kwargs = dict(host=config["database.host"], port=config["database.port"] or 5432,
+        kwargs = dict(host=config["database.host"] or "localhost",
+                      port=config["database.port"] or 5432,
                       user=config["database.user"] or "postgres",
                       dbname=config["database.name"] or "postgres", autocommit=True,
                       connect_timeout=10)
@@ -71,7 +72,8 @@ class PostgresBackend(Backend):
 
     def describe_target(self, config: Any) -> str:
         user = config["database.user"] or "postgres"
-        return f"postgresql://{user}@{config['database.host']}:{config['database.port'] or 5432}"
+        host = config["database.host"] or "localhost"
+        return f"postgresql://{user}@{host}:{config['database.port'] or 5432}"
 
     def is_disconnect(self, exc: BaseException) -> bool:
         import psycopg

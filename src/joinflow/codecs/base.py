@@ -12,37 +12,113 @@ called with those keyword arguments instead.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 from ..errors import CodecError, DefinitionError
+
+if TYPE_CHECKING:
+    from ..storage.legacy import TrackingLookup
 
 ENTRY_POINT_GROUPS = ("joinflow.codecs", "datajoint.codecs")
 
 
-@dataclass
-class CodecContext:
-    """What a codec may know about the value it handles."""
+class StoreAccess(Protocol):
+    """The configured stores, as codecs and the insert path see them. Implemented by
+    ``joinflow.storage`` (``stores_for(config)``)."""
 
-    table: str = ""                 # full table name
+    def get(self, name: str | None) -> Any:
+        """The store called ``name`` (``None`` or ``""``: the default store)."""
+
+    def put_pending(self, writes: Sequence["ObjectWrite"]) -> list["ObjectWrite"]:
+        """Write objects concurrently (content-addressed ones only if missing); return the
+        writes that created a new object."""
+
+    def discard(self, writes: Sequence["ObjectWrite"], connection: Any) -> None:
+        """Remove objects created for a transaction that failed, unless a committed row
+        references them."""
+
+
+@dataclass(frozen=True)
+class CodecContext:
+    """What a codec may know about the value it handles. Frozen: one per column (and per row
+    for codecs that use the row's key); never a connection."""
+
+    schema: str = ""                # schema (database) of the table the column belongs to
+    table: str = ""                 # table name within the schema (unquoted)
     attribute: str = ""
-    store: str | None = None        # None: in-table; "" default store; else store name
-    key: dict | None = None         # primary key of the row (when known)
+    store: str | None = None        # None: in-table; "": default store; else store name
+    key: Mapping[str, Any] | None = None   # primary key of the row (when known)
     config: Any = None              # the connection's configuration
-    connection: Any = None
-    extra: dict = field(default_factory=dict)
+    stores: StoreAccess | None = None      # the configured stores (object-store codecs)
+    squeeze: bool = False           # fetch: drop singleton dimensions of arrays
+    download_to: str | None = None  # fetch: folder for attachments (else config download_path)
+    tracking: "TrackingLookup | None" = None  # DataJoint 0.x ``~external_*`` rows (read only)
 
     @property
     def download_path(self) -> str:
+        if self.download_to is not None:
+            return self.download_to
         return (self.config["download_path"] if self.config is not None else ".") or "."
+
+    @property
+    def full_table_name(self) -> str:
+        return f"{self.schema}.{self.table}" if self.schema else self.table
+
+    def with_key(self, key: Mapping[str, Any] | None) -> "CodecContext":
+        return replace(self, key=key)
+
+
+@dataclass(frozen=True)
+class ObjectWrite:
+    """An object an encoded value needs in a store. The insert path writes every pending
+    object (concurrently) *before* the row's transaction, and removes what it created if the
+    transaction fails. ``data`` is written as is; or ``prefix`` then the bytes of the local
+    file ``source`` are streamed."""
+
+    store: str | None               # store name as declared ("" / None: the default store)
+    path: str                       # path relative to the store's root
+    data: bytes | memoryview | None = None
+    source: str | None = None
+    prefix: bytes = b""
+    size: int = 0
+    content_addressed: bool = True  # an existing object at ``path`` is the same object: skip
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """A row a value needs in another table before its own row is written (DataJoint 0.x
+    ``~external_<store>`` tracking tables); inserted in the same transaction, duplicates
+    skipped."""
+
+    schema: str
+    table: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What ``encode`` returns when a value needs more than its stored form: the value for
+    the next codec (or the column) plus pending object writes and tracking rows."""
+
+    value: Any
+    writes: tuple[ObjectWrite, ...] = ()
+    rows: tuple[RowWrite, ...] = ()
 
 
 class Codec:
-    """Base class of all codecs. Set ``name`` and override ``get_dtype``/``encode``/``decode``."""
+    """Base class of all codecs. Set ``name`` and override ``get_dtype``/``encode``/``decode``.
+
+    ``encode`` may return an ``Encoded`` to ask for object writes. ``decode_column`` decodes
+    a whole fetched column at once (object-store codecs override it to download in one
+    concurrent batch); by default it calls ``decode`` on each non-null value."""
 
     name: ClassVar[str] = ""
     #: storage type when get_dtype is not overridden
     dtype: ClassVar[str] = "bytes"
+    #: the codec reads ``context.key`` (the row's primary key): a context is made per row
+    uses_row_key: ClassVar[bool] = False
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -58,6 +134,11 @@ class Codec:
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Any:
         raise NotImplementedError
 
+    def decode_column(self, values: list, *, context: CodecContext) -> list:
+        """Decode a column of stored values (``None`` stays ``None``)."""
+        dec = decoder(self)
+        return [None if v is None else dec(v, context) for v in values]
+
     def validate(self, value: Any) -> None:
         """Raise TypeError/ValueError if ``value`` cannot be encoded."""
 
@@ -65,33 +146,49 @@ class Codec:
         return f"<codec {self.name}>"
 
 
+# How a codec's methods want to be called, found once per codec class (not per value):
+# joinflow style ``encode(value, *, context=None)``; DataJoint 2.x style
+# ``encode(value, *, key=None, store_name=None)``; or both (``**kwargs``).
+_STYLES: dict[Any, str] = {}
+
+
 def _call_style(method: Any) -> str:
-    params = inspect.signature(method).parameters
-    if "context" in params:
-        return "context"
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return "both"
-    return "datajoint"
+    func = getattr(method, "__func__", method)
+    style = _STYLES.get(func)
+    if style is None:
+        params = inspect.signature(method).parameters
+        style = "context" if "context" in params else "both" if any(
+            p.kind == p.VAR_KEYWORD for p in params.values()) else "datajoint"
+        _STYLES[func] = style
+    return style
+
+
+def encoder(codec: Codec) -> Callable[[Any, CodecContext], Any]:
+    """``f(value, ctx)`` calling ``codec.encode`` in the style it was written in."""
+    method, style = codec.encode, _call_style(codec.encode)
+    if style == "context":
+        return lambda v, ctx: method(v, context=ctx)
+    if style == "both":
+        return lambda v, ctx: method(v, key=ctx.key, store_name=ctx.store, context=ctx)
+    return lambda v, ctx: method(v, key=ctx.key, store_name=ctx.store)
+
+
+def decoder(codec: Codec) -> Callable[[Any, CodecContext], Any]:
+    """``f(stored, ctx)`` calling ``codec.decode`` in the style it was written in."""
+    method, style = codec.decode, _call_style(codec.decode)
+    if style == "context":
+        return lambda v, ctx: method(v, context=ctx)
+    if style == "both":
+        return lambda v, ctx: method(v, key=ctx.key, context=ctx)
+    return lambda v, ctx: method(v, key=ctx.key)
 
 
 def call_encode(codec: Codec, value: Any, ctx: CodecContext) -> Any:
-    style = _call_style(codec.encode)
-    if style == "context":
-        return codec.encode(value, context=ctx)
-    kwargs = {"key": ctx.key, "store_name": ctx.store}
-    if style == "both":
-        kwargs["context"] = ctx
-    return codec.encode(value, **kwargs)
+    return encoder(codec)(value, ctx)
 
 
 def call_decode(codec: Codec, stored: Any, ctx: CodecContext) -> Any:
-    style = _call_style(codec.decode)
-    if style == "context":
-        return codec.decode(stored, context=ctx)
-    kwargs: dict[str, Any] = {"key": ctx.key}
-    if style == "both":
-        kwargs["context"] = ctx
-    return codec.decode(stored, **kwargs)
+    return decoder(codec)(stored, ctx)
 
 
 class Registry:
@@ -100,6 +197,7 @@ class Registry:
     def __init__(self) -> None:
         self._codecs: dict[str, Codec] = {}
         self._entry_points_loaded = False
+        self._legacy_external: dict[str, Codec] = {}
 
     def add(self, codec: Codec, *, replace: bool = False) -> None:
         if codec.name in self._codecs and not replace and \
@@ -142,6 +240,24 @@ class Registry:
             return True
         except CodecError:
             return False
+
+    def set_legacy_external(self, codecs: Mapping[str, Codec]) -> None:
+        """The codecs of DataJoint 0.x ``blob@store``/``attach@store``/``filepath@store``
+        (set by ``joinflow.storage.legacy``; not listed among the named codecs)."""
+        self._legacy_external = dict(codecs)
+
+    def chain_for(self, spec: Any) -> tuple[list[Codec], str]:
+        """The chain of a declared codec type (a ``TypeSpec``): 0.x ``name@store`` columns go
+        through the legacy external-storage codecs, everything else through ``chain``."""
+        if spec.legacy and spec.store:
+            if not self._legacy_external:
+                from ..storage import legacy  # noqa: F401  (registers the codecs)
+            codec = self._legacy_external.get(spec.codec)
+            if codec is None:
+                raise CodecError(f"unknown external type {spec.codec}@{spec.store}; "
+                                 "expected blob@, attach@ or filepath@")
+            return [codec], codec.get_dtype(True)
+        return self.chain(spec.codec, spec.store is not None)
 
     def chain(self, name: str, is_store: bool) -> tuple[list[Codec], str]:
         """The codecs a declared ``<name>`` goes through (outermost first) and the core type."""

@@ -73,7 +73,8 @@ MAX_DEPTH: Final = 100       # nesting limit, for pack and unpack alike
 MAX_NDIM: Final = 64         # numpy's own limit
 _MAX_ELEMENTS: Final = 1 << 56  # product of non-zero dims; numpy needs it * itemsize < 2**63
 _MAX_INFLATE_RATIO: Final = 1100  # deflate cannot expand more than ~1032:1
-MIN_COMPRESS: Final = 1024   # DataJoint compresses blobs "over 1 KiB"
+MIN_COMPRESS: Final = 1024   # "auto" never compresses blobs of this size or less
+FORCED_COMPRESS_OVER: Final = 1000  # compress=True: DataJoint compresses blobs over 1000 bytes
 
 _U16, _U32, _I32 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<i")
 _U64, _F64 = struct.Struct("<Q"), struct.Struct("<d")
@@ -152,7 +153,7 @@ def pack(obj: Any, *, compress: bool | Literal["auto"] | CompressionPolicy = "au
          protocol: Literal["dj0", "mYm"] = "dj0") -> bytes:
     """Serialize ``obj`` into a DataJoint blob.
 
-    ``compress``: ``True`` zlib-compresses blobs over 1 KiB (level 6, kept only if
+    ``compress``: ``True`` zlib-compresses blobs over 1000 bytes (level 6, kept only if
     smaller: DataJoint's rule), ``False`` never, ``"auto"`` (or a `CompressionPolicy`)
     only when a sample shows it pays.  ``protocol="dj0"`` writes the ``mYm`` header when the value
     is MATLAB-readable and ``dj0`` otherwise, exactly as DataJoint; ``"mYm"`` insists on
@@ -217,7 +218,7 @@ def _maybe_compress(raw: bytes, compress: bool | str | CompressionPolicy) -> byt
 def _compression_level(raw: bytes, compress: bool | str | CompressionPolicy) -> int | None:
     """The zlib level to try on ``raw``, or None to store it as it is."""
     if compress is True:
-        return zlib.Z_DEFAULT_COMPRESSION if len(raw) > MIN_COMPRESS else None
+        return zlib.Z_DEFAULT_COMPRESSION if len(raw) > FORCED_COMPRESS_OVER else None
     if compress is False:
         return None
     if compress == "auto":

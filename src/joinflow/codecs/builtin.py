@@ -29,7 +29,7 @@ class BlobCodec(Codec):
         return blobfmt.pack_buffer(value, compress=policy)
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Any:
-        squeeze = bool(context and context.extra.get("squeeze"))
+        squeeze = bool(context and context.squeeze)
         return blobfmt.unpack(stored, squeeze=squeeze)
 
 

@@ -107,6 +107,18 @@ def split_comment(text: str) -> tuple[str, str]:
     return (text.rstrip(), "") if i < 0 else (text[:i].rstrip(), text[i + 1:].strip())
 
 
+def _unclosed_quote(text: str) -> int:
+    """Index of a quote that is opened but never closed in ``text``, or -1."""
+    quote, start = None, -1
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote, start = ch, i
+    return start if quote else -1
+
+
 def _find_colon(text: str) -> int:
     return _find_outside(text, ":", skip_parens=False)
 
@@ -144,6 +156,10 @@ def parse_default(text: str) -> tuple[bool, object, bool]:
 
 def parse_attribute(line: str, in_key: bool, lineno: int = 0) -> AttrDecl:
     body, comment = split_comment(line)
+    open_quote = _unclosed_quote(body)
+    if open_quote >= 0:
+        raise DefinitionError(f"unclosed quote {body[open_quote]} (the string never ends)",
+                              line=line, lineno=lineno, token=body[open_quote:].strip())
     colon = _find_colon(body)
     if colon < 0:
         raise DefinitionError("expected 'name : type' (missing ':')", line=line, lineno=lineno,

@@ -1,0 +1,35 @@
+"""The seam between the table operations (insert, update, fetch) and the object-store layer
+(``joinflow.storage``): the configured stores of a connection, asked for only when a column
+is stored in one; and the read-only lookup of DataJoint 0.x tracking tables."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from .codecs.base import StoreAccess
+
+
+def store_access(connection: Any) -> StoreAccess:
+    """The configured stores of ``connection`` (its configuration's ``stores``)."""
+    try:
+        from .storage import stores_for
+    except ImportError:
+        try:  # until the storage layer provides stores_for
+            from .storage.interim_access import stores_for
+        except ImportError:  # pragma: no cover - until the storage layer is installed
+            raise errors.CodecError("object storage (@store codecs) is not available in this "
+                                    "version yet") from None
+    return stores_for(connection.config)
+
+
+def stores_if_needed(connection: Any, attrs: Any) -> StoreAccess | None:
+    """``store_access`` when one of ``attrs`` lives in a store, else None."""
+    if any(a.spec.store is not None for a in attrs):
+        return store_access(connection)
+    return None
+
+
+def tracking_lookup(connection: Any) -> Any:
+    """Read access to the ``~external_<store>`` tracking rows through ``connection``."""
+    from .storage.external import SqlTracking
+    return SqlTracking(connection)
