@@ -11,11 +11,16 @@ best-of-N wall time for:
 * and the hash-addressed building blocks: ``upload_missing`` on new objects (exists check +
   write) and ``fetch_verified`` (read + MD5 check of every object), against the same raw calls.
 
+Then the codec level (``--rows``, default 1000, of the same payloads as uint8 arrays): insert
+and fetch of ``<blob@>`` rows (SQLite database) into each store, against in-table ``<blob>``
+and against raw ``fs.pipe``/``fs.cat`` of the same serialized bytes.
+
 Writes a markdown table to ``bench/RESULTS_storage.md`` (or --out).
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import socket
@@ -102,31 +107,96 @@ def bench_store(store: Store, payloads: list[bytes], repeat: int) -> list[tuple[
     return rows
 
 
+_COUNTER = itertools.count()
+
+
+def bench_codecs(store_config: dict[str, Any], payloads: list[bytes], repeat: int,
+                 tmp: str) -> list[tuple[str, float, float]]:
+    """``<blob@>`` rows against in-table ``<blob>`` and raw fsspec, on SQLite."""
+    import numpy as np
+
+    import joinflow as dj
+    from joinflow.codecs.blob import pack
+
+    arrays = [np.frombuffer(p, dtype=np.uint8) for p in payloads]
+    dj.config["database.backend"] = "sqlite"
+    dj.config["stores"] = {"default": "main", "main": store_config}
+    dj.config["safemode"] = False
+    store = Store(StoreSpec.from_dict("main", store_config))
+    tables: dict[str, Any] = {}
+
+    def fresh() -> None:  # a new schema each time: new objects, no dedup across runs
+        n = next(_COUNTER)
+        conn = dj.Connection(config=_sqlite_config(dj, f"{tmp}/bench_{n}.db"))
+        schema = dj.Schema(f"bench_{n}", connection=conn)
+
+        class InStore(dj.Manual):
+            definition = "id : int\n---\nb : <blob@>"
+
+        class InTable(dj.Manual):
+            definition = "id : int\n---\nb : <blob>"
+
+        tables["store"], tables["table"] = schema(InStore), schema(InTable)
+
+    rows = [{"id": i, "b": a} for i, a in enumerate(arrays)]
+    jf_ins = best_s(lambda: tables["store"].insert(rows), repeat, fresh)
+    in_table_ins = best_s(lambda: tables["table"].insert(rows), repeat, fresh)
+    blobs = [pack(a, compress=True) for a in arrays]
+    paths: list[str] = []
+
+    def new_paths() -> None:
+        paths[:] = [f"raw-{uuid.uuid4().hex[:6]}/{i}" for i in range(len(blobs))]
+
+    raw_put = best_s(lambda: store.fs.pipe({store.full_path(p): b
+                                            for p, b in zip(paths, blobs)}), repeat, new_paths)
+    fresh()
+    tables["store"].insert(rows)
+    tables["table"].insert(rows)
+    jf_get = best_s(lambda: tables["store"].to_arrays("b"), repeat)
+    in_table_get = best_s(lambda: tables["table"].to_arrays("b"), repeat)
+    raw_get = best_s(lambda: store.fs.cat([store.full_path(p) for p in paths]), repeat)
+    return [("insert <blob@> rows vs raw fs.pipe", jf_ins, raw_put),
+            ("insert in-table <blob> rows vs raw fs.pipe", in_table_ins, raw_put),
+            ("fetch <blob@> column vs raw fs.cat", jf_get, raw_get),
+            ("fetch in-table <blob> column vs raw fs.cat", in_table_get, raw_get)]
+
+
+def _sqlite_config(dj: Any, path: str) -> Any:
+    cfg = dj.config.child()
+    cfg["database.backend"] = "sqlite"
+    cfg["database.path"] = path
+    return cfg
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--kb", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_storage.md")))
+    parser.add_argument("--rows", type=int, default=1000, help="rows for the codec level")
     parser.add_argument("--ceph", metavar="HOST:PORT",
                         help="also run against Ceph's RADOS gateway (keys testkey/testsecret)")
     args = parser.parse_args()
     payloads = [os.urandom(args.kb * 1024) for _ in range(args.n)]
     results: dict[str, list[tuple[str, float, float]]] = {}
+    rows_payloads = payloads[:args.rows]
     with tempfile.TemporaryDirectory() as tmp:
-        local = Store(StoreSpec.from_dict("file", {"protocol": "file", "location": tmp}))
+        local_cfg = {"protocol": "file", "location": f"{tmp}/store"}
+        local = Store(StoreSpec.from_dict("file", local_cfg))
         results["file"] = bench_store(local, payloads, args.repeat)
-    proc, endpoint = start_moto()
-    try:
-        spec = StoreSpec.from_dict("s3", {"protocol": "s3", "endpoint": endpoint,
-                                          "bucket": "bench", "location": "run",
-                                          "access_key": "k", "secret_key": "s"})
-        s3 = Store(spec)
-        s3.fs.mkdir("bench")
-        results["s3 (moto, separate process)"] = bench_store(s3, payloads, args.repeat)
-    finally:
-        proc.terminate()
-        proc.wait()
+        results["file: codecs"] = bench_codecs(local_cfg, rows_payloads, args.repeat, tmp)
+        proc, endpoint = start_moto()
+        try:
+            s3_cfg = {"protocol": "s3", "endpoint": endpoint, "bucket": "bench",
+                      "location": "run", "access_key": "k", "secret_key": "s"}
+            s3 = Store(StoreSpec.from_dict("s3", s3_cfg))
+            s3.fs.mkdir("bench")
+            results["s3 (moto, separate process)"] = bench_store(s3, payloads, args.repeat)
+            results["s3 (moto): codecs"] = bench_codecs(s3_cfg, rows_payloads, args.repeat, tmp)
+        finally:
+            proc.terminate()
+            proc.wait()
     if args.ceph:
         results["s3 (Ceph RADOS gateway, memstore)"] = bench_ceph(args.ceph, payloads, args.repeat)
     write_report(args, results)
