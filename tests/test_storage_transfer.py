@@ -71,6 +71,15 @@ def test_missing_object_is_not_a_bucket_problem(moto_s3: Any) -> None:
         store.get_bytes("nope")
 
 
+@pytest.mark.ceph
+def test_bad_credentials_on_a_real_server(ceph_s3: Any) -> None:
+    config = {**ceph_s3.store_config(), "secret_key": "WRONGSECRET"}
+    store = Store(StoreSpec.from_dict("ceph", config))
+    with pytest.raises(StoreError, match=r"store 'ceph' .*access denied") as info:
+        store.put_bytes("a", b"x")
+    assert "WRONGSECRET" not in str(info.value) and "\n" not in str(info.value)
+
+
 class NoCredentialsError(Exception):  # named like botocore's
     pass
 

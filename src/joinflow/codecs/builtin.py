@@ -123,18 +123,5 @@ class JsonCodec(Codec):
         return stored
 
 
-class HashCodec(Codec):
-    """Placeholder for hash-addressed object storage (``<hash@>``); the object-store layer
-    replaces it."""
-
-    name = "hash"
-
-    def get_dtype(self, is_store: bool) -> str:
-        if not is_store:
-            raise CodecError("<hash> requires a store: write <hash@> or <hash@store>")
-        return "json"
-
-    def encode(self, value: Any, *, context: CodecContext | None = None) -> Any:
-        raise CodecError("object storage (@store codecs) is not available in this version yet")
-
-    decode = encode
+# <hash@store> (and so <blob@>, <attach@>) lives with the object stores
+from ..storage import codecs as _storage_codecs  # noqa: F401  (registers <hash>)

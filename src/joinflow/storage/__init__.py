@@ -2,6 +2,9 @@
 
 Layers (arrows point down only)::
 
+    legacy.py, external.py  DataJoint 0.14 external storage (blob@/attach@/filepath@store)
+    codecs.py   <hash@store>: the codec <blob@>/<attach@> chain onto (DataJoint 2.x layout)
+    access.py   stores_for(config): the StoreAccess the insert path and codecs use
     transfer.py upload_missing (dedup), fetch_verified (cache, batch, hash check)
     stores.py   Stores: names -> Store, for one configuration
     cache.py    ObjectCache: local, content-addressed, multi-process safe
@@ -10,6 +13,7 @@ Layers (arrows point down only)::
     hashing.py  content hashes and hash-addressed paths (DataJoint 2.x and 0.14), pure
     spec.py     StoreSpec, validate_stores: dj.config['stores'] checked, pure
 """
+from .access import ConfiguredStores, stores_for
 from .cache import ObjectCache
 from .hashing import (
                       content_hash,
@@ -29,23 +33,8 @@ from .stores import Stores
 from .transfer import fetch_verified, upload_missing
 
 __all__ = [
-                      "LocalFile",
-                      "ObjectCache",
-                      "Store",
-                      "StoreSpec",
-                      "Stores",
-                      "content_hash",
-                      "fetch_verified",
-                      "file_hash",
-                      "hash_path",
-                      "is_hash",
-                      "legacy_attachment_uuid",
-                      "legacy_file_uuid",
-                      "legacy_path",
-                      "legacy_to_hash",
-                      "legacy_uuid",
-                      "resolve_store_name",
-                      "subfold",
-                      "upload_missing",
-                      "validate_stores",
+    "ConfiguredStores", "LocalFile", "ObjectCache", "Store", "StoreSpec", "Stores",
+    "content_hash", "fetch_verified", "file_hash", "hash_path", "is_hash",
+    "legacy_attachment_uuid", "legacy_file_uuid", "legacy_path", "legacy_to_hash", "legacy_uuid",
+    "resolve_store_name", "stores_for", "subfold", "upload_missing", "validate_stores",
 ]

@@ -86,6 +86,10 @@ class ObjectCache:
         if content_hash(data) != key:
             raise ObjectIntegrityError(f"refusing to cache data under hash {key!r}: the data "
                                        "hashes differently")
+        self.put_verified(key, data)
+
+    def put_verified(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        """Cache ``data`` the caller has just verified against ``key`` (no second hash)."""
         self._store(key, len(data), lambda f: f.write(data))
 
     def put_file(self, key: str, local_path: str | os.PathLike) -> None:

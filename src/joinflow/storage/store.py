@@ -156,8 +156,8 @@ class Store:
 
     # -- single objects ---------------------------------------------------------------------
     def exists(self, path: str) -> bool:
-        with self._errors("check", path):
-            return bool(self.fs.exists(self.full_path(path)))
+        """True when an object (not a folder) is at ``path``."""
+        return self.exists_many([path])[0]
 
     def size(self, path: str) -> int:
         with self._errors("stat", path):
@@ -233,9 +233,9 @@ class Store:
         """``exists`` for many paths at once, concurrently; in the order given."""
         fulls = [self.full_path(p) for p in paths]
         if self.is_async:
-            results = self._gather(lambda f: self.fs._exists(f), fulls)
+            results = self._gather(self._is_object_async, fulls)
         else:
-            results = self._threads(self.fs.exists, fulls)
+            results = self._threads(self._is_object, fulls)
         return [bool(r) for r in self._raise_first(results, paths, "check")]
 
     def get_many(self, paths: Sequence[str]) -> builtins.list[bytes]:
@@ -259,6 +259,20 @@ class Store:
         else:
             results = self._threads(lambda item: self._put_one(*item), list(items))
         self._raise_first(results, paths, "write")
+
+    def _is_object(self, full: str) -> bool:
+        return os.path.isfile(full) if self.is_local else bool(self.fs.isfile(full))
+
+    async def _is_object_async(self, full: str) -> bool:
+        """One HEAD request: s3fs's own ``exists`` follows a miss with a folder listing."""
+        try:
+            if self.spec.protocol == "s3":
+                bucket, key, _ = self.fs.split_path(full)
+                await self.fs._call_s3("head_object", Bucket=bucket, Key=key)
+                return True
+            return (await self.fs._info(full)).get("type") == "file"
+        except FileNotFoundError:
+            return False
 
     def _get_one(self, path: str) -> bytes:
         with self._errors("read", path):

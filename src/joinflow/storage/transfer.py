@@ -7,7 +7,9 @@ verifies every content hash and fills the cache.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import ObjectIntegrityError
 from .cache import ObjectCache
@@ -39,12 +41,22 @@ def fetch_verified(store: Store, objects: Sequence[tuple[str, str]],
                 found[key] = data
     misses = list({key: path for path, key in objects if key not in found}.items())
     fetched = store.get_many([path for _, path in misses])
-    for (key, path), data in zip(misses, fetched):
-        verify(store, path, key, data)
+    _verify_all(store, [(p, k, d) for (k, p), d in zip(misses, fetched, strict=True)])
+    for (key, _), data in zip(misses, fetched, strict=True):
         found[key] = data
         if cache is not None:
-            cache.put(key, data)
+            cache.put_verified(key, data)
     return [found[key] for _, key in objects]
+
+
+def _verify_all(store: Store, items: list[tuple[str, str, bytes]]) -> None:
+    """Verify in threads: MD5 releases the GIL, so large batches use every core."""
+    if len(items) < 8:
+        for item in items:
+            verify(store, *item)
+        return
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(lambda item: verify(store, *item), items))
 
 
 def verify(store: Store, path: str, key: str, data: bytes) -> None:

@@ -1,0 +1,80 @@
+"""``stores_for(config)``: the configured stores as the codecs and the insert path see them
+(``joinflow.codecs.base.StoreAccess``).
+
+``put_pending`` writes the objects an insert needs before its transaction: per store, one
+concurrent existence check, then one concurrent batch of the missing objects (content-addressed
+objects that exist are never written again). ``discard`` removes what a failed transaction
+created.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from ..codecs.base import ObjectWrite
+from .cache import ObjectCache
+from .store import LocalFile, Source, Store
+from .stores import Stores
+
+log = logging.getLogger("joinflow")
+
+
+class ConfiguredStores:
+    """The stores of one configuration, plus its object cache."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self._stores = Stores.from_config(config)
+
+    def __repr__(self) -> str:
+        return f"ConfiguredStores({', '.join(self._stores.names()) or 'none'})"
+
+    def get(self, name: str | None) -> Store:
+        """The store called ``name`` (``None``/``""``: ``stores.default``)."""
+        return self._stores.get(name)
+
+    @property
+    def cache(self) -> ObjectCache | None:
+        return ObjectCache.from_config(self.config)
+
+    def put_pending(self, writes: Sequence[ObjectWrite]) -> list[ObjectWrite]:
+        """Write the pending objects, concurrently per store; returns the ones created."""
+        unique = list({(w.store or "", w.path): w for w in writes}.values())
+        created: list[ObjectWrite] = []
+        for name in dict.fromkeys(w.store or "" for w in unique):
+            group = [w for w in unique if (w.store or "") == name]
+            created += _put_group(self.get(name), group)
+        return created
+
+    def discard(self, writes: Sequence[ObjectWrite], connection: Any) -> None:
+        """Remove the objects a failed transaction created (a failure to remove is logged:
+        it must not hide the error that rolled the transaction back)."""
+        for name in dict.fromkeys(w.store or "" for w in writes):
+            paths = [w.path for w in writes if (w.store or "") == name]
+            try:
+                self.get(name).remove(paths)
+            except Exception as exc:  # noqa: BLE001 - see docstring
+                log.warning("could not remove %d object(s) of a failed insert from store "
+                            "%r: %s", len(paths), name, exc)
+
+
+def _put_group(store: Store, group: list[ObjectWrite]) -> list[ObjectWrite]:
+    present = store.exists_many([w.path for w in group])
+    todo = [w for w, there in zip(group, present, strict=True)
+            if not (there and w.content_addressed)]
+    store.put_many([(w.path, _source(w)) for w in todo])
+    return [w for w, there in zip(group, present, strict=True) if not there]
+
+
+def _source(write: ObjectWrite) -> Source:
+    if write.data is not None:
+        return write.data
+    if write.source is None:
+        raise ValueError(f"object write for {write.path!r} has neither data nor a source file")
+    return LocalFile(write.source, write.prefix)
+
+
+def stores_for(config: Any) -> ConfiguredStores:
+    """The ``StoreAccess`` of a configuration (``connection.config``)."""
+    return ConfiguredStores(config)
