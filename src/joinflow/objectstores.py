@@ -5,20 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import errors
 from .codecs.base import StoreAccess
 
 
 def store_access(connection: Any) -> StoreAccess:
     """The configured stores of ``connection`` (its configuration's ``stores``)."""
-    try:
-        from .storage import stores_for
-    except ImportError:
-        try:  # until the storage layer provides stores_for
-            from .storage.interim_access import stores_for
-        except ImportError:  # pragma: no cover - until the storage layer is installed
-            raise errors.CodecError("object storage (@store codecs) is not available in this "
-                                    "version yet") from None
+    from .storage import stores_for
     return stores_for(connection.config)
 
 
