@@ -87,6 +87,20 @@ class ObjectWrite:
 
 
 @dataclass(frozen=True)
+class FileContent:
+    """``prefix`` followed by the bytes of the local file ``path``, not read into memory: what
+    ``<attach@>`` hands to ``<hash@>`` so a large file is hashed and uploaded in chunks."""
+
+    path: str
+    prefix: bytes = b""
+
+    @property
+    def size(self) -> int:
+        import os
+        return len(self.prefix) + os.path.getsize(self.path)
+
+
+@dataclass(frozen=True)
 class RowWrite:
     """A row a value needs in another table before its own row is written (DataJoint 0.x
     ``~external_<store>`` tracking tables); inserted in the same transaction, duplicates

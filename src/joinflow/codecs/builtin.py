@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import CodecError
 from . import blob as blobfmt
-from .base import Codec, CodecContext
+from .base import Codec, CodecContext, FileContent
 
 
 class BlobCodec(Codec):
@@ -89,9 +89,11 @@ class AttachCodec(Codec):
         if not Path(value).is_file():
             raise ValueError(f"attachment file not found: {value}")
 
-    def encode(self, value: Any, *, context: CodecContext | None = None) -> bytes:
+    def encode(self, value: Any, *, context: CodecContext | None = None) -> bytes | FileContent:
         self.validate(value)
         path = Path(value)
+        if context is not None and context.store is not None:  # to a store: streamed
+            return FileContent(str(path), path.name.encode() + b"\0")
         return path.name.encode() + b"\0" + path.read_bytes()
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Path:

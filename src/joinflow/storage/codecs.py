@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..codecs.base import Codec, CodecContext, Encoded, ObjectWrite
+from ..codecs.base import Codec, CodecContext, Encoded, FileContent, ObjectWrite
 from ..errors import CodecError, StoreError
 from .cache import ObjectCache
-from .hashing import content_hash, hash_path, is_hash
+from .hashing import content_hash, file_hash, hash_path, is_hash
 from .transfer import fetch_verified
 
 Reference = Mapping[str, Any]
@@ -32,20 +32,26 @@ class HashCodec(Codec):
         return "json"
 
     def validate(self, value: Any) -> None:
-        if not isinstance(value, (bytes, bytearray, memoryview)):
+        if not isinstance(value, (bytes, bytearray, memoryview, FileContent)):
             raise TypeError(f"<hash> expects bytes, got {type(value).__name__}")
 
     def encode(self, value: Any, *, context: CodecContext | None = None) -> Encoded:
         ctx = _require_stores(context)
         store = ctx.stores.get(ctx.store)  # type: ignore[union-attr]
-        key = content_hash(value)
+        if isinstance(value, FileContent):  # a local file: hashed and uploaded in chunks
+            key, size = file_hash(value.path, value.prefix), value.size
+        else:
+            key, size = content_hash(value), len(memoryview(value).cast("B"))
         spec = store.spec
         path = hash_path(key, ctx.schema, hash_prefix=spec.hash_prefix,
                          subfolding=spec.subfolding)
-        size = len(memoryview(value).cast("B"))
         ref = {"hash": key, "path": path, "schema": ctx.schema, "store": ctx.store or None,
                "size": size}
-        write = ObjectWrite(ctx.store, path, data=value, size=size)
+        if isinstance(value, FileContent):
+            write = ObjectWrite(ctx.store, path, source=value.path, prefix=value.prefix,
+                                size=size)
+        else:
+            write = ObjectWrite(ctx.store, path, data=value, size=size)
         return Encoded(ref, writes=(write,))
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> bytes:
