@@ -195,7 +195,9 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
         for _ in rows:
             conn.query(backend.insert_defaults_sql(target, skip=mode != "error"), ())
         return
-    if backend.supports_copy and mode == "error" and len(rows) >= COPY_THRESHOLD:
+    style = backend.bulk_style_for(rows)  # large binary values: one statement per row
+    if style != "executemany" and backend.supports_copy and mode == "error" and \
+            len(rows) >= COPY_THRESHOLD:
         _copy(conn, target, names, rows)
         return
     clause = conflict_clause(table, names, mode)
@@ -204,7 +206,7 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
     if mode == "replace":  # one statement may not update a row twice (PostgreSQL): last wins
         key = [names.index(k) for k in table.primary_key if k in names]
         rows = list({tuple(r[j] for j in key): r for r in rows}.values()) if key else rows
-    if backend.bulk_style == "executemany":
+    if style == "executemany":
         sql = backend.render(backend.insert_sql(target, names) + clause)
         conn.query_raw(sql, rows, many=True)
         return

@@ -267,6 +267,11 @@ class Backend:
     def begin_sql(self) -> str:
         return "BEGIN"
 
+    def cursor(self, raw: Any, binary: bool = False) -> Any:
+        """A driver cursor; ``binary``: the results carry large binary values (PostgreSQL then
+        asks for the binary result format)."""
+        return raw.cursor()
+
     def is_disconnect(self, exc: BaseException) -> bool:
         return False
 
@@ -351,6 +356,11 @@ class Backend:
     default_keyword: ClassVar[str | None] = "DEFAULT"
     #: the LIMIT that means "no limit" (needed before OFFSET)
     limit_all: ClassVar[str] = "ALL"
+
+    def bulk_style_for(self, rows: list) -> str:
+        """How to write these rows: ``bulk_style``, or "executemany" where rows carrying large
+        values go faster one statement each (PostgreSQL: binary parameters, pipelined)."""
+        return self.bulk_style
 
     def insert_sql(self, target: str, columns: list[str], rows: int = 1) -> str:
         """INSERT text for ``rows`` rows of bound values."""

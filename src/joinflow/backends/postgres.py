@@ -68,6 +68,31 @@ class PostgresBackend(Backend):
     def on_connect(self, raw: Any) -> None:
         raw.execute("SET client_min_messages TO WARNING")
         raw.execute("SET TIME ZONE 'UTC'")
+        # binary results of types psycopg does not know (native enums of DataJoint schemas)
+        # come back as text, as they do in text format
+        raw.adapters.register_loader(0, _unknown_binary_loader())
+
+    def cursor(self, raw: Any, binary: bool = False) -> Any:
+        # bytea in text format is hex: twice the bytes on the wire and a decoding pass
+        return raw.cursor(binary=True) if binary else raw.cursor()
+
+    #: average bytes of binary values per row from which one statement per row (binary
+    #: parameters, pipelined by executemany) beats COPY (text: hex) and multi-row VALUES
+    large_row_bytes = 16384
+
+    def bulk_style_for(self, rows: list) -> str:
+        if not rows:
+            return self.bulk_style
+        binary = [j for j, v in enumerate(rows[0]) if isinstance(v, (bytes, bytearray, memoryview))]
+        if not binary:
+            return self.bulk_style
+        total = 0
+        for r in rows:
+            for j in binary:
+                v = r[j]
+                if v is not None:
+                    total += v.nbytes if isinstance(v, memoryview) else len(v)
+        return "executemany" if total >= self.large_row_bytes * len(rows) else self.bulk_style
 
     def describe_target(self, config: Any) -> str:
         user = config["database.user"] or "postgres"
@@ -268,6 +293,27 @@ class PostgresBackend(Backend):
         if isinstance(exc, psycopg.IntegrityError):
             return errors.IntegrityError(msg)
         return errors.JoinflowError(f"postgresql error: {msg}")
+
+
+_UNKNOWN_LOADER: Any = None
+
+
+def _unknown_binary_loader() -> Any:
+    global _UNKNOWN_LOADER
+    if _UNKNOWN_LOADER is None:
+        from psycopg import pq
+        from psycopg.adapt import Loader
+
+        class UnknownBinaryAsText(Loader):
+            format = pq.Format.BINARY
+
+            def load(self, data: Any) -> Any:
+                try:
+                    return bytes(data).decode()
+                except UnicodeDecodeError:
+                    return bytes(data)
+        _UNKNOWN_LOADER = UnknownBinaryAsText
+    return _UNKNOWN_LOADER
 
 
 def _group_fks(rows: list, schemas: list[str] | None) -> list[ForeignKeyInfo]:
