@@ -346,6 +346,24 @@ class Backend:
     def drop_temp_table_sql(self, schema: str, name: str) -> str:
         return f"DROP TABLE IF EXISTS {self.temp_table_ref(schema, name)}"
 
+    def create_filled_key_table_sql(self, schema: str, name: str, select: str,
+                                    key: list[str]) -> str | None:
+        """One statement making a temporary table of ``select``'s rows (``key`` columns, their
+        types kept) whose row count is the number of rows; None: not on this backend."""
+        return None
+
+    def drop_temp_tables_sql(self, tables: list[tuple[str, str]]) -> list[str]:
+        """Statements dropping the temporary tables ``(schema, name)``."""
+        return [self.drop_temp_table_sql(s, nm) for s, nm in tables]
+
+    def delete_by_keys_sql(self, target: str, keys: str, key: list[str]) -> str:
+        """DELETE the rows of ``target`` whose primary key ``key`` is in table ``keys``."""
+        cols = ", ".join(self.quote(k) for k in key)
+        return f"DELETE FROM {target} WHERE ({cols}) IN (SELECT {cols} FROM {keys})"
+
+    #: a cascade restricts children by nested subqueries where safe (no key tables)
+    cascade_subqueries: ClassVar[bool] = False
+
     # -- DML ---------------------------------------------------------------
     #: how many rows one statement carries: "executemany" (the driver batches) or "values"
     #: (multi-row VALUES built here)

@@ -27,6 +27,22 @@ class PostgresBackend(Backend):
     }
 
     supports_copy = True
+    cascade_subqueries = True  # a temporary table costs catalog writes here
+
+    def create_filled_key_table_sql(self, schema, name, select, key):
+        # no index: the DELETEs join the key table by hash (an index costs more than it saves)
+        cols = ", ".join(self.quote(k) for k in key)
+        return (f"CREATE TEMPORARY TABLE {self.temp_table_ref(schema, name)} AS "
+                f"SELECT {cols} FROM ({select}) AS _keys")
+
+    def delete_by_keys_sql(self, target, keys, key):
+        on = " AND ".join(f"_t.{self.quote(k)} = _k.{self.quote(k)}" for k in key)
+        return f"DELETE FROM {target} AS _t USING {keys} AS _k WHERE {on}"
+
+    def drop_temp_tables_sql(self, tables):
+        if not tables:
+            return []
+        return ["DROP TABLE IF EXISTS " + ", ".join(self.temp_table_ref(s, nm) for s, nm in tables)]
 
     def order_term(self, expr: str, direction: str, core: str) -> str:
         return f"{expr} {direction} " + ("NULLS FIRST" if direction == "ASC" else "NULLS LAST")
