@@ -157,3 +157,66 @@ def test_cascade_reaches_a_table_declared_by_another_connection(schema, backend,
     assert (Parent & {"p": 1}).delete() == 1
     assert sorted(Parent.to_arrays("p").tolist()) == [2]
     assert dj.FreeTable(conn, late_name).to_dicts() == [{"p": 2, "q": 2}]
+
+
+def _count_statements(conn, monkeypatch):
+    seen = []
+    real = conn._execute
+
+    def spy(sql, *args, **kwargs):
+        seen.append(sql)
+        return real(sql, *args, **kwargs)
+    monkeypatch.setattr(conn, "_execute", spy)
+    return seen
+
+
+def test_populate_per_key_statements(schema, monkeypatch):
+    """populate costs BEGIN, the done-meanwhile check, make's INSERT and COMMIT per key; an
+    insert1 outside a transaction is one statement."""
+    @schema
+    class Src(dj.Manual):
+        definition = """
+        k : int32
+        """
+
+    @schema
+    class Out(dj.Computed):
+        definition = """
+        -> Src
+        ---
+        v : int32
+        """
+
+        def make(self, key):
+            self.insert1(dict(key, v=2 * key["k"]))
+
+    Src.insert([(i,) for i in range(20)])
+    seen = _count_statements(schema.connection, monkeypatch)
+    Src.insert1((100,))
+    assert len(seen) == 1
+    seen.clear()
+    assert Out.populate()["success_count"] == 21
+    assert len(seen) <= 2 + 4 * 21, seen[:12]
+    assert sorted(Out.to_arrays("v").tolist()) == sorted(2 * k for k in list(range(20)) + [100])
+
+
+def test_failed_insert1_inside_transaction(schema, backend):
+    """Without its own savepoint a failed one-row insert leaves the transaction usable on
+    MySQL and SQLite; on PostgreSQL insert1 keeps its savepoint (a failure would abort the
+    transaction)."""
+    @schema
+    class T(dj.Manual):
+        definition = """
+        k : int32
+        """
+    conn = schema.connection
+    with conn.transaction:
+        T.insert1((1,))
+        with pytest.raises(dj.errors.DuplicateError):
+            T.insert1((1,))
+        T.insert1((2,))
+    assert sorted(T.to_arrays("k").tolist()) == [1, 2]
+    with pytest.raises(dj.errors.DuplicateError):
+        T.insert1((2,))  # outside a transaction: one autocommitted statement
+    T.insert1((3,))
+    assert len(T) == 3

@@ -297,6 +297,9 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
     else:
         groups = _groups(table, names, cols)
     created = _write_objects(conn, pending)
+    if not chunk_size and _one_statement(conn, groups, pending, created):
+        _write(table, groups[0][0], groups[0][1], mode)  # atomic by itself
+        return
     if not chunk_size:
         with conn.transaction:
             _guard(conn, created)
@@ -310,6 +313,20 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
                 _guard(conn, created)
                 _write_tracking_rows(conn, pending.rows)
                 _write(table, gnames, grows[i:i + chunk_size], mode)
+
+
+def _one_statement(conn: Any, groups: list, pending: Pending, created: list) -> bool:
+    """Whether the rows are written by one statement that needs no transaction or savepoint
+    of its own: one row, no tracking rows, no new objects to discard on failure, and either
+    no transaction (autocommit) or one that a failed statement leaves usable (MySQL, SQLite;
+    on PostgreSQL only inside populate, where a failed insert fails the key anyway).
+    insert1 then costs one round trip instead of three (BEGIN/COMMIT or SAVEPOINT/RELEASE)."""
+    if len(groups) != 1 or len(groups[0][1]) != 1 or pending.rows or created:
+        return False
+    if not conn.in_transaction:
+        return True
+    return not conn.backend.failed_statement_aborts_transaction or \
+        bool(getattr(conn, "_populating", False))
 
 
 def _write_objects(conn: Any, pending: Pending) -> list[ObjectWrite]:

@@ -104,9 +104,10 @@ class AutoPopulate:
             todo = todo[:max_calls]
         bar = _progress(todo, display_progress, type(self).__name__)
         success, skipped, failures = 0, 0, []
+        tripartite = self._tripartite()  # once, not per key
         for key in bar:
             try:
-                if self._make_one(key, make_kwargs or {}):
+                if self._make_one(key, make_kwargs or {}, tripartite):
                     success += 1
                 else:
                     skipped += 1
@@ -126,10 +127,13 @@ class AutoPopulate:
         return not own_make and all(hasattr(self, m) for m in
                                     ("make_fetch", "make_compute", "make_insert"))
 
-    def _make_one(self, key: dict, make_kwargs: dict) -> bool:
-        """Run ``make`` for one key in its own transaction; False if it was already done."""
+    def _make_one(self, key: dict, make_kwargs: dict, tripartite: bool | None = None) -> bool:
+        """Run ``make`` for one key in its own transaction; False if it was already done.
+        Four statements when make inserts one row: BEGIN, the check, INSERT, COMMIT (the
+        insert needs no savepoint: if it fails, the key fails)."""
         conn = self.connection
-        tripartite = self._tripartite()
+        if tripartite is None:
+            tripartite = self._tripartite()
         if tripartite:
             fetched = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
             computed = _as_tuple(self.make_compute(dict(key), *fetched))

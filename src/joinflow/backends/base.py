@@ -361,6 +361,9 @@ class Backend:
         cols = ", ".join(self.quote(k) for k in key)
         return f"DELETE FROM {target} WHERE ({cols}) IN (SELECT {cols} FROM {keys})"
 
+    #: a failed statement aborts the enclosing transaction (PostgreSQL): a statement that
+    #: may fail inside a transaction the caller continues needs a savepoint of its own
+    failed_statement_aborts_transaction: ClassVar[bool] = False
     #: a cascade restricts children by nested subqueries where safe (no key tables)
     cascade_subqueries: ClassVar[bool] = False
 

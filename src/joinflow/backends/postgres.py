@@ -28,6 +28,7 @@ class PostgresBackend(Backend):
 
     supports_copy = True
     cascade_subqueries = True  # a temporary table costs catalog writes here
+    failed_statement_aborts_transaction = True
 
     def create_filled_key_table_sql(self, schema, name, select, key):
         # no index: the DELETEs join the key table by hash (an index costs more than it saves)
