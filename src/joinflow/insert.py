@@ -206,9 +206,13 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
     if mode == "replace":  # one statement may not update a row twice (PostgreSQL): last wins
         key = [names.index(k) for k in table.primary_key if k in names]
         rows = list({tuple(r[j] for j in key): r for r in rows}.values()) if key else rows
-    if style == "executemany":
+    if style in ("executemany", "each"):
         sql = backend.render(backend.insert_sql(target, names) + clause)
-        conn.query_raw(sql, rows, many=True)
+        if style == "each" or len(rows) == 1:  # PyMySQL's executemany copies large rows again
+            for r in rows:
+                conn.query_raw(sql, r, fetch=False)
+        else:
+            conn.query_raw(sql, rows, many=True)
         return
     per = max(1, min(1000, backend.max_params // len(names)))
     for i in range(0, len(rows), per):

@@ -138,6 +138,23 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, default=json_default)
 
 
+def binary_bytes_per_row(rows: list) -> float:
+    """Average bytes of the binary values (bytes, bytearray, memoryview) in ``rows``, judged
+    by the columns holding binary values in the first row."""
+    if not rows:
+        return 0.0
+    binary = [j for j, v in enumerate(rows[0]) if isinstance(v, (bytes, bytearray, memoryview))]
+    if not binary:
+        return 0.0
+    total = 0
+    for r in rows:
+        for j in binary:
+            v = r[j]
+            if v is not None:
+                total += v.nbytes if isinstance(v, memoryview) else len(v)
+    return total / len(rows)
+
+
 class Backend:
     """Base class; subclasses set the class attributes and override the catalog methods."""
 
@@ -379,9 +396,11 @@ class Backend:
     limit_all: ClassVar[str] = "ALL"
 
     def bulk_style_for(self, rows: list) -> str:
-        """How to write these rows: ``bulk_style``, or "executemany" where rows carrying large
-        values go faster one statement each (PostgreSQL: binary parameters, pipelined)."""
+        """How to write these rows: ``bulk_style``, "executemany" (PostgreSQL: pipelined
+        statements with binary parameters) or "each" (one execute per row) where rows
+        carrying large values go faster one statement each."""
         return self.bulk_style
+
 
     def insert_sql(self, target: str, columns: list[str], rows: int = 1) -> str:
         """INSERT text for ``rows`` rows of bound values."""

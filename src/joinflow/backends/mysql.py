@@ -10,7 +10,7 @@ import json
 from typing import Any, Callable
 
 from .. import errors
-from .base import PH, Backend, bytes_value, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
+from .base import PH, Backend, binary_bytes_per_row, bytes_value, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
     format_time, parse_time
 from .postgres import _group_fks
 
@@ -267,6 +267,10 @@ class MySQLBackend(Backend):
                 f"SELECT {cols} FROM ({select}) AS _keys")
 
     cascade_subqueries = True  # nested semi-joins beat making and joining key tables
+
+    def bulk_style_for(self, rows: list) -> str:
+        # PyMySQL's executemany builds one statement per 1 MB, copying large rows once more
+        return "each" if binary_bytes_per_row(rows) >= 65536 else self.bulk_style
 
     def delete_by_keys_sql(self, target, keys, key):
         # a join: MariaDB evaluates EXISTS/IN per row of the target in a DELETE

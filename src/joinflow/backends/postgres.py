@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .. import errors
 from .base import PH, Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
-    format_time, parse_time
+    binary_bytes_per_row, format_time, parse_time
 
 
 class PostgresBackend(Backend):
@@ -98,18 +98,8 @@ class PostgresBackend(Backend):
     large_row_bytes = 16384
 
     def bulk_style_for(self, rows: list) -> str:
-        if not rows:
-            return self.bulk_style
-        binary = [j for j, v in enumerate(rows[0]) if isinstance(v, (bytes, bytearray, memoryview))]
-        if not binary:
-            return self.bulk_style
-        total = 0
-        for r in rows:
-            for j in binary:
-                v = r[j]
-                if v is not None:
-                    total += v.nbytes if isinstance(v, memoryview) else len(v)
-        return "executemany" if total >= self.large_row_bytes * len(rows) else self.bulk_style
+        big = binary_bytes_per_row(rows) >= self.large_row_bytes
+        return "executemany" if big else self.bulk_style
 
     def describe_target(self, config: Any) -> str:
         user = config["database.user"] or "postgres"
