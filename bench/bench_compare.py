@@ -13,7 +13,10 @@ pre-packed bytes, one row per transaction (PostgreSQL: binary parameters and a b
 cursor); populate as one
 BEGIN/INSERT/COMMIT per key; the cascade as three handwritten DELETEs in one transaction.
 Times are best of ``--repeat``, all in the same run; ratios are joinflow / raw and
-DataJoint / joinflow (above 1: joinflow is faster).
+DataJoint / joinflow (above 1: joinflow is faster). Rows marked ``(cpu)`` give the client's
+CPU seconds (``time.process_time``) of the best run: what the client itself spends, unaffected
+by the load of a shared server (populate's per-key COMMITs wait for the disk; on a busy
+machine its wall time swings 3x between runs).
 """
 from __future__ import annotations
 
@@ -134,7 +137,7 @@ def raw_floor(conn, tables, sizes) -> dict[str, float]:
     out["cascade delete"] = wl.best(lambda: r.cascade(sizes["del_a"] // 2), rep, setup=fill)
     for name in ("DelC", "DelB", "DelA"):
         T[name].delete_quick()
-    return out
+    return {**out, **{f"{w} (cpu)": c for w, c in zip(out, wl.CPU[-len(out):])}}
 
 
 # ------------------------------------------------------------------------------ DataJoint
@@ -154,6 +157,7 @@ def datajoint_side(python: str | None, backend: str, cfg, sizes: dict) -> tuple[
         if line.startswith("{"):
             rec = json.loads(line)
             out[rec["workload"]] = rec["seconds"]
+            out[rec["workload"] + " (cpu)"] = rec.get("cpu")
     if proc.returncode:
         return out, f"DataJoint failed on {backend}: {proc.stderr.strip().splitlines()[-1:]}"
     return out, ""
@@ -172,7 +176,8 @@ def bench_backend(backend: str, sizes: dict, tmp: str, dj_python: str | None) ->
         schema.drop(prompt=False)
         conn.close()
     djt, note = datajoint_side(dj_python, backend, cfg, sizes)
-    return {w: (raw.get(w), jf.get(w), djt.get(w)) for w in wl.WORKLOADS if w in jf}, note
+    names = [w for w in wl.WORKLOADS if w in jf] + [f"{w} (cpu)" for w in wl.WORKLOADS if w in jf]
+    return {w: (raw.get(w), jf.get(w), djt.get(w)) for w in names}, note
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """DataJoint 2.3.5's side of bench/bench_compare.py: run in DataJoint's own virtual environment
 (never imported by joinflow). Reads one JSON argument (connection and workload sizes), runs
 bench/workloads.py with ``import datajoint as dj`` in a fresh schema, drops it, and prints one
-JSON line per workload: ``{"workload": name, "seconds": s}``."""
+JSON line per workload: ``{"workload": name, "seconds": s, "cpu": client CPU s}``."""
 from __future__ import annotations
 
 import json
@@ -31,8 +31,8 @@ def main() -> None:
     schema = dj.Schema(f"djbench_{uuid.uuid4().hex[:8]}")
     try:
         workloads.run(dj, schema, **args["sizes"],
-                      report=lambda name, s: print(json.dumps({"workload": name, "seconds": s}),
-                                                   flush=True))
+                      report=lambda name, s: print(json.dumps(
+                          {"workload": name, "seconds": s, "cpu": workloads.CPU[-1]}), flush=True))
     finally:
         schema.drop(prompt=False)
 
