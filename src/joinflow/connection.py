@@ -124,9 +124,12 @@ class Connection:
         return self.backend.translate_error(exc) or errors.JoinflowError(str(exc))
 
     def query_raw(self, sql: str, params: tuple | list = (), *, many: bool = False,
-                  fetch: bool = True, reconnect: bool | None = None) -> list:
+                  fetch: bool = True, reconnect: bool | None = None,
+                  binary: bool = False) -> list:
         """Execute driver-style SQL; returns all rows (or [] for statements). ``reconnect``
-        (default ``database.reconnect``): reconnect once if the connection was lost."""
+        (default ``database.reconnect``): reconnect once if the connection was lost.
+        ``binary``: the results carry large binary values (the backend may use a binary
+        result format)."""
         refuse = reconnect is False  # asked not to: a closed connection stays closed
         if reconnect is None:
             reconnect = self.config["database.reconnect"]
@@ -142,7 +145,7 @@ class Connection:
                             "lost during a transaction; the transaction was rolled back")
                     self.connect()
                 try:
-                    return self._execute(sql, params, many, fetch)
+                    return self._execute(sql, params, many, fetch, binary)
                 except Exception as exc:
                     if not self._is_disconnect(exc):
                         raise self._translate(exc) from exc
@@ -164,8 +167,9 @@ class Connection:
         code = exc.args[0] if getattr(exc, "args", None) else None
         return self.backend.name == "mysql" and code in (1927, 4031)
 
-    def _execute(self, sql: str, params: Any, many: bool, fetch: bool) -> list:
-        cur = self._raw.cursor()
+    def _execute(self, sql: str, params: Any, many: bool, fetch: bool,
+                 binary: bool = False) -> list:
+        cur = self.backend.cursor(self._raw, binary) if binary else self._raw.cursor()
         try:
             if many:
                 cur.executemany(sql, params)

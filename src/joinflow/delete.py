@@ -40,8 +40,10 @@ class KeySets:
         self.conn = conn
         self.made: list[tuple[str, str]] = []
 
-    def store(self, query: Any) -> Any:
-        """Copy the keys of ``query`` into a new temporary table; a query over it."""
+    def store(self, query: Any) -> tuple[Any, int]:
+        """Copy the keys of ``query`` into a new temporary table: (a query over it, the
+        number of keys). Where the backend can, one statement makes and fills the table and
+        its row count is the count; elsewhere an empty copy, an index and an INSERT."""
         from .expression import QueryExpression
         from .heading import Heading
         backend, schema = self.conn.backend, query.database
@@ -49,32 +51,87 @@ class KeySets:
         name = f"jf_keys_{os.getpid()}_{KeySets._counter}"
         key = query.primary_key
         attrs = [query.heading[k] for k in key]
-        source = backend.full_name(schema, query.table_name)
-        statements = backend.create_key_table_sql(schema, name, source, key)
-        self.conn.query(statements[0])
-        self.made.append((schema, name))
-        for stmt in statements[1:]:
-            self.conn.query(stmt)
         select, params = query.compile(columns=key)
-        target = backend.temp_table_ref(schema, name)
-        quoted = ", ".join(backend.quote(k) for k in key)
-        self.conn.query(f"INSERT INTO {target} ({quoted}) {select}", params)
+        filled = backend.create_filled_key_table_sql(schema, name, select, key)
+        if filled is not None:
+            self.conn.query(filled, params)
+            self.made.append((schema, name))
+            count = self.conn.last_rowcount
+        else:
+            source = backend.full_name(schema, query.table_name)
+            statements = backend.create_key_table_sql(schema, name, source, key)
+            self.conn.query(statements[0])
+            self.made.append((schema, name))
+            for stmt in statements[1:]:
+                self.conn.query(stmt)
+            target = backend.temp_table_ref(schema, name)
+            quoted = ", ".join(backend.quote(k) for k in key)
+            self.conn.query(f"INSERT INTO {target} ({quoted}) {select}", params)
+            count = self.conn.last_rowcount
         node = n.TableNode(schema, name, Heading(attrs), temporary=True)
-        return QueryExpression._from(node, self.conn)
+        keys = QueryExpression._from(node, self.conn)
+        return keys, count if count is not None and count >= 0 else len(keys)
 
     def drop(self) -> None:
-        for schema, name in self.made:
+        backend = self.conn.backend
+        for stmt in backend.drop_temp_tables_sql(self.made):
             try:
-                self.conn.query(self.conn.backend.drop_temp_table_sql(schema, name))
+                self.conn.query(stmt)
             except errors.JoinflowError:  # pragma: no cover - the session ends them anyway
-                log.debug("could not drop scratch table %s", name)
+                log.debug("could not drop scratch tables: %s", stmt)
         self.made.clear()
 
 
-def _restrictions(conn: Any, roots: dict[str, list], keysets: KeySets
+def _reads(node: Any, tables: set[tuple[str, str]]) -> bool:
+    """Whether evaluating ``node`` may read one of ``tables`` (SQL text with a subquery
+    counts as reading anything)."""
+    if isinstance(node, n.TableNode):
+        return (node.schema, node.table) in tables
+    if isinstance(node, n.SqlCond):
+        return "select" in node.text.lower()
+    if isinstance(node, (n.Node, n.Cond)):
+        return any(_reads(getattr(node, f), tables) for f in node.__dataclass_fields__
+                   if f != "heading")
+    if isinstance(node, tuple):
+        return any(_reads(x, tables) for x in node)
+    return False
+
+
+#: the most tables a cascade restricts by nested subqueries (deeper: key tables)
+SUBQUERY_MAX_TABLES = 24
+#: the longest restriction (characters of SQL) a cascade renders as nested subqueries
+SUBQUERY_MAX_SQL = 20000
+
+
+def _use_subqueries(conn: Any, roots: dict[str, list]) -> bool:
+    """Restrict children by nested subqueries instead of key tables, where the backend
+    prefers it (making temporary tables is costly on PostgreSQL) and it is safe: the roots'
+    restrictions read no table the cascade deletes from (so every restriction reads only
+    ancestors, which are deleted after the table they restrict)."""
+    if not conn.backend.cascade_subqueries:
+        return False
+    deps = conn.dependencies
+    affected: set[str] = set()
+    for r in roots:
+        affected.update(deps.descendants(*r.split(".", 1)))
+    if len(affected) > SUBQUERY_MAX_TABLES:
+        return False
+    below = {tuple(x.split(".", 1)) for x in affected}
+    for node_id, conds in roots.items():
+        below_root = below - {tuple(node_id.split(".", 1))}
+        for c in conds:
+            node = getattr(c, "node", None)
+            if node is None or _reads(node, below_root):
+                return False
+    return True
+
+
+def _restrictions(conn: Any, roots: dict[str, list], keysets: KeySets | None
                   ) -> tuple[dict[str, Any], dict[str, int]]:
     """Per affected table (parents first): the rows to delete, as a restriction by a
-    temporary key table, and their count."""
+    temporary key table (``keysets``; None: by nested subqueries), and their count."""
+    if keysets is None:
+        return _subquery_restrictions(conn, roots)
     deps = conn.dependencies
     affected: set[str] = set()
     for r in roots:
@@ -87,8 +144,7 @@ def _restrictions(conn: Any, roots: dict[str, list], keysets: KeySets
         conds = pending.get(node)
         if not conds:
             continue
-        keys = keysets.store(_combine(conn, node, conds))
-        counts[node] = len(keys)
+        keys, counts[node] = keysets.store(_combine(conn, node, conds))
         out[node] = _free(conn, node).restrict(keys, semantic_check=False)
         if not counts[node]:
             continue
@@ -101,6 +157,40 @@ def _restrictions(conn: Any, roots: dict[str, list], keysets: KeySets
                                                   set(proj.heading.names) != set(fk.columns)
                                                   else proj)
     return out, counts
+
+
+def _subquery_restrictions(conn: Any, roots: dict[str, list]
+                           ) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """Like ``_restrictions``, each child restricted by its parents' restrictions as nested
+    subqueries; all counts come from one statement. None when the SQL would grow too long."""
+    deps = conn.dependencies
+    affected: set[str] = set()
+    for r in roots:
+        affected.update(deps.descendants(*r.split(".", 1)))
+    order = deps.topo_sort(sorted(affected))
+    pending: dict[str, list] = {k: list(v) for k, v in roots.items()}
+    out: dict[str, Any] = {}
+    for node in order:
+        conds = pending.get(node)
+        if not conds:
+            continue
+        query = out[node] = _combine(conn, node, conds)
+        schema, name = node.split(".", 1)
+        for fk in deps.child_fks(schema, name):
+            child = f"{fk.child_schema}.{fk.child_table}"
+            renames = {c: p for c, p in zip(fk.columns, fk.ref_columns) if c != p}
+            keys = query.proj(**renames) if renames else query.proj()
+            pending.setdefault(child, []).append(
+                keys.proj(*fk.columns) if set(keys.heading.names) != set(fk.columns) else keys)
+    selects, params = [], []
+    for i, query in enumerate(out.values()):
+        sql, ps = query.compile(count=True)
+        if len(sql) > SUBQUERY_MAX_SQL:
+            return None
+        selects.append(f"({sql})")
+        params += ps
+    row = conn.query("SELECT " + ", ".join(selects), params)[0]
+    return out, {node: int(c) for node, c in zip(out, row)}
 
 
 def _combine(conn: Any, node: str, conds: list) -> Any:
@@ -143,6 +233,11 @@ def _integrity(conn: Any, queries: dict[str, Any], counts: dict[str, int], mode:
 
 def _delete_sql(query: Any) -> tuple[str, list]:
     backend = query.connection.backend
+    keys = _key_table_of(query)
+    if keys is not None:  # rows whose whole primary key is in a cascade's key table
+        return backend.delete_by_keys_sql(backend.full_name(query.database, query.table_name),
+                                          backend.temp_table_ref(keys.schema, keys.table),
+                                          query.primary_key), []
     comp = Compiler(backend)
     s = comp.compile(query.node)
     target = backend.full_name(query.database, query.table_name)
@@ -155,6 +250,20 @@ def _delete_sql(query: Any) -> tuple[str, list]:
     sql, params = comp.to_sql(query.node, columns=query.primary_key)
     keys = ", ".join(backend.quote(k) for k in query.primary_key)
     return f"DELETE FROM {target} WHERE ({keys}) IN (SELECT * FROM ({sql}) AS _del)", params
+
+
+def _key_table_of(query: Any) -> Any:
+    """The key table (a temporary TableNode) if ``query`` is a table restricted by exactly
+    a key table over its whole primary key (what a cascade in key-table mode makes)."""
+    node = query.node
+    if not (isinstance(node, n.Restrict) and isinstance(node.child, n.TableNode)
+            and isinstance(node.cond, n.QueryCond)):
+        return None
+    keys, pk = node.cond.node, query.primary_key
+    if isinstance(keys, n.TableNode) and keys.temporary and \
+            list(keys.heading.names) == list(pk) and set(node.cond.on) == set(pk):
+        return keys
+    return None
 
 
 def delete_quick(query: Any) -> int:
@@ -196,24 +305,44 @@ def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None 
     if part_integrity not in ("enforce", "ignore", "cascade"):
         raise errors.JoinflowError("part_integrity must be 'enforce', 'ignore' or 'cascade'")
     conn = table.connection
-    conn._graph_cache = None  # see tables declared by other processes
-    keysets = KeySets(conn)
-    try:
-        return _cascade(table, keysets, transaction, prompt, part_integrity, dry_run)
-    finally:
-        keysets.drop()
+    # The cached dependency graph is current for everything this process declared; a child
+    # table declared meanwhile by another process makes the DELETE fail on its foreign key
+    # (the transaction is rolled back): then reload the graph and cascade again. Without our
+    # own transaction (nothing to roll back to), or when counts are shown, reload first.
+    retry = transaction and not dry_run and not should_prompt(prompt, conn.config)
+    if not retry:
+        conn._graph_cache = None
+    for attempt in (0, 1):
+        keysets = KeySets(conn)
+        try:
+            return _cascade(table, keysets, transaction, prompt, part_integrity, dry_run)
+        except errors.ForeignKeyError:
+            if not retry or attempt:
+                raise
+            log.info("a table unknown to the cached dependency graph blocked the delete; "
+                     "reloading the graph")
+            conn._graph_cache = None
+        finally:
+            keysets.drop()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _cascade(table: Any, keysets: KeySets, transaction: bool, prompt: bool | None,
              part_integrity: str, dry_run: bool) -> Any:
     conn = table.connection
     roots: dict[str, list] = {table.node_id: [table]}
+    subqueries = _use_subqueries(conn, roots)
     while True:
-        queries, counts = _restrictions(conn, roots, keysets)
+        found = _restrictions(conn, roots, None if subqueries else keysets)
+        if found is None:  # the nested SQL grew too long: key tables
+            subqueries = False
+            continue
+        queries, counts = found
         extended = _integrity(conn, queries, counts, part_integrity, roots)
         if extended is None:
             break
         roots = extended
+        subqueries = False  # masters restricted by their parts' keys: fix every key first
     named = {conn.backend.full_name(*k.split(".", 1)): c for k, c in counts.items() if c}
     if dry_run:
         return named
@@ -236,12 +365,16 @@ def _cascade(table: Any, keysets: KeySets, transaction: bool, prompt: bool | Non
 def _execute(conn: Any, queries: dict, counts: dict, root: str, transaction: bool) -> int:
     """Delete leaves first; the count of rows deleted from ``root``."""
     deleted = 0
+    prepared = None
     with conn.transaction if transaction else _null():
         for node in reversed(list(queries)):
             if not counts.get(node):
                 continue
             sql, params = _delete_sql(queries[node])
-            conn.backend.before_delete(conn.run, node.split(".", 1)[0])
+            schema = node.split(".", 1)[0]
+            if schema != prepared:
+                conn.backend.before_delete(conn.run, schema)
+                prepared = schema
             conn.query(sql, params)
             if node == root:
                 deleted = conn.last_rowcount

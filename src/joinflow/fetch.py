@@ -47,7 +47,9 @@ def rows(query: Any, names: list[str] | None = None, order_by: Any = None,
         order_by = node.order_by if isinstance(node, Top) else "KEY"
     sql, params = query.compile(order_by=_order(order_by), limit=limit, offset=offset or 0,
                                 columns=names)
-    return names, query.connection.query(sql, params)
+    heading = query.heading
+    binary = any(heading[nm].core == "bytes" for nm in names)  # blobs, attachments, bytes
+    return names, query.connection.query(sql, params, binary=binary)
 
 
 def decoders(query: Any, names: list[str], download_path: str | None = None,

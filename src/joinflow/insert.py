@@ -227,7 +227,9 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
         for _ in rows:
             conn.query(backend.insert_defaults_sql(target, skip=mode != "error"), ())
         return
-    if backend.supports_copy and mode == "error" and len(rows) >= COPY_THRESHOLD:
+    style = backend.bulk_style_for(rows)  # large binary values: one statement per row
+    if style != "executemany" and backend.supports_copy and mode == "error" and \
+            len(rows) >= COPY_THRESHOLD:
         _copy(conn, target, names, rows)
         return
     clause = conflict_clause(table, names, mode)
@@ -236,9 +238,13 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
     if mode == "replace":  # one statement may not update a row twice (PostgreSQL): last wins
         key = [names.index(k) for k in table.primary_key if k in names]
         rows = list({tuple(r[j] for j in key): r for r in rows}.values()) if key else rows
-    if backend.bulk_style == "executemany":
+    if style in ("executemany", "each"):
         sql = backend.render(backend.insert_sql(target, names) + clause)
-        conn.query_raw(sql, rows, many=True)
+        if style == "each" or len(rows) == 1:  # PyMySQL's executemany copies large rows again
+            for r in rows:
+                conn.query_raw(sql, r, fetch=False)
+        else:
+            conn.query_raw(sql, rows, many=True)
         return
     per = max(1, min(1000, backend.max_params // len(names)))
     for i in range(0, len(rows), per):
@@ -347,6 +353,9 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
     else:
         groups = _groups(table, names, cols)
     created = _write_objects(conn, pending)
+    if not chunk_size and _one_statement(conn, groups, pending, created):
+        _write(table, groups[0][0], groups[0][1], mode)  # atomic by itself
+        return
     if not chunk_size:
         with conn.transaction:
             _guard(conn, created)
@@ -360,6 +369,20 @@ def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
                 _guard(conn, created)
                 _write_tracking_rows(conn, pending.rows)
                 _write(table, gnames, grows[i:i + chunk_size], mode)
+
+
+def _one_statement(conn: Any, groups: list, pending: Pending, created: list) -> bool:
+    """Whether the rows are written by one statement that needs no transaction or savepoint
+    of its own: one row, no tracking rows, no new objects to discard on failure, and either
+    no transaction (autocommit) or one that a failed statement leaves usable (MySQL, SQLite;
+    on PostgreSQL only inside populate, where a failed insert fails the key anyway).
+    insert1 then costs one round trip instead of three (BEGIN/COMMIT or SAVEPOINT/RELEASE)."""
+    if len(groups) != 1 or len(groups[0][1]) != 1 or pending.rows or created:
+        return False
+    if not conn.in_transaction:
+        return True
+    return not conn.backend.failed_statement_aborts_transaction or \
+        bool(getattr(conn, "_populating", False))
 
 
 def _write_objects(conn: Any, pending: Pending) -> list[ObjectWrite]:

@@ -107,9 +107,11 @@ class AutoPopulate:
             todo = todo[:max_calls]
         bar = _progress(todo, display_progress, type(self).__name__)
         success, skipped, failures = 0, 0, []
+        tripartite = self._tripartite()  # once, not per key
+        done = self._done_check()
         for key in bar:
             try:
-                if self._make_one(key, make_kwargs or {}):
+                if self._make_one(key, make_kwargs or {}, tripartite, done):
                     success += 1
                 else:
                     skipped += 1
@@ -129,15 +131,40 @@ class AutoPopulate:
         return not own_make and all(hasattr(self, m) for m in
                                     ("make_fetch", "make_compute", "make_insert"))
 
-    def _make_one(self, key: dict, make_kwargs: dict) -> bool:
-        """Run ``make`` for one key in its own transaction; False if it was already done."""
+    def _done_check(self) -> Any:
+        """``done(key)``: whether the table holds ``key`` (done meanwhile by another worker).
+        The statement is rendered once per populate; a key that is not exactly the primary
+        key falls back to restricting the table."""
+        conn, backend = self.connection, self.connection.backend
+        from .algebra.compiler import Compiler
+        from .backends.base import PH
+        pk, heading, bind = self.primary_key, self.heading, Compiler(backend).bind
+        specs = [heading[k].spec for k in pk]
+        where = " AND ".join(f"{backend.quote(k)} = {PH}" for k in pk)
+        sql = backend.render(f"SELECT 1 FROM {backend.full_name(self.database, self.table_name)}"
+                             f" WHERE {where} LIMIT 1")
+        table = self._unrestricted()
+
+        def done(key: dict) -> bool:
+            if len(key) != len(pk) or any(key.get(k) is None for k in pk):
+                return bool(table & key)
+            return bool(conn.query_raw(sql, [bind(key[k], s) for k, s in zip(pk, specs)]))
+        return done
+
+    def _make_one(self, key: dict, make_kwargs: dict, tripartite: bool | None = None,
+                  done: Any = None) -> bool:
+        """Run ``make`` for one key in its own transaction; False if it was already done.
+        Four statements when make inserts one row: BEGIN, the check, INSERT, COMMIT (the
+        insert needs no savepoint: if it fails, the key fails)."""
         conn = self.connection
-        tripartite = self._tripartite()
+        if tripartite is None:
+            tripartite = self._tripartite()
         if tripartite:
             fetched = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
             computed = _as_tuple(self.make_compute(dict(key), *fetched))
         with conn.transaction:
-            if self & key:  # done meanwhile by another worker
+            if (done(key) if done is not None else self._unrestricted() & key):
+                # done meanwhile by another worker
                 return False
             previous = getattr(conn, "_populating", False)
             conn._populating = True

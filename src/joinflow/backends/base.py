@@ -250,6 +250,23 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, default=json_default)
 
 
+def binary_bytes_per_row(rows: list) -> float:
+    """Average bytes of the binary values (bytes, bytearray, memoryview) in ``rows``, judged
+    by the columns holding binary values in the first row."""
+    if not rows:
+        return 0.0
+    binary = [j for j, v in enumerate(rows[0]) if isinstance(v, (bytes, bytearray, memoryview))]
+    if not binary:
+        return 0.0
+    total = 0
+    for r in rows:
+        for j in binary:
+            v = r[j]
+            if v is not None:
+                total += v.nbytes if isinstance(v, memoryview) else len(v)
+    return total / len(rows)
+
+
 class Backend:
     """Base class; subclasses set the class attributes and override the catalog methods."""
 
@@ -379,6 +396,11 @@ class Backend:
     def begin_sql(self) -> str:
         return "BEGIN"
 
+    def cursor(self, raw: Any, binary: bool = False) -> Any:
+        """A driver cursor; ``binary``: the results carry large binary values (PostgreSQL then
+        asks for the binary result format)."""
+        return raw.cursor()
+
     def is_disconnect(self, exc: BaseException) -> bool:
         return False
 
@@ -453,6 +475,27 @@ class Backend:
     def drop_temp_table_sql(self, schema: str, name: str) -> str:
         return f"DROP TABLE IF EXISTS {self.temp_table_ref(schema, name)}"
 
+    def create_filled_key_table_sql(self, schema: str, name: str, select: str,
+                                    key: list[str]) -> str | None:
+        """One statement making a temporary table of ``select``'s rows (``key`` columns, their
+        types kept) whose row count is the number of rows; None: not on this backend."""
+        return None
+
+    def drop_temp_tables_sql(self, tables: list[tuple[str, str]]) -> list[str]:
+        """Statements dropping the temporary tables ``(schema, name)``."""
+        return [self.drop_temp_table_sql(s, nm) for s, nm in tables]
+
+    def delete_by_keys_sql(self, target: str, keys: str, key: list[str]) -> str:
+        """DELETE the rows of ``target`` whose primary key ``key`` is in table ``keys``."""
+        cols = ", ".join(self.quote(k) for k in key)
+        return f"DELETE FROM {target} WHERE ({cols}) IN (SELECT {cols} FROM {keys})"
+
+    #: a failed statement aborts the enclosing transaction (PostgreSQL): a statement that
+    #: may fail inside a transaction the caller continues needs a savepoint of its own
+    failed_statement_aborts_transaction: ClassVar[bool] = False
+    #: a cascade restricts children by nested subqueries where safe (no key tables)
+    cascade_subqueries: ClassVar[bool] = False
+
     # -- DML ---------------------------------------------------------------
     #: how many rows one statement carries: "executemany" (the driver batches) or "values"
     #: (multi-row VALUES built here)
@@ -463,6 +506,13 @@ class Backend:
     default_keyword: ClassVar[str | None] = "DEFAULT"
     #: the LIMIT that means "no limit" (needed before OFFSET)
     limit_all: ClassVar[str] = "ALL"
+
+    def bulk_style_for(self, rows: list) -> str:
+        """How to write these rows: ``bulk_style``, "executemany" (PostgreSQL: pipelined
+        statements with binary parameters) or "each" (one execute per row) where rows
+        carrying large values go faster one statement each."""
+        return self.bulk_style
+
 
     def insert_sql(self, target: str, columns: list[str], rows: int = 1) -> str:
         """INSERT text for ``rows`` rows of bound values."""

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .. import errors
 from .base import PH, Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
-    format_time, parse_time
+    binary_bytes_per_row, format_time, parse_time
 
 
 class PostgresBackend(Backend):
@@ -27,6 +27,23 @@ class PostgresBackend(Backend):
     }
 
     supports_copy = True
+    cascade_subqueries = True  # a temporary table costs catalog writes here
+    failed_statement_aborts_transaction = True
+
+    def create_filled_key_table_sql(self, schema, name, select, key):
+        # no index: the DELETEs join the key table by hash (an index costs more than it saves)
+        cols = ", ".join(self.quote(k) for k in key)
+        return (f"CREATE TEMPORARY TABLE {self.temp_table_ref(schema, name)} AS "
+                f"SELECT {cols} FROM ({select}) AS _keys")
+
+    def delete_by_keys_sql(self, target, keys, key):
+        on = " AND ".join(f"_t.{self.quote(k)} = _k.{self.quote(k)}" for k in key)
+        return f"DELETE FROM {target} AS _t USING {keys} AS _k WHERE {on}"
+
+    def drop_temp_tables_sql(self, tables):
+        if not tables:
+            return []
+        return ["DROP TABLE IF EXISTS " + ", ".join(self.temp_table_ref(s, nm) for s, nm in tables)]
 
     def order_term(self, expr: str, direction: str, core: str) -> str:
         return f"{expr} {direction} " + ("NULLS FIRST" if direction == "ASC" else "NULLS LAST")
@@ -72,6 +89,21 @@ class PostgresBackend(Backend):
     def on_connect(self, raw: Any) -> None:
         raw.execute("SET client_min_messages TO WARNING")
         raw.execute("SET TIME ZONE 'UTC'")
+        # binary results of types psycopg does not know (native enums of DataJoint schemas)
+        # come back as text, as they do in text format
+        raw.adapters.register_loader(0, _unknown_binary_loader())
+
+    def cursor(self, raw: Any, binary: bool = False) -> Any:
+        # bytea in text format is hex: twice the bytes on the wire and a decoding pass
+        return raw.cursor(binary=True) if binary else raw.cursor()
+
+    #: average bytes of binary values per row from which one statement per row (binary
+    #: parameters, pipelined by executemany) beats COPY (text: hex) and multi-row VALUES
+    large_row_bytes = 16384
+
+    def bulk_style_for(self, rows: list) -> str:
+        big = binary_bytes_per_row(rows) >= self.large_row_bytes
+        return "executemany" if big else self.bulk_style
 
     def describe_target(self, config: Any) -> str:
         user = config["database.user"] or "postgres"
@@ -273,6 +305,27 @@ class PostgresBackend(Backend):
         if isinstance(exc, psycopg.IntegrityError):
             return errors.IntegrityError(msg)
         return errors.JoinflowError(f"postgresql error: {msg}")
+
+
+_UNKNOWN_LOADER: Any = None
+
+
+def _unknown_binary_loader() -> Any:
+    global _UNKNOWN_LOADER
+    if _UNKNOWN_LOADER is None:
+        from psycopg import pq
+        from psycopg.adapt import Loader
+
+        class UnknownBinaryAsText(Loader):
+            format = pq.Format.BINARY
+
+            def load(self, data: Any) -> Any:
+                try:
+                    return bytes(data).decode()
+                except UnicodeDecodeError:
+                    return bytes(data)
+        _UNKNOWN_LOADER = UnknownBinaryAsText
+    return _UNKNOWN_LOADER
 
 
 def _group_fks(rows: list, schemas: list[str] | None) -> list[ForeignKeyInfo]:
