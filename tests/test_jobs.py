@@ -1,6 +1,7 @@
 """The jobs queue (``Table.jobs``), populate(reserve_jobs=True / processes=n) and workers."""
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import subprocess
@@ -65,8 +66,36 @@ def test_jobs_table_layout_and_refresh(schema):
     assert jobs.progress() == {"pending": 5, "reserved": 0, "success": 0, "error": 0,
                                "ignore": 0, "total": 5}
     (Src & {"sid": 4}).delete()
+    assert jobs.refresh()["removed"] == 0  # a fresh pending job stays for stale_timeout
+    jobs.update1({"sid": 4, "created_time": datetime.datetime(2000, 1, 1)})
+    assert jobs.refresh(stale_timeout=0)["removed"] == 0  # 0: no age-based check
     assert jobs.refresh()["removed"] == 1
     assert len(jobs) == 4
+
+
+def test_key_source_without_all_key_attributes(schema):
+    @schema
+    class Subject(dj.Manual):
+        definition = """
+        subject : int32
+        """
+
+    @schema
+    class Trial(dj.Computed):
+        definition = """
+        -> Subject
+        trial : int16
+        """
+
+        def make(self, key):
+            self.insert([dict(key, trial=t) for t in range(3)])
+
+    Subject.insert([{"subject": 1}, {"subject": 2}])
+    assert Trial.jobs.primary_key == ["subject"]
+    assert Trial.populate(reserve_jobs=True)["success_count"] == 2
+    assert len(Trial) == 6 and len(Trial.jobs) == 0
+    (Subject & {"subject": 2}).delete()
+    assert Trial.jobs.refresh() == {"added": 0, "removed": 0, "orphaned": 0, "re_pended": 0}
 
 
 def test_reserve_is_exclusive_and_release(schema):

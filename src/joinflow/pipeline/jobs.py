@@ -23,7 +23,8 @@ from ..backends.base import PH
 from ..table import FreeTable
 
 STATUSES = ("pending", "reserved", "success", "error", "ignore")
-MAX_MESSAGE = 2047
+ERROR_MESSAGE_LENGTH = 2047
+TRUNCATION_APPENDIX = "...truncated"
 
 SECONDARY = """\
 status : enum('pending','reserved','success','error','ignore')
@@ -115,9 +116,16 @@ def pid_alive(pid: int) -> bool:
 
 
 # -- declaration ---------------------------------------------------------------------------
+def key_attributes(target: Any) -> list[str]:
+    """The jobs key: the table's primary-key attributes that its ``key_source`` provides
+    (a table may add key attributes of its own, filled by ``make``)."""
+    source = target.key_source.heading
+    return [a for a in target.primary_key if a in source]
+
+
 def definition_for(target: Any) -> str:
     heading = target.heading
-    keys = [f"{a} : {heading[a].declared}" for a in target.primary_key]
+    keys = [f"{a} : {heading[a].declared}" for a in key_attributes(target)]
     return (f"# Job queue for {target.full_table_name}\n" + "\n".join(keys) + "\n---\n"
             + SECONDARY)
 
@@ -158,6 +166,7 @@ class Job(FreeTable):
         super().__init__(conn, f"{target.database}.{jobs_table_name(target.table_name)}")
         self._target = target._unrestricted() if hasattr(target, "_unrestricted") else target
         self._ensure()
+        self.key_attrs = list(self.primary_key)
 
     def _ensure(self) -> None:
         conn = self.connection
@@ -215,7 +224,7 @@ class Job(FreeTable):
     def _key_where(self, key: dict) -> tuple[str, list]:
         backend, heading = self.connection.backend, self._target.heading
         terms, params = [], []
-        for name in self._target.primary_key:
+        for name in self.key_attrs:
             if name not in key:
                 raise errors.DataError(f"job key {key!r} lacks primary-key attribute {name!r}")
             attr = heading[name]
@@ -254,7 +263,7 @@ class Job(FreeTable):
         PostgreSQL and MySQL/MariaDB, so concurrent workers never wait for or collide on the
         same row; on SQLite the transaction (``BEGIN IMMEDIATE``) holds the write lock."""
         conn, backend = self.connection, self.connection.backend
-        q, pk = self._q, list(self._target.primary_key)
+        q, pk = self._q, list(self.key_attrs)
         info = session_info(conn)
         where = f"{q('status')} = {PH} AND {q('scheduled_time')} <= {self._now()}"
         params: list = ["pending"]
@@ -305,8 +314,8 @@ class Job(FreeTable):
     def error(self, key: dict, error_message: str, error_stack: str | None = None) -> None:
         """Record a failure: status ``error`` with the message and the stack."""
         from ..codecs.blob import pack
-        message = error_message if len(error_message) <= MAX_MESSAGE \
-            else error_message[:MAX_MESSAGE - 12] + "(truncated)"
+        message = error_message if len(error_message) <= ERROR_MESSAGE_LENGTH else \
+            error_message[:ERROR_MESSAGE_LENGTH - len(TRUNCATION_APPENDIX)] + TRUNCATION_APPENDIX
         stack = pack(error_stack) if error_stack is not None else None
         n = self._update(key, {"status": "error", "error_message": message, "error_stack": stack},
                          raw_sets=f"{self._q('completed_time')} = {self._now()}")
@@ -320,7 +329,7 @@ class Job(FreeTable):
 
     def _insert_row(self, key: dict, status: str, **values: Any) -> None:
         heading = self._target.heading
-        row = {k: key[k] for k in self._target.primary_key}
+        row = {k: key[k] for k in self.key_attrs}
         cols = list(row) + ["status", "priority", *values]
         params = []
         for k, v in row.items():

@@ -6,7 +6,9 @@
 * **orphaned**: reservations whose worker is gone (its database session no longer exists; on
   SQLite, its process on this host no longer runs) or that are older than the timeout
   (``orphan_timeout``, else ``jobs.stale_timeout`` seconds) go back to ``pending``;
-* **removed**: pending, error and success jobs whose keys left ``key_source`` are deleted;
+* **removed**: success and error records whose keys left both ``key_source`` and the table,
+  and pending jobs older than ``stale_timeout`` whose keys left ``key_source``, are deleted
+  (DataJoint 2.3.5's rule: a key may leave ``key_source`` for a moment);
 * **re_pended**: ``success`` jobs (``jobs.keep_completed``) whose rows were deleted from the
   table go back to ``pending``.
 """
@@ -27,7 +29,8 @@ def refresh(job: Job, restrictions: tuple, *, delay: float = 0, priority: int | 
         priority = int(config["jobs.default_priority"])
     timeout = orphan_timeout if orphan_timeout is not None else (
         stale_timeout if stale_timeout is not None else config["jobs.stale_timeout"])
-    removed = _remove_vanished(job)
+    removed = _remove_vanished(job, stale_timeout if stale_timeout is not None
+                               else config["jobs.stale_timeout"])
     return {"added": _add_pending(job, restrictions, delay, priority),
             "removed": removed,
             "orphaned": _clear_orphans(job, timeout),
@@ -35,7 +38,7 @@ def refresh(job: Job, restrictions: tuple, *, delay: float = 0, priority: int | 
 
 
 def _pk(job: Job) -> list[str]:
-    return list(job.target.primary_key)
+    return list(job.key_attrs)
 
 
 def _add_pending(job: Job, restrictions: tuple, delay: float, priority: int) -> int:
@@ -62,12 +65,24 @@ def _matches(job: Job, alias: str) -> str:
     return " AND ".join(f"{alias}.{q(c)} = {job.full_table_name}.{q(c)}" for c in _pk(job))
 
 
-def _remove_vanished(job: Job) -> int:
+def _remove_vanished(job: Job, stale_timeout: float | None) -> int:
+    """Success and error records whose key left both ``key_source`` and the table, and
+    pending jobs older than ``stale_timeout`` (0: never) whose key left ``key_source``: at
+    most two set-based DELETEs."""
     conn, q = job.connection, job.connection.backend.quote
     sub, params = job.target.key_source.proj().compile()
-    sql = (f"DELETE FROM {job.full_table_name} WHERE {q('status')} IN ({PH}, {PH}, {PH}) AND "
-           f"NOT EXISTS (SELECT 1 FROM ({sub}) AS _ks WHERE {_matches(job, '_ks')})")
-    return max(conn.query(sql, ["pending", "error", "success", *params]).rowcount, 0)
+    gone = f"NOT EXISTS (SELECT 1 FROM ({sub}) AS _ks WHERE {_matches(job, '_ks')})"
+    target = job.target.full_table_name
+    sql = (f"DELETE FROM {job.full_table_name} WHERE {q('status')} IN ({PH}, {PH}) AND {gone} "
+           f"AND NOT EXISTS (SELECT 1 FROM {target} AS _t WHERE {_matches(job, '_t')})")
+    count = max(conn.query(sql, ["success", "error", *params]).rowcount, 0)
+    if stale_timeout:
+        sql = (f"DELETE FROM {job.full_table_name} WHERE {q('status')} = {PH} AND "
+               f"{q('created_time')} < {now_sql(conn.backend.name, offset=True)} AND {gone}")
+        count += max(conn.query(sql, ["pending", offset_param(conn.backend.name,
+                                                              -float(stale_timeout)),
+                                      *params]).rowcount, 0)
+    return count
 
 
 def _re_pend(job: Job) -> int:

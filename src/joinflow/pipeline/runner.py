@@ -100,7 +100,7 @@ def reservable_keys(table: Any, job: Job, restrictions: tuple, priority: int | N
     if keys is not None:
         wanted = wanted & list(keys)
     due = due.restrict(wanted.proj(), semantic_check=False)
-    pk = list(table.primary_key)
+    pk = list(job.key_attrs)
     rows = due.proj("priority").to_dicts()
     random.shuffle(rows)
     rows.sort(key=lambda r: r["priority"])
