@@ -357,3 +357,21 @@ def test_stop_flag_stops_populate_between_keys(schema):
     finally:
         runner.stop_requested.clear()
     assert Comp.populate(reserve_jobs=True)["success_count"] == 3
+
+
+def test_system_exit_in_make_is_recorded(schema):
+    Src, _ = _tables(schema)
+
+    @schema
+    class Quits(dj.Computed):
+        definition = """
+        -> Src
+        """
+
+        def make(self, key):
+            raise SystemExit("SIGTERM received")
+
+    Src.insert1({"sid": 1})
+    with pytest.raises(SystemExit):
+        Quits.populate(reserve_jobs=True)
+    assert "SIGTERM" in Quits.jobs.errors.fetch1("error_message")

@@ -55,6 +55,8 @@ class AutoPopulate:
         return Job(self)
 
     def make(self, key: dict) -> None:
+        if hasattr(self, "_make_tuples"):  # DataJoint 0.x's name for make
+            return self._make_tuples(key)
         raise NotImplementedError(f"{type(self).__name__}.make(key) is not defined")
 
     def _pending(self, restrictions: tuple) -> Any:
@@ -99,7 +101,7 @@ class AutoPopulate:
                                  reserve_jobs=reserve_jobs, max_calls=max_calls,
                                  display_progress=display_progress, processes=processes,
                                  make_kwargs=make_kwargs, priority=priority, refresh=refresh,
-                                 keys=keys)
+                                 keys=keys, limit=limit, order=order)
         pending = self._pending(restrictions)
         if keys is not None:
             pending = pending & list(keys)

@@ -39,7 +39,8 @@ def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
              return_exception_objects: bool = False, reserve_jobs: bool = False,
              max_calls: int | None = None, display_progress: bool | None = None,
              processes: int = 1, make_kwargs: dict | None = None, priority: int | None = None,
-             refresh: bool | None = None, keys: list | None = None) -> dict:
+             refresh: bool | None = None, keys: list | None = None, limit: int | None = None,
+             order: str = "original") -> dict:
     opts = {"suppress_errors": suppress_errors,
                 "return_exception_objects": return_exception_objects,
                 "reserve_jobs": reserve_jobs, "make_kwargs": make_kwargs or {}}
@@ -49,7 +50,8 @@ def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
             refresh = bool(table.connection.config["jobs.auto_refresh"])
         if refresh:
             retry_deadlocks(lambda: job.refresh(*restrictions, priority=priority))
-        if not restrictions and keys is None:  # the whole queue: claim job after job
+        if not restrictions and keys is None and limit is None and order == "original":
+            # the whole queue: claim job after job
             processes = max(1, int(processes or 1))
             if processes > 1 and _effective_processes(table, processes, processes) > 1:
                 claims = [Claim(priority, _share(max_calls, processes, i))
@@ -66,13 +68,23 @@ def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
         if keys is not None:
             todo = todo & list(keys)
         todo = todo.keys(order_by="KEY")
-    if max_calls is not None:
-        todo = todo[:max_calls]
+    todo = _ordered(todo, order)
+    for cap in (limit, max_calls):
+        if cap is not None:
+            todo = todo[:cap]
     processes = _effective_processes(table, processes, len(todo))
     if processes > 1:
         return _run_forked(table, todo, processes, opts)
     from ..populate import _progress
     return run_keys(table, _progress(todo, display_progress, type(table).__name__), **opts)
+
+
+def _ordered(todo: list, order: str) -> list:
+    if order == "reverse":
+        return todo[::-1]
+    if order == "random":
+        return random.sample(todo, len(todo))
+    return todo
 
 
 def _share(total: int | None, parts: int, i: int) -> int | None:
@@ -186,9 +198,13 @@ def _make(table: Any, job: Job | None, key: dict, make_kwargs: dict) -> bool:
             stack, message = traceback.format_exc(), _describe(exc)
             retry_deadlocks(lambda: job.error(key, message, stack))
         raise
-    except BaseException:  # stopped (SIGTERM, Ctrl-C): the key goes back to the queue
+    except WorkerStop:  # a worker told to stop: the key goes back to the queue
         if job is not None:
             _release_quietly(job, key)
+        raise
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt in make: recorded (DataJoint)
+        if job is not None:
+            _record_quietly(job, key, _describe(exc), traceback.format_exc())
         raise
     finally:
         in_make.clear()
@@ -207,6 +223,15 @@ def _release_quietly(job: Job, key: dict) -> None:
         job.release(key)
     except Exception as exc:  # noqa: BLE001 - the session is gone: refresh() will find the reservation
         log.warning("could not release the reservation of %r: %s", key, exc)
+
+
+def _record_quietly(job: Job, key: dict, message: str, stack: str) -> None:
+    try:
+        if job.connection.in_transaction:
+            job.connection.cancel_transaction()
+        job.error(key, message, stack)
+    except Exception as exc:  # noqa: BLE001 - the session is gone: refresh() recovers the key
+        log.warning("could not record the interruption of %r: %s", key, exc)
 
 
 def _describe(exc: BaseException) -> str:
