@@ -1249,9 +1249,6 @@ def test_populate_error_reporting(schema):
     assert Check.progress() == (1, 4)
 
 
-@pytest.mark.xfail(reason="BUG: jobs tables are missing: neither schema.jobs (0.14) nor "
-                          "Table.jobs (2.x) exists, so populate(reserve_jobs=True) errors are "
-                          "not recorded", strict=True)
 def test_reserve_jobs_records_errors(schema):
     Subject, Session, Method = _lab(schema)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-import warnings
 from typing import Any
 
 from . import errors
@@ -48,6 +47,12 @@ class AutoPopulate:
             raise errors.JoinflowError(f"{self.full_table_name} has no primary-key parents; "
                                        "define key_source")
         return query
+
+    @property
+    def jobs(self) -> Any:
+        """The table's jobs queue (``~~name``, DataJoint 2.x), created on first use."""
+        from .pipeline.jobs import Job
+        return Job(self)
 
     def make(self, key: dict) -> Any:
         legacy = getattr(self, "_make_tuples", None)  # DataJoint 0.x's name for make
@@ -90,10 +95,14 @@ class AutoPopulate:
             raise errors.JoinflowError("populate cannot be called inside a transaction")
         if order not in ("original", "reverse", "random"):
             raise errors.JoinflowError("order must be 'original', 'reverse' or 'random'")
-        if reserve_jobs or processes != 1:
-            warnings.warn("populate: reserve_jobs and processes > 1 are not available yet (the "
-                          "jobs queue comes next); keys run here, one at a time, each skipped "
-                          "if another worker finished it meanwhile", stacklevel=2)
+        if reserve_jobs or processes != 1:  # the jobs queue / worker processes: pipeline/
+            from .pipeline.runner import populate as populate_jobs
+            return populate_jobs(self, restrictions, suppress_errors=suppress_errors,
+                                 return_exception_objects=return_exception_objects,
+                                 reserve_jobs=reserve_jobs, max_calls=max_calls,
+                                 display_progress=display_progress, processes=processes,
+                                 make_kwargs=make_kwargs, priority=priority, refresh=refresh,
+                                 keys=keys, limit=limit, order=order)
         pending = self._pending(restrictions)
         if keys is not None:
             pending = pending & list(keys)

@@ -129,6 +129,12 @@ class Schema:
             table.insert(contents, skip_duplicates=True)
 
     @property
+    def jobs(self) -> list:
+        """The jobs tables of the schema's auto-populated tables (see ``pipeline.jobs``)."""
+        from .pipeline.jobs import schema_jobs
+        return schema_jobs(self)
+
+    @property
     def external(self) -> Any:
         """DataJoint 0.x external storage: store name -> its ``~external_<store>`` table."""
         if "_external" not in self.__dict__:

@@ -1,0 +1,380 @@
+"""The jobs queue of an auto-populated table (DataJoint 2.x "AutoPopulate 2.0").
+
+Each auto-populated table ``__name`` (or ``_name``) has a hidden table ``~~name`` in its schema
+holding one row per key of its ``key_source``: the key, a ``status`` (``pending``, ``reserved``,
+``success``, ``error``, ``ignore``), a priority, timestamps, and who reserved it (user, host,
+pid, database session id). Its name and columns are DataJoint 2.3.5's, so DataJoint workers and
+joinflow workers can share one queue.
+
+Reservation is one conditional ``UPDATE ... WHERE status = 'pending'`` per key: the database
+lets exactly one session change the row (row locks on PostgreSQL and MySQL; SQLite's single
+writer, with WAL, a busy timeout and ``BEGIN IMMEDIATE`` in its backend).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import socket
+from typing import Any
+
+from .. import errors
+from ..backends.base import PH
+from ..table import FreeTable
+
+STATUSES = ("pending", "reserved", "success", "error", "ignore")
+ERROR_MESSAGE_LENGTH = 2047
+TRUNCATION_APPENDIX = "...truncated"
+
+SECONDARY = """\
+status : enum('pending','reserved','success','error','ignore')
+priority : int8
+created_time = CURRENT_TIMESTAMP(3) : datetime(3)
+scheduled_time = CURRENT_TIMESTAMP(3) : datetime(3)
+reserved_time = null : datetime(3)
+completed_time = null : datetime(3)
+duration = null : float64
+error_message = "" : varchar(2047)
+error_stack = null : <blob>
+user = "" : varchar(255)
+host = "" : varchar(255)
+pid = 0 : int32
+connection_id = 0 : int64
+version = "" : varchar(64)
+index(status, priority, scheduled_time)
+"""
+
+
+def jobs_table_name(table_name: str) -> str:
+    """``__name`` / ``_name`` -> ``~~name`` (DataJoint 2.x)."""
+    return "~~" + table_name.lstrip("_#")
+
+
+def is_jobs_table(name: str) -> bool:
+    return name.startswith("~~")
+
+
+# -- time and session ----------------------------------------------------------------------
+def now_sql(backend_name: str, offset: bool = False) -> str:
+    """The database's current time as ``datetime(3)`` (plus a bound number of seconds)."""
+    if backend_name == "mysql":
+        return "(CURRENT_TIMESTAMP(3) + INTERVAL " + PH + " MICROSECOND)" if offset \
+            else "CURRENT_TIMESTAMP(3)"
+    if backend_name == "postgresql":
+        return f"(LOCALTIMESTAMP(3) + {PH} * INTERVAL '1 microsecond')" if offset \
+            else "LOCALTIMESTAMP(3)"
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', {PH})" if offset \
+        else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+def offset_param(backend_name: str, seconds: float) -> Any:
+    if backend_name == "sqlite":
+        return f"{seconds:+.3f} seconds"
+    return round(seconds * 1e6)
+
+
+def session_info(conn: Any) -> dict:
+    """Who reserves: user, host, pid and the database session id (cached per connection
+    and process; a reconnect gets a new session id, so it is asked again then)."""
+    raw_id = id(conn._raw)
+    cached = getattr(conn, "_jf_job_session", None)
+    if cached and cached[0] == (os.getpid(), raw_id):
+        return cached[1]
+    name = conn.backend.name
+    if name == "mysql":
+        user, cid = conn.query("SELECT USER(), CONNECTION_ID()")[0]
+    elif name == "postgresql":
+        user, cid = conn.query("SELECT current_user, pg_backend_pid()")[0]
+    else:
+        user, cid = getpass.getuser(), 0
+    info = {"user": str(user), "host": socket.gethostname(), "pid": os.getpid(),
+            "connection_id": int(cid)}
+    conn._jf_job_session = ((os.getpid(), id(conn._raw)), info)
+    return info
+
+
+def live_sessions(conn: Any) -> set[int] | None:
+    """Database session ids that exist now (None on SQLite, which has no server)."""
+    name = conn.backend.name
+    if name == "mysql":
+        return {int(r[0]) for r in conn.query("SELECT ID FROM information_schema.PROCESSLIST")}
+    if name == "postgresql":
+        return {int(r[0]) for r in conn.query("SELECT pid FROM pg_stat_activity")}
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- declaration ---------------------------------------------------------------------------
+def key_attributes(target: Any) -> list[str]:
+    """The jobs key: the table's primary-key attributes that its ``key_source`` provides
+    (a table may add key attributes of its own, filled by ``make``)."""
+    source = target.key_source.heading
+    return [a for a in target.primary_key if a in source]
+
+
+def definition_for(target: Any) -> str:
+    heading = target.heading
+    keys = [f"{a} : {heading[a].declared}" for a in key_attributes(target)]
+    return (f"# Job queue for {target.full_table_name}\n" + "\n".join(keys) + "\n---\n"
+            + SECONDARY)
+
+
+def declare(conn: Any, schema: str, table: str, definition: str) -> None:
+    """Create the jobs table; a concurrent creator winning the race is fine."""
+    from ..declare import build_attributes, ddl
+    from ..definition.parser import parse_definition
+    backend = conn.backend
+    spec = parse_definition(definition, table=table)
+    statements = ddl(schema, table, spec, [], build_attributes(spec, [], backend), backend)
+    try:
+        if backend.name == "mysql":  # DDL commits implicitly there
+            statements[0] = _if_not_exists(statements[0])
+            conn.execute_script(statements)
+        else:
+            with conn.transaction:
+                conn.execute_script(statements)
+    except errors.JoinflowError:
+        if table not in backend.list_tables(conn.run, schema):
+            raise
+    finally:
+        conn.invalidate()
+
+
+def _if_not_exists(stmt: Any) -> Any:
+    if isinstance(stmt, tuple):
+        return (_if_not_exists(stmt[0]),) + stmt[1:]
+    return stmt.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
+
+
+# -- the jobs table ------------------------------------------------------------------------
+class Job(FreeTable):
+    """``Table.jobs``: the jobs queue of one auto-populated table (a table expression)."""
+
+    def __init__(self, target: Any) -> None:
+        conn = target.connection
+        super().__init__(conn, f"{target.database}.{jobs_table_name(target.table_name)}")
+        self._target = target._unrestricted() if hasattr(target, "_unrestricted") else target
+        self._ensure()
+        self.key_attrs = list(self.primary_key)
+
+    def _ensure(self) -> None:
+        conn = self.connection
+        cache_key = f"{self.database}.{self.table_name}"
+        if cache_key in conn._heading_cache:
+            return
+        if self.table_name not in conn.backend.list_tables(conn.run, self.database):
+            declare(conn, self.database, self.table_name, definition_for(self._target))
+
+    def __repr__(self) -> str:
+        return FreeTable.__repr__(self)
+
+    @property
+    def target(self) -> Any:
+        return self._target
+
+    # -- views by status -------------------------------------------------------------------
+    def _status(self, status: str) -> Job:
+        return self & {"status": status}
+
+    @property
+    def pending(self) -> Job:
+        return self._status("pending")
+
+    @property
+    def reserved(self) -> Job:
+        return self._status("reserved")
+
+    @property
+    def errors(self) -> Job:
+        return self._status("error")
+
+    @property
+    def ignored(self) -> Job:
+        return self._status("ignore")
+
+    @property
+    def completed(self) -> Job:
+        return self._status("success")
+
+    def progress(self) -> dict:
+        """Counts per status and the total: ``{'pending': n, ..., 'total': n}``."""
+        rows = self.connection.query(
+            f"SELECT {self._q('status')}, COUNT(*) FROM {self.full_table_name} "
+            f"GROUP BY {self._q('status')}")
+        counts = {s: 0 for s in STATUSES}
+        counts.update({str(s): int(c) for s, c in rows})
+        counts["total"] = sum(counts[s] for s in STATUSES)
+        return counts
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _q(self, name: str) -> str:
+        return self.connection.backend.quote(name)
+
+    def _key_where(self, key: dict) -> tuple[str, list]:
+        backend, heading = self.connection.backend, self._target.heading
+        terms, params = [], []
+        for name in self.key_attrs:
+            if name not in key:
+                raise errors.DataError(f"job key {key!r} lacks primary-key attribute {name!r}")
+            attr = heading[name]
+            adapt = backend.adapter(attr.core, attr.spec.args)
+            value = key[name]
+            terms.append(f"{self._q(name)} = {PH}")
+            params.append(adapt(value) if adapt and value is not None else value)
+        return " AND ".join(terms), params
+
+    def _update(self, key: dict, sets: dict, raw_sets: str = "", extra_where: str = "",
+                extra_params: tuple = ()) -> int:
+        where, kparams = self._key_where(key)
+        assigns = [f"{self._q(c)} = {PH}" for c in sets] + ([raw_sets] if raw_sets else [])
+        sql = (f"UPDATE {self.full_table_name} SET {', '.join(assigns)} WHERE {where}"
+               + (f" AND {extra_where}" if extra_where else ""))
+        rows = self.connection.query(sql, [*sets.values(), *kparams, *extra_params])
+        return max(rows.rowcount, 0)
+
+    def _now(self) -> str:
+        return now_sql(self.connection.backend.name)
+
+    # -- the job life cycle ----------------------------------------------------------------
+    def reserve(self, key: dict) -> bool:
+        """Atomically take a pending (and due) job; True if this session got it."""
+        info = session_info(self.connection)
+        n = self._update(key, dict(status="reserved", **info),
+                         raw_sets=f"{self._q('reserved_time')} = {self._now()}",
+                         extra_where=f"{self._q('status')} = {PH} AND "
+                                     f"{self._q('scheduled_time')} <= {self._now()}",
+                         extra_params=("pending",))
+        return n == 1
+
+    def claim_next(self, priority: int | None = None) -> dict | None:
+        """Reserve the most urgent due pending job and return its key (None if there is
+        none): ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE`` in one transaction on
+        PostgreSQL and MySQL/MariaDB, so concurrent workers never wait for or collide on the
+        same row; on SQLite the transaction (``BEGIN IMMEDIATE``) holds the write lock."""
+        conn, backend = self.connection, self.connection.backend
+        q, pk = self._q, list(self.key_attrs)
+        info = session_info(conn)
+        where = f"{q('status')} = {PH} AND {q('scheduled_time')} <= {self._now()}"
+        params: list = ["pending"]
+        if priority is not None:
+            where += f" AND {q('priority')} <= {PH}"
+            params.append(int(priority))
+        lock = "" if backend.name == "sqlite" else " FOR UPDATE SKIP LOCKED"
+        select = (f"SELECT {', '.join(q(c) for c in pk)} FROM {self.full_table_name} "
+                  f"WHERE {where} ORDER BY {q('priority')}, {q('scheduled_time')} LIMIT 1{lock}")
+        with conn.transaction:
+            rows = conn.query(select, params)
+            if not rows:
+                return None
+            raw = rows[0]
+            sets = dict(status="reserved", **info)
+            assigns = ", ".join(f"{q(c)} = {PH}" for c in sets)
+            match = " AND ".join(f"{q(c)} = {PH}" for c in pk)
+            conn.query(f"UPDATE {self.full_table_name} SET {assigns}, {q('reserved_time')} = "
+                       f"{self._now()} WHERE {match}", [*sets.values(), *raw])
+        return self._python_key(pk, raw)
+
+    def _python_key(self, pk: list[str], raw: tuple) -> dict:
+        heading, backend = self._target.heading, self.connection.backend
+        key = {}
+        for name, value in zip(pk, raw):
+            convert = backend.converter(heading[name].core, heading[name].spec.args)
+            key[name] = convert(value) if convert and value is not None else value
+        return key
+
+    def release(self, key: dict) -> None:
+        """Give a reservation back (the worker stops before finishing it)."""
+        self._update(key, {"status": "pending", "reserved_time": None, "connection_id": 0, "pid": 0},
+                     extra_where=f"{self._q('status')} = {PH}", extra_params=("reserved",))
+
+    def complete(self, key: dict, duration: float | None = None,
+                 keep: bool | None = None) -> None:
+        """Mark done: kept as ``success`` with ``jobs.keep_completed``, otherwise deleted."""
+        if keep is None:
+            keep = bool(self.connection.config["jobs.keep_completed"])
+        if keep:
+            self._update(key, {"status": "success", "duration": duration, "error_message": "",
+                                   "error_stack": None},
+                         raw_sets=f"{self._q('completed_time')} = {self._now()}")
+            return
+        where, params = self._key_where(key)
+        self.connection.query(f"DELETE FROM {self.full_table_name} WHERE {where}", params)
+
+    def error(self, key: dict, error_message: str, error_stack: str | None = None) -> None:
+        """Record a failure: status ``error`` with the message and the stack."""
+        from ..codecs.blob import pack
+        message = error_message if len(error_message) <= ERROR_MESSAGE_LENGTH else \
+            error_message[:ERROR_MESSAGE_LENGTH - len(TRUNCATION_APPENDIX)] + TRUNCATION_APPENDIX
+        stack = pack(error_stack) if error_stack is not None else None
+        n = self._update(key, {"status": "error", "error_message": message, "error_stack": stack},
+                         raw_sets=f"{self._q('completed_time')} = {self._now()}")
+        if n == 0:  # no job row (e.g. removed meanwhile): record the error anyway
+            self._insert_row(key, "error", error_message=message, error_stack=stack)
+
+    def ignore(self, key: dict) -> None:
+        """Mark a key ``ignore``: populate skips it until the job is deleted."""
+        if self._update(key, {"status": "ignore"}) == 0:
+            self._insert_row(key, "ignore")
+
+    def _insert_row(self, key: dict, status: str, **values: Any) -> None:
+        heading = self._target.heading
+        row = {k: key[k] for k in self.key_attrs}
+        cols = list(row) + ["status", "priority", *values]
+        params = []
+        for k, v in row.items():
+            adapt = self.connection.backend.adapter(heading[k].core, heading[k].spec.args)
+            params.append(adapt(v) if adapt and v is not None else v)
+        params += [status, int(self.connection.config["jobs.default_priority"]),
+                   *values.values()]
+        sql = self.connection.backend.insert_sql(self.full_table_name, cols)
+        try:
+            self.connection.query(sql, params)
+        except errors.DuplicateError:
+            self._update(key, dict(status=status, **values))
+
+    def refresh(self, *restrictions: Any, delay: float = 0, priority: int | None = None,
+                stale_timeout: float | None = None, orphan_timeout: float | None = None) -> dict:
+        """Bring the queue up to date; returns ``{'added', 'removed', 'orphaned',
+        're_pended'}`` counts (see ``pipeline.refresh``)."""
+        from .refresh import refresh
+        return refresh(self, restrictions, delay=delay, priority=priority,
+                       stale_timeout=stale_timeout, orphan_timeout=orphan_timeout)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        """Delete jobs (no cascade: nothing depends on a jobs table)."""
+        return self.delete_quick()
+
+    def drop(self, *args: Any, **kwargs: Any) -> None:
+        self.drop_quick()
+        self.connection.invalidate()
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def schema_jobs(schema: Any) -> list[Job]:
+    """``schema.jobs``: the jobs tables that exist in the schema, one per auto-populated
+    table (DataJoint 2.3.5 returns them as a list)."""
+    from ..populate import AutoPopulate
+    conn = schema.connection
+    existing = set(conn.backend.list_tables(conn.run, schema.database))
+    classes = {**schema.make_classes(), **{c.__name__: c for c in schema._classes.values()}}
+    out = []
+    for cls in classes.values():
+        if not (isinstance(cls, type) and issubclass(cls, AutoPopulate)):
+            continue
+        if jobs_table_name(cls._table_name) in existing:
+            out.append(Job(cls()))
+    return sorted(out, key=lambda j: j.table_name)

@@ -1,0 +1,277 @@
+"""``populate(reserve_jobs=True)`` and ``populate(processes=n)``.
+
+With ``reserve_jobs`` every key is taken from the jobs queue by an atomic reservation before
+``make`` runs, so any number of workers (processes, machines, DataJoint or joinflow) can
+populate the same table: each key is made once. A failing ``make`` is rolled back (its
+transaction leaves nothing of the key behind) and its job is left in ``error`` with the message
+and the stack. With ``processes > 1`` the keys are split among forked worker processes, each with
+its own database connection.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import random
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from .. import errors
+from .jobs import Job
+
+log = logging.getLogger("joinflow")
+
+#: set (e.g. by a worker's SIGTERM handler) to stop after the current key
+stop_requested = threading.Event()
+#: set while ``make`` runs (a stopping worker interrupts it only then)
+in_make = threading.Event()
+
+
+class WorkerStop(BaseException):
+    """Raised inside ``make`` to stop a worker now; its reservation is given back."""
+
+
+def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
+             return_exception_objects: bool = False, reserve_jobs: bool = False,
+             max_calls: int | None = None, display_progress: bool | None = None,
+             processes: int = 1, make_kwargs: dict | None = None, priority: int | None = None,
+             refresh: bool | None = None, keys: list | None = None, limit: int | None = None,
+             order: str = "original") -> dict:
+    opts = {"suppress_errors": suppress_errors,
+                "return_exception_objects": return_exception_objects,
+                "reserve_jobs": reserve_jobs, "make_kwargs": make_kwargs or {}}
+    if reserve_jobs:
+        job = table.jobs
+        if refresh is None:
+            refresh = bool(table.connection.config["jobs.auto_refresh"])
+        if refresh:
+            retry_deadlocks(lambda: job.refresh(*restrictions, priority=priority))
+        if not restrictions and keys is None and limit is None and order == "original":
+            # the whole queue: claim job after job
+            processes = max(1, int(processes or 1))
+            if processes > 1 and _effective_processes(table, processes, processes) > 1:
+                claims = [Claim(priority, _share(max_calls, processes, i))
+                          for i in range(processes)]
+                return _run_forked(table, claims, processes, dict(opts, reserved=True),
+                                   flat=True)
+            todo = Claim(priority, max_calls).iter(job)
+            if display_progress:
+                todo = _bar(todo, job, type(table).__name__)
+            return run_keys(table, todo, reserved=True, **opts)
+        todo = reservable_keys(table, job, restrictions, priority, keys)
+    else:
+        todo = table._pending(restrictions)
+        if keys is not None:
+            todo = todo & list(keys)
+        todo = todo.keys(order_by="KEY")
+    todo = _ordered(todo, order)
+    for cap in (limit, max_calls):
+        if cap is not None:
+            todo = todo[:cap]
+    processes = _effective_processes(table, processes, len(todo))
+    if processes > 1:
+        return _run_forked(table, todo, processes, opts)
+    from ..populate import _progress
+    return run_keys(table, _progress(todo, display_progress, type(table).__name__), **opts)
+
+
+def _ordered(todo: list, order: str) -> list:
+    if order == "reverse":
+        return todo[::-1]
+    if order == "random":
+        return random.sample(todo, len(todo))
+    return todo
+
+
+def _share(total: int | None, parts: int, i: int) -> int | None:
+    return None if total is None else total // parts + (i < total % parts)
+
+
+def _bar(todo: Iterator[dict], job: Job, name: str) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return todo
+    return tqdm(todo, desc=name, total=len(job.pending))
+
+
+def reservable_keys(table: Any, job: Job, restrictions: tuple, priority: int | None,
+                    keys: list | None) -> list[dict]:
+    """Pending jobs among the restricted, not yet made keys: higher priority (lower number)
+    first, in random order within a priority so concurrent workers rarely collide. (Whether a
+    job is due, ``scheduled_time`` past, is checked by the reservation, in the database's
+    time.)"""
+    due = job.pending
+    if priority is not None:
+        due = due & f"priority <= {int(priority)}"
+    wanted = table._pending(restrictions)
+    if keys is not None:
+        wanted = wanted & list(keys)
+    due = due.restrict(wanted.proj(), semantic_check=False)
+    pk = list(job.key_attrs)
+    rows = due.proj("priority").to_dicts()
+    random.shuffle(rows)
+    rows.sort(key=lambda r: r["priority"])
+    return [{k: r[k] for k in pk} for r in rows]
+
+
+def _effective_processes(table: Any, processes: int, n_keys: int) -> int:
+    processes = max(1, min(int(processes or 1), n_keys))
+    if processes > 1 and table.connection.backend.name == "sqlite" and \
+            table.connection.config["database.path"] in (":memory:", ""):
+        warnings.warn("populate: an in-memory SQLite database cannot be shared between "
+                      "processes; running in one process", stacklevel=3)
+        return 1
+    return processes
+
+
+class Claim:
+    """Keys claimed one at a time from the head of the queue (``Job.claim_next``); each key
+    it yields is already reserved."""
+
+    def __init__(self, priority: int | None, max_calls: int | None) -> None:
+        self.priority, self.max_calls = priority, max_calls
+
+    def iter(self, job: Job) -> Iterator[dict]:
+        count = 0
+        while self.max_calls is None or count < self.max_calls:
+            if stop_requested.is_set():
+                return
+            key = retry_deadlocks(lambda: job.claim_next(self.priority))
+            if key is None:
+                return
+            count += 1
+            yield key
+
+
+def retry_deadlocks(fn: Callable[[], Any], attempts: int = 5) -> Any:
+    """Run ``fn``; a deadlock (or serialization failure) between concurrent workers rolls
+    back its statement: try again."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except errors.JoinflowError as exc:
+            text = str(exc).lower()
+            if attempt == attempts - 1 or not ("deadlock" in text or "serializ" in text):
+                raise
+            time.sleep(0.01 * (attempt + 1) * random.random())
+    return None  # pragma: no cover
+
+
+# -- one process ---------------------------------------------------------------------------
+def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_objects: bool,
+             reserve_jobs: bool, make_kwargs: dict, reserved: bool = False) -> dict:
+    job = table.jobs if reserve_jobs else None
+    if isinstance(todo, Claim):
+        todo = todo.iter(job)
+    success, skipped, failures = 0, 0, []
+    for key in todo:
+        if stop_requested.is_set():
+            break
+        if job is not None and not reserved and not retry_deadlocks(partial(job.reserve, key)):
+            continue
+        try:
+            done = _make(table, job, key, make_kwargs)
+        except Exception as exc:
+            if not suppress_errors:
+                raise
+            failures.append((key, exc if return_exception_objects else _describe(exc)))
+            continue
+        success += done
+        skipped += not done
+    return {"success_count": success, "error_list": failures, "success": success,
+            "error": len(failures), "skip": skipped}
+
+
+def _make(table: Any, job: Job | None, key: dict, make_kwargs: dict) -> bool:
+    start = time.time()
+    in_make.set()
+    try:
+        done = table._make_one(key, make_kwargs)
+    except Exception as exc:
+        log.error("%s.make(%r) failed: %s", type(table).__name__, key, _describe(exc))
+        if job is not None:
+            stack, message = traceback.format_exc(), _describe(exc)
+            retry_deadlocks(lambda: job.error(key, message, stack))
+        raise
+    except WorkerStop:  # a worker told to stop: the key goes back to the queue
+        if job is not None:
+            _release_quietly(job, key)
+        raise
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt in make: recorded (DataJoint)
+        if job is not None:
+            _record_quietly(job, key, _describe(exc), traceback.format_exc())
+        raise
+    finally:
+        in_make.clear()
+    duration = time.time() - start
+    if job is not None:
+        retry_deadlocks(lambda: job.complete(key, duration))
+    log.info("%s %r %s in %.3f s", type(table).__name__, key,
+             "made" if done else "already made", duration)
+    return done
+
+
+def _release_quietly(job: Job, key: dict) -> None:
+    try:
+        if job.connection.in_transaction:
+            job.connection.cancel_transaction()
+        job.release(key)
+    except Exception as exc:  # noqa: BLE001 - the session is gone: refresh() will find the reservation
+        log.warning("could not release the reservation of %r: %s", key, exc)
+
+
+def _record_quietly(job: Job, key: dict, message: str, stack: str) -> None:
+    try:
+        if job.connection.in_transaction:
+            job.connection.cancel_transaction()
+        job.error(key, message, stack)
+    except Exception as exc:  # noqa: BLE001 - the session is gone: refresh() recovers the key
+        log.warning("could not record the interruption of %r: %s", key, exc)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# -- several processes ---------------------------------------------------------------------
+_child_table: Any = None
+
+
+def _run_forked(table: Any, todo: list, processes: int, opts: dict, flat: bool = False) -> dict:
+    chunks = todo if flat else [todo[i::processes] for i in range(processes)]
+    ctx = multiprocessing.get_context("fork")
+    child_opts = dict(opts, return_exception_objects=False)
+    with ctx.Pool(processes, initializer=_child_init, initargs=(table,)) as pool:
+        results = pool.starmap(_child_run, [(chunk, child_opts) for chunk in chunks])
+    total = {"success_count": 0, "error_list": [], "success": 0, "error": 0, "skip": 0}
+    for res in results:
+        if "raised" in res:
+            raise RuntimeError(f"populate worker failed: {res['raised']}")
+        for name in ("success_count", "success", "error", "skip"):
+            total[name] += res[name]
+        total["error_list"] += res["error_list"]
+    return total
+
+
+def _child_init(table: Any) -> None:
+    """In a forked child: forget the parent's database session (without closing it, which
+    would close the parent's) and open one of its own on first use."""
+    global _child_table
+    conn = table.connection
+    conn._raw = None
+    conn._depth = 0
+    conn._hooks = []
+    conn._lock = threading.RLock()
+    _child_table = table
+
+
+def _child_run(chunk: list, opts: dict) -> dict:
+    try:
+        return run_keys(_child_table, chunk, **opts)
+    except Exception as exc:  # noqa: BLE001 - exceptions may not pickle: report them as text
+        return {"raised": _describe(exc)}
