@@ -371,6 +371,10 @@ class Backend:
         return "1" if value else "0"
 
     # -- value adaptation -------------------------------------------------
+    def text_sql(self, expr: str) -> str:
+        """``expr`` (e.g. a JSON column) as text, for ``LIKE``."""
+        return f"CAST({expr} AS TEXT)"
+
     def adapter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         """A function converting a Python value into a driver parameter, or None."""
         if core in INTEGER_RANGES:

@@ -119,6 +119,9 @@ class MySQLBackend(Backend):
             exc.args[0] in DISCONNECT_CODES
 
     # -- values -------------------------------------------------------------
+    def text_sql(self, expr: str) -> str:
+        return f"CAST({expr} AS CHAR)"
+
     def adapter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         return {
             "datetime": _utc_naive, "timestamp": _utc_naive,

@@ -71,6 +71,19 @@ class CodecContext:
 
 
 @dataclass(frozen=True)
+class ObjectUse:
+    """How committed rows refer to an object, so that the cleanup after a failed transaction
+    keeps an object another transaction has meanwhile committed a row for: a row of a table of
+    ``schema`` whose stored value contains ``token`` (a content hash); or, with ``tracking``,
+    a row of that tracking table (DataJoint 0.x ``~external_<store>``) whose ``hash`` is
+    ``token``."""
+
+    schema: str
+    token: Any
+    tracking: str | None = None
+
+
+@dataclass(frozen=True)
 class ObjectWrite:
     """An object an encoded value needs in a store. The insert path writes every pending
     object (concurrently) *before* the row's transaction, and removes what it created if the
@@ -84,6 +97,7 @@ class ObjectWrite:
     prefix: bytes = b""
     size: int = 0
     content_addressed: bool = True  # an existing object at ``path`` is the same object: skip
+    use: ObjectUse | None = None    # how rows refer to it (None: only the failed rows did)
 
 
 @dataclass(frozen=True)

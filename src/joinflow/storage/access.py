@@ -15,6 +15,7 @@ from typing import Any
 from ..codecs.base import ObjectWrite
 from .cache import ObjectCache
 from .store import LocalFile, Source, Store
+from .references import referenced
 from .stores import Stores
 
 log = logging.getLogger("joinflow")
@@ -48,10 +49,21 @@ class ConfiguredStores:
         return created
 
     def discard(self, writes: Sequence[ObjectWrite], connection: Any) -> None:
-        """Remove the objects a failed transaction created (a failure to remove is logged:
-        it must not hide the error that rolled the transaction back)."""
+        """Remove the objects a failed transaction created, except those a row visible to
+        ``connection`` now uses (another writer may have committed identical content after
+        finding the object present). A failure to remove is logged: it must not hide the
+        error that rolled the transaction back."""
+        try:
+            keep = referenced(connection, writes)
+        except Exception as exc:  # noqa: BLE001 - when in doubt, keep (collectable later)
+            log.warning("could not check which objects of a failed insert are in use; "
+                        "keeping them: %s", exc)
+            return
         for name in dict.fromkeys(w.store or "" for w in writes):
-            paths = [w.path for w in writes if (w.store or "") == name]
+            paths = [w.path for w in writes
+                     if (w.store or "") == name and (name, w.path) not in keep]
+            if not paths:
+                continue
             try:
                 self.get(name).remove(paths)
             except Exception as exc:  # noqa: BLE001 - see docstring

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..codecs.base import Codec, CodecContext, Encoded, FileContent, ObjectWrite
+from ..codecs.base import Codec, CodecContext, Encoded, FileContent, ObjectUse, ObjectWrite
 from ..errors import CodecError, StoreError
 from .cache import ObjectCache
 from .hashing import content_hash, file_hash, hash_path, is_hash
@@ -47,11 +47,12 @@ class HashCodec(Codec):
                          subfolding=spec.subfolding)
         ref = {"hash": key, "path": path, "schema": ctx.schema, "store": ctx.store or None,
                "size": size}
+        use = ObjectUse(ctx.schema, key)
         if isinstance(value, FileContent):
             write = ObjectWrite(ctx.store, path, source=value.path, prefix=value.prefix,
-                                size=size)
+                                size=size, use=use)
         else:
-            write = ObjectWrite(ctx.store, path, data=value, size=size)
+            write = ObjectWrite(ctx.store, path, data=value, size=size, use=use)
         return Encoded(ref, writes=(write,))
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> bytes:

@@ -28,7 +28,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Protocol
 
 from ..codecs import blob as blobfmt
-from ..codecs.base import Codec, CodecContext, Encoded, ObjectWrite, RowWrite, registry
+from ..codecs.base import (Codec, CodecContext, Encoded, ObjectUse, ObjectWrite, RowWrite,
+                           registry)
 from ..codecs.builtin import safe_filename, write_attachment
 from ..errors import CodecError, DataError
 from .cache import ObjectCache
@@ -98,6 +99,11 @@ def _config_value(config: Any, key: str) -> Any:
         return None
 
 
+def _use(context: CodecContext, uid: uuid.UUID) -> ObjectUse:
+    """Rows refer to the object through the tracking table's ``hash``."""
+    return ObjectUse(context.schema, uid, tracking_table(context.store or ""))
+
+
 def _tracking_row(context: CodecContext, uid: uuid.UUID, size: int, **values: Any) -> RowWrite:
     row = {"hash": uid, "size": size, "attachment_name": None, "filepath": None,
            "contents_hash": None, **values}
@@ -121,7 +127,7 @@ class LegacyBlobCodec(Codec, register=False):
         uid = legacy_uuid(data)
         store = _store(context)
         write = ObjectWrite(context.store, _object_path(uid, context, store), data=data,
-                            size=len(data))
+                            size=len(data), use=_use(context, uid))
         return Encoded(uid, writes=(write,), rows=(_tracking_row(context, uid, len(data)),))
 
     def decode_column(self, values: list, *, context: CodecContext) -> list:
@@ -170,7 +176,7 @@ class LegacyAttachCodec(Codec, register=False):
         uid, size = legacy_attachment_uuid(local, name), local.stat().st_size
         store = _store(context)
         write = ObjectWrite(context.store, _object_path(uid, context, store, name),
-                            source=str(local), size=size)
+                            source=str(local), size=size, use=_use(context, uid))
         row = _tracking_row(context, uid, size, attachment_name=name)
         return Encoded(uid, writes=(write,), rows=(row,))
 
@@ -245,7 +251,7 @@ class LegacyFilepathCodec(Codec, register=False):
         writes: tuple[ObjectWrite, ...] = ()
         if not _same_file(store, rel, local):
             writes = (ObjectWrite(context.store, rel, source=str(local), size=size,
-                                  content_addressed=False),)
+                                  content_addressed=False, use=_use(context, uid)),)
         row = _tracking_row(context, uid, size, filepath=rel, contents_hash=contents)
         return Encoded(uid, writes=writes, rows=(row,))
 
