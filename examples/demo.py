@@ -2,7 +2,8 @@
 
 Run:  .venv/bin/python examples/demo.py
 It builds a small pipeline (subject -> session -> recording -> computed statistics with parts),
-stores numpy arrays as blobs and a file as an attachment, queries it and cleans up after itself.
+stores numpy arrays as blobs (in the table, and in a local object store), a file as an
+attachment, queries it and cleans up after itself.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ dj.config["database.backend"] = "sqlite"
 dj.config["database.path"] = str(work / "pipeline.db")
 dj.config["download_path"] = str(work / "downloads")
 dj.config["safemode"] = False
+dj.config["stores"] = {"default": "local",  # an object store in a local folder
+                       "local": {"protocol": "file", "location": str(work / "store")}}
 
 schema = dj.Schema("demo")
 
@@ -51,12 +54,14 @@ class Recording(dj.Imported):
     definition = """
     -> Session
     ---
-    trace : longblob   # a numpy array
+    trace : longblob   # a numpy array, in the table
+    raw : <blob@>      # the same in the object store (hash-addressed)
     """
 
     def make(self, key):
         rng = np.random.default_rng(key["subject_id"] * 100 + key["session"])
-        self.insert1(dict(key, trace=rng.normal(size=1000)))
+        trace = rng.normal(size=1000)
+        self.insert1(dict(key, trace=trace, raw=trace))
 
 
 @schema
@@ -98,6 +103,10 @@ print(Session())
 print("sessions per subject:", Subject.aggr(Session, n="count(*)").to_dicts())
 print("stats after March 1:", (Stats * Session & "session_date > '2024-03-01'").to_dicts())
 print("attachment fetched to:", (Session & {"subject_id": 1, "session": 1}).fetch1("protocol"))
+raw = (Recording & {"subject_id": 1, "session": 1}).fetch1("raw")
+objects = sorted(p.relative_to(work / "store") for p in (work / "store").rglob("*") if p.is_file())
+print(f"object store: {len(objects)} objects, e.g. {objects[0]}; fetched back {raw.shape}")
+assert np.array_equal(raw, (Recording & {"subject_id": 1, "session": 1}).fetch1("trace"))
 (Subject & {"subject_id": 2}).delete()
 print("after deleting subject 2:", len(Session), "sessions,", len(Stats.Peak), "peaks")
 assert len(Stats.Peak) == 6

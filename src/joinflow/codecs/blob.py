@@ -123,15 +123,18 @@ class CompressionPolicy:
     """When ``compress="auto"`` compresses: only if a zlib sample shrinks enough."""
 
     min_size: int = MIN_COMPRESS  #: never compress blobs of this size or less
-    sample_size: int = 64 * 1024  #: bytes compressed to estimate the ratio
+    sample_size: int = 64 * 1024  #: at most this many bytes are compressed to estimate the ratio
+    sample_share: int = 16        #: ... and at most 1/sample_share of the blob (>= 4 KB)
     max_ratio: float = 0.85       #: compress only if the sample shrinks below this
     level: int = 1                #: zlib level for automatic compression
 
     def worth_it(self, raw: bytes | memoryview) -> bool:
-        """Whether compressing ``raw`` is likely to pay off."""
+        """Whether compressing ``raw`` is likely to pay off (judged on a small sample, so
+        the decision costs a few percent of compressing the whole blob)."""
         if len(raw) <= self.min_size:
             return False
-        sample = _sample(memoryview(raw), self.sample_size)
+        size = min(self.sample_size, max(4096, len(raw) // self.sample_share))
+        sample = _sample(memoryview(raw), size)
         return len(zlib.compress(sample, self.level)) < self.max_ratio * len(sample)
 
 
