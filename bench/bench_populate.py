@@ -46,11 +46,10 @@ for name, kwargs in modes.items():
         def make(self, key):
             self.insert1(dict(key, value=key["sid"]))
     Src.insert([{"sid": i} for i in range(n)])
-    dj.conn().close() if kwargs.get("processes", 1) > 1 else None
     start = time.perf_counter()
     Comp.populate(display_progress=False, **kwargs)
     out[name] = (time.perf_counter() - start) * 1e3 / n
-    assert len(Comp) == n, (name, len(Comp))
+    assert len(Comp()) == n, (name, len(Comp()))
     schema.drop(prompt=False)
 print(json.dumps(out))
 """
