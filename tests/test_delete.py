@@ -230,7 +230,7 @@ def test_prompt_answer(schema, monkeypatch, capsys):
     Subject, Session, Stat = _pipeline(schema)
     answers = iter(["no", "", "yes"])
     monkeypatch.setattr("builtins.input", lambda message: next(answers))
-    monkeypatch.setattr("joinflow.delete.interactive", lambda: True)
+    monkeypatch.setattr("joinflow.prompt.interactive", lambda: True)
     for _ in range(2):
         assert (Subject & {"subject_id": 1}).delete(prompt=True) == 0
         assert len(Subject) == 3 and len(Stat.Unit) == 12
@@ -248,7 +248,7 @@ def test_no_prompt_without_terminal(schema, monkeypatch):
         raise AssertionError("input() must not be called without a terminal")
 
     monkeypatch.setattr("builtins.input", no_input)
-    monkeypatch.setattr("joinflow.delete.interactive", lambda: False)
+    monkeypatch.setattr("joinflow.prompt.interactive", lambda: False)
     schema.connection.config["safemode"] = True  # prompt=None follows safemode
     assert (Subject & {"subject_id": 1}).delete() == 1
     assert len(Subject) == 2
@@ -263,7 +263,7 @@ def test_prompt_cancelled_when_input_fails(schema, monkeypatch):
         raise EOFError
 
     monkeypatch.setattr("builtins.input", no_stdin)
-    monkeypatch.setattr("joinflow.delete.interactive", lambda: True)
+    monkeypatch.setattr("joinflow.prompt.interactive", lambda: True)
     assert Subject.delete(prompt=True) == 0
     assert len(Subject) == 3
 

@@ -16,7 +16,7 @@ from joinflow.definition.types import TypeSpec
 from joinflow.errors import (DataError, DefinitionError, DuplicateError, ForeignKeyError,
                              IntegrityError, MissingTableError)
 from joinflow.heading import Attribute, Heading
-from joinflow.user_tables import to_camel, to_snake
+from joinflow.naming import to_camel, to_snake
 
 
 def plain(heading):

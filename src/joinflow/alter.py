@@ -14,6 +14,8 @@ from . import errors
 from .declare import build_attributes, column_definition, ddl, label, resolve_fk
 from .definition.parser import parse_definition
 from .heading import Attribute
+from .prompt import confirm, should_prompt
+from .tableref import TableRef
 
 _RENAME = re.compile(r"^\{(?P<old>[a-z][a-z0-9_]*)\}\s*")
 
@@ -31,7 +33,7 @@ def _norm_default(d: Any) -> str | None:
     return "CURRENT_TIMESTAMP" if d.lower() in ("current_timestamp()", "now()") else d
 
 
-def plan(table: Any, context: dict) -> dict:
+def plan(table: TableRef, context: dict) -> dict:
     """What must change: dict with added, dropped, changed, renamed, comment, attrs, spec, fks."""
     conn = table.connection
     spec = parse_definition(table.definition, table=type(table).__name__)
@@ -72,7 +74,7 @@ def _is_noop(p: dict) -> bool:
     return not (p["dropped"] or p["added"] or p["changed"] or p["comment"] is not None)
 
 
-def alter(table: Any, prompt: bool = True, context: dict | None = None) -> None:
+def alter(table: TableRef, prompt: bool = True, context: dict | None = None) -> None:
     conn = table.connection
     if conn.in_transaction:
         raise errors.JoinflowError("cannot alter a table inside a transaction, e.g. from inside "
@@ -91,10 +93,9 @@ def alter(table: Any, prompt: bool = True, context: dict | None = None) -> None:
         print("Nothing to alter.")
         return
     statements = _statements(table, p)
-    from .delete import _confirm, should_prompt
     if prompt and should_prompt(None, conn.config):
         print("\n".join(s if isinstance(s, str) else s[0] for s in statements))
-        if not _confirm("Execute?"):
+        if not confirm("Execute?"):
             return
     _execute(table, p, statements)
     conn.invalidate()
@@ -102,7 +103,7 @@ def alter(table: Any, prompt: bool = True, context: dict | None = None) -> None:
     lineage.record(conn, table.database, table.table_name)
 
 
-def _statements(table: Any, p: dict) -> list:
+def _statements(table: TableRef, p: dict) -> list:
     backend = table.connection.backend
     if backend.name == "sqlite":
         return _sqlite_rebuild(table, p)
@@ -124,7 +125,7 @@ def _statements(table: Any, p: dict) -> list:
     return _postgres(table, p)
 
 
-def _postgres(table: Any, p: dict) -> list:
+def _postgres(table: TableRef, p: dict) -> list:
     from .definition.types import TypeSpec
     backend = table.connection.backend
     full, q = table.full_table_name, backend.quote
@@ -151,7 +152,7 @@ def _postgres(table: Any, p: dict) -> list:
     return out
 
 
-def _sqlite_rebuild(table: Any, p: dict) -> list:
+def _sqlite_rebuild(table: TableRef, p: dict) -> list:
     backend = table.connection.backend
     schema, name = table.database, table.table_name
     tmp = f"{name}__alter_tmp"
@@ -171,7 +172,7 @@ def _sqlite_rebuild(table: Any, p: dict) -> list:
     ]
 
 
-def _execute(table: Any, p: dict, statements: list) -> None:
+def _execute(table: TableRef, p: dict, statements: list) -> None:
     conn = table.connection
     backend = conn.backend
     if backend.name == "sqlite":
@@ -189,7 +190,7 @@ def _execute(table: Any, p: dict, statements: list) -> None:
             conn.query_raw("PRAGMA foreign_keys = ON")
 
 
-def _run(conn: Any, table: Any, stmt: Any) -> None:
+def _run(conn: Any, table: TableRef, stmt: Any) -> None:
     backend = conn.backend
     if isinstance(stmt, tuple) and stmt[0] == "__forget__":
         backend.forget_table(conn.run, table.database, stmt[1])

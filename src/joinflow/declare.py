@@ -15,17 +15,18 @@ from .definition.parser import AttrDecl, ForeignKeyDecl, TableSpec
 from .definition.types import KEY_TYPES, TypeSpec
 from .errors import CodecError, DefinitionError
 from .heading import Attribute
+from .naming import split_full_name
+from .tableref import BaseTable
 
 
 @dataclass
 class ResolvedFK:
     decl: ForeignKeyDecl
-    parent: Any                # a Table instance
+    parent: BaseTable          # the referenced table (a Table instance)
     attrs: list[tuple[str, str]]   # (child name, parent name) in parent's key order
 
 
 def resolve_reference(ref: str, context: dict, decl: ForeignKeyDecl, table: str) -> Any:
-    from .table import Table
     parts = ref.split(".")
     if parts[0] not in context:
         raise DefinitionError(f"foreign key reference {ref!r} could not be resolved",
@@ -36,9 +37,9 @@ def resolve_reference(ref: str, context: dict, decl: ForeignKeyDecl, table: str)
             raise DefinitionError(f"foreign key reference {ref!r} could not be resolved",
                                   line=decl.line, lineno=decl.lineno, token=p, table=table)
         obj = getattr(obj, p)
-    if isinstance(obj, type) and issubclass(obj, Table):
+    if isinstance(obj, type) and issubclass(obj, BaseTable):
         obj = obj()
-    if not isinstance(obj, Table):
+    if not isinstance(obj, BaseTable):
         raise DefinitionError(f"foreign key reference {ref!r} is not a table", line=decl.line,
                               lineno=decl.lineno, token=ref, table=table)
     if not obj.is_declared:
@@ -236,9 +237,8 @@ def declare(full_table_name: str, definition: str, context: dict,
     ``conn.adapter`` (the backend; default MySQL). Returns ``(sql, [])``."""
     from .backends.mysql import MySQLBackend
     from .definition.parser import parse_definition
-    from .table import _split_full_name
     backend = adapter if adapter is not None else MySQLBackend()
-    schema, table = _split_full_name(full_table_name)
+    schema, table = split_full_name(full_table_name)
     spec = parse_definition(definition, table=table)
     fks = [resolve_fk(d, context, table) for d in spec.foreign_keys]
     attrs = build_attributes(spec, fks, backend, context)

@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import sys
 from typing import Any
 
 from . import errors, lineage
 from .algebra import nodes as n
 from .algebra.compiler import Compiler
+from .naming import master_of
+from .prompt import confirm as _confirm, should_prompt
+from .tableref import BaseTable, TableRef, free_table
 
 log = logging.getLogger("joinflow")
-_PART = re.compile(r"^(?P<prefix>__|_|#)?(?P<master>[a-z][a-z0-9_]*?)__(?P<part>[a-z][a-z0-9_]*)$")
 
 
-def master_of(table_name: str) -> str | None:
-    """SQL name of the master of a part table name (``__filter__unit`` -> ``__filter``)."""
-    m = _PART.match(table_name)
-    return (m.group("prefix") or "") + m.group("master") if m else None
-
-
-def _free(conn: Any, node_id: str) -> Any:
-    from .table import FreeTable
-    return FreeTable(conn, node_id)
+def _free(conn: Any, node_id: str) -> BaseTable:
+    return free_table(conn, node_id)
 
 
 class KeySets:
@@ -40,7 +33,7 @@ class KeySets:
         self.conn = conn
         self.made: list[tuple[str, str]] = []
 
-    def store(self, query: Any) -> tuple[Any, int]:
+    def store(self, query: TableRef) -> tuple[Any, int]:
         """Copy the keys of ``query`` into a new temporary table: (a query over it, the
         number of keys). Where the backend can, one statement makes and fills the table and
         its row count is the count; elsewhere an empty copy, an index and an INSERT."""
@@ -196,12 +189,11 @@ def _subquery_restrictions(conn: Any, roots: dict[str, list]
 def _combine(conn: Any, node: str, conds: list) -> Any:
     """One query for a table restricted by any of ``conds`` (a cond may be the table itself,
     already restricted, as given by the user)."""
-    from .table import Table
     table = _free(conn, node)
-    if len(conds) == 1 and isinstance(conds[0], Table) and conds[0].node_id == node:
+    if len(conds) == 1 and isinstance(conds[0], BaseTable) and conds[0].node_id == node:
         table._node = conds[0]._node
         return table
-    conds = [c.proj() if isinstance(c, Table) and c.node_id == node else c for c in conds]
+    conds = [c.proj() if isinstance(c, BaseTable) and c.node_id == node else c for c in conds]
     return table.restrict(conds if len(conds) > 1 else conds[0], semantic_check=False)
 
 
@@ -231,7 +223,7 @@ def _integrity(conn: Any, queries: dict[str, Any], counts: dict[str, int], mode:
     return merged
 
 
-def _delete_sql(query: Any) -> tuple[str, list]:
+def _delete_sql(query: TableRef) -> tuple[str, list]:
     backend = query.connection.backend
     keys = _key_table_of(query)
     if keys is not None:  # rows whose whole primary key is in a cascade's key table
@@ -252,7 +244,7 @@ def _delete_sql(query: Any) -> tuple[str, list]:
     return f"DELETE FROM {target} WHERE ({keys}) IN (SELECT * FROM ({sql}) AS _del)", params
 
 
-def _key_table_of(query: Any) -> Any:
+def _key_table_of(query: TableRef) -> Any:
     """The key table (a temporary TableNode) if ``query`` is a table restricted by exactly
     a key table over its whole primary key (what a cascade in key-table mode makes)."""
     node = query.node
@@ -266,7 +258,7 @@ def _key_table_of(query: Any) -> Any:
     return None
 
 
-def delete_quick(query: Any) -> int:
+def delete_quick(query: TableRef) -> int:
     sql, params = _delete_sql(query)
     conn = query.connection
     conn.backend.before_delete(conn.run, query.database)
@@ -275,32 +267,7 @@ def delete_quick(query: Any) -> int:
         return conn.last_rowcount
 
 
-def interactive() -> bool:
-    """True when a person can answer a prompt (stdin is a terminal)."""
-    try:
-        return bool(sys.stdin) and sys.stdin.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def should_prompt(prompt: bool | None, config: Any) -> bool:
-    """Prompt only when asked to (``prompt``, default ``safemode``) *and* someone can answer:
-    scripts, notebooks without a terminal and CI never hang on ``input()``."""
-    if prompt is None:
-        prompt = config["safemode"]
-    return bool(prompt) and interactive()
-
-
-def _confirm(message: str) -> bool:
-    """Ask; only the exact answer ``yes`` confirms."""
-    try:
-        answer = input(message + " [yes, No]: ")
-    except (EOFError, OSError, RuntimeError):
-        return False
-    return answer.strip().lower() == "yes"
-
-
-def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None = None,
+def cascade_delete(table: TableRef, *, transaction: bool = True, prompt: bool | None = None,
                    part_integrity: str = "enforce", dry_run: bool = False) -> Any:
     if part_integrity not in ("enforce", "ignore", "cascade"):
         raise errors.JoinflowError("part_integrity must be 'enforce', 'ignore' or 'cascade'")
@@ -327,7 +294,7 @@ def cascade_delete(table: Any, *, transaction: bool = True, prompt: bool | None 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _cascade(table: Any, keysets: KeySets, transaction: bool, prompt: bool | None,
+def _cascade(table: TableRef, keysets: KeySets, transaction: bool, prompt: bool | None,
              part_integrity: str, dry_run: bool) -> Any:
     conn = table.connection
     roots: dict[str, list] = {table.node_id: [table]}
@@ -412,7 +379,7 @@ def drop_tables(conn: Any, nodes: list[str]) -> None:
     conn.invalidate()
 
 
-def drop(table: Any, *, prompt: bool | None = None, part_integrity: str = "enforce") -> None:
+def drop(table: TableRef, *, prompt: bool | None = None, part_integrity: str = "enforce") -> None:
     conn = table.connection
     conn._graph_cache = None
     if master_of(table.table_name) and part_integrity != "ignore":

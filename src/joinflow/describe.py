@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from .catalog import load_heading
+from .naming import master_of, split_tier, to_camel
+from .tableref import TableRef
 
 
 _MYSQL_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
@@ -86,17 +88,15 @@ def class_name(conn: Any, schema: str, table: str, home: str) -> str:
         if master is not None:
             name = f"{master.__name__}.{name}"
     else:
-        from .delete import master_of
-        from .user_tables import tier_of, to_camel
         master = master_of(table)
         if master:
-            name = f"{to_camel(tier_of(master)[1])}.{to_camel(table[len(master) + 2:])}"
+            name = f"{to_camel(split_tier(master)[1])}.{to_camel(table[len(master) + 2:])}"
         else:
-            name = to_camel(tier_of(table)[1])
+            name = to_camel(split_tier(table)[1])
     return name if schema == home else f"{schema}.{name}"
 
 
-def describe(table: Any, context: dict | None = None) -> str:
+def describe(table: TableRef, context: dict | None = None) -> str:
     conn = table.connection
     heading = load_heading(conn, table.database, table.table_name)
     fks = conn.dependencies.parent_fks(table.database, table.table_name)
@@ -129,7 +129,7 @@ def describe(table: Any, context: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fk_line(conn: Any, table: Any, fk: Any, heading: Any, unique_sets: set) -> str:
+def _fk_line(conn: Any, table: TableRef, fk: Any, heading: Any, unique_sets: set) -> str:
     options = []
     if any(heading[c].nullable for c in fk.columns if c in heading):
         options.append("nullable")

@@ -20,6 +20,8 @@ from .codecs.base import ObjectWrite, RowWrite
 from .codecs.pipeline import ColumnEncoder, Pending, column_encoder
 from .definition.types import INTEGER_RANGES
 from . import objectstores
+from .tableref import TableRef
+from .validation import ValidationResult
 
 OMIT: Any = object()
 COPY_THRESHOLD = 200  # rows; PostgreSQL uses COPY above this for plain inserts
@@ -30,7 +32,7 @@ def _is_dataframe(obj: Any) -> bool:
     return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns")
 
 
-def normalize(table: Any, rows: Any) -> tuple[list[str], list[list]]:
+def normalize(table: TableRef, rows: Any) -> tuple[list[str], list[list]]:
     """(field names, list of columns) for any accepted row source."""
     if isinstance(rows, (str, Path)) and str(rows).endswith(".csv"):
         import pandas as pd
@@ -87,7 +89,7 @@ PLAIN_CLASSES: dict[str, tuple] = {
     "timestamp": (dt.datetime, dt.date), "time": (dt.timedelta, dt.time), "bool": (bool,)}
 
 
-def _converter(table: Any, attr: Any, enc: ColumnEncoder | None = OMIT
+def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
                ) -> Callable[..., list]:
     """``convert(column, keys=None)``: driver values for a column (``keys``: each row's
     primary key, used only by codecs that read it)."""
@@ -158,7 +160,7 @@ def _converter(table: Any, attr: Any, enc: ColumnEncoder | None = OMIT
     return convert
 
 
-def prepare(table: Any, rows: Any, ignore_extra_fields: bool,
+def prepare(table: TableRef, rows: Any, ignore_extra_fields: bool,
             pending: Pending | None = None) -> tuple[list[str], list[list]]:
     names, cols = normalize(table, rows)
     heading = table.heading
@@ -181,7 +183,7 @@ def prepare(table: Any, rows: Any, ignore_extra_fields: bool,
     return names, [_converter(table, a, e)(c, keys) for a, e, c in zip(attrs, encs, cols)]
 
 
-def _check_missing(table: Any, names: list[str]) -> None:
+def _check_missing(table: TableRef, names: list[str]) -> None:
     heading = table.heading
     missing = [a.name for a in heading.values() if a.name not in names and not a.nullable
                and a.default is None and not a.autoincrement]
@@ -196,7 +198,7 @@ def _has_none(column: list) -> bool:
     return any(v is None for v in column)
 
 
-def _groups(table: Any, names: list[str], cols: list[list]) -> list[tuple[list[str], list]]:
+def _groups(table: TableRef, names: list[str], cols: list[list]) -> list[tuple[list[str], list]]:
     """Rows grouped by which defaulted columns they leave out (None -> column default)."""
     heading = table.heading
     defaulted = [j for j, nm in enumerate(names)
@@ -220,7 +222,7 @@ def _groups(table: Any, names: list[str], cols: list[list]) -> list[tuple[list[s
     return out
 
 
-def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
+def _write(table: TableRef, names: list[str], rows: list, mode: str) -> None:
     conn, backend = table.connection, table.connection.backend
     target = table.full_table_name
     if not names:  # every column takes its default: one statement per row
@@ -253,7 +255,7 @@ def _write(table: Any, names: list[str], rows: list, mode: str) -> None:
         conn.query(sql, [v for r in chunk for v in r])
 
 
-def _refuse_unique_clashes(table: Any, names: list[str], rows: list) -> None:
+def _refuse_unique_clashes(table: TableRef, names: list[str], rows: list) -> None:
     """``replace`` overwrites the row with the same key, never another row that happens to
     hold the same value of a unique secondary index (MySQL would update that row instead)."""
     conn, pk = table.connection, table.primary_key
@@ -272,7 +274,7 @@ def _refuse_unique_clashes(table: Any, names: list[str], rows: list) -> None:
                     f"{dict(zip(cols, value))} already belongs to {key}")
 
 
-def conflict_clause(table: Any, names: list[str], mode: str) -> str:
+def conflict_clause(table: TableRef, names: list[str], mode: str) -> str:
     """What to do with rows whose key exists: 'skip' keeps the existing row; 'replace'
     overwrites it entirely — attributes the new row leaves out return to their default
     (like SQL ``REPLACE``, but without deleting the row, so children stay intact)."""
@@ -302,7 +304,7 @@ def _copy(conn: Any, target: str, names: list[str], rows: list) -> None:
             cur.close()
 
 
-def named_data_error(table: Any, exc: errors.DataError) -> errors.DataError:
+def named_data_error(table: TableRef, exc: errors.DataError) -> errors.DataError:
     """A DataError worded by the database, reworded to name the table and (when the message
     lets us find it) the attribute. Values are checked before they are sent, so this is the
     fallback for what only the database can see."""
@@ -317,7 +319,7 @@ def named_data_error(table: Any, exc: errors.DataError) -> errors.DataError:
     return errors.DataError(f"invalid value for {where}: {text}")
 
 
-def insert_rows(table: Any, rows: Any, *, mode: str = "error", ignore_extra_fields: bool = False,
+def insert_rows(table: TableRef, rows: Any, *, mode: str = "error", ignore_extra_fields: bool = False,
                 chunk_size: int | None = None) -> None:
     try:
         _insert_rows(table, rows, mode, ignore_extra_fields, chunk_size)
@@ -333,7 +335,7 @@ def insert_rows(table: Any, rows: Any, *, mode: str = "error", ignore_extra_fiel
             f"{exc}\nTo ignore duplicate entries in insert, set skip_duplicates=True") from exc
 
 
-def _insert_rows(table: Any, rows: Any, mode: str, ignore_extra_fields: bool,
+def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: bool,
                  chunk_size: int | None) -> None:
     from .expression import QueryExpression
     if isinstance(rows, type) and issubclass(rows, QueryExpression):
@@ -431,7 +433,7 @@ def _count_empty_rows(rows: Any) -> int:
         return 0
 
 
-def insert_select(table: Any, query: Any, mode: str, ignore_extra_fields: bool) -> None:
+def insert_select(table: TableRef, query: Any, mode: str, ignore_extra_fields: bool) -> None:
     heading = table.heading
     names = [nm for nm in query.heading.names if nm in heading]
     extra = [nm for nm in query.heading.names if nm not in heading]
@@ -448,7 +450,7 @@ def insert_select(table: Any, query: Any, mode: str, ignore_extra_fields: bool) 
 
 
 # --------------------------------------------------------------------------- update
-def update_row(table: Any, key: dict, values: dict) -> None:
+def update_row(table: TableRef, key: dict, values: dict) -> None:
     conn, backend = table.connection, table.connection.backend
     heading = table.heading
     sets, params = [], []
@@ -522,8 +524,8 @@ def _check_value(attr: Any, v: Any) -> str | None:
     return None
 
 
-def validate_rows(table: Any, rows: Any, *, ignore_extra_fields: bool = False) -> Any:
-    from .table import ValidationResult
+def validate_rows(table: TableRef, rows: Any, *, ignore_extra_fields: bool = False
+                  ) -> ValidationResult:
     heading = table.heading
     problems: list[tuple[int, str | None, str]] = []
     try:

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from . import errors
+from .tableref import free_table
 
 log = logging.getLogger("joinflow")
 
@@ -30,14 +31,13 @@ class AutoPopulate:
         names), projected to the referencing attributes."""
         if self._key_source is not None:
             return self._key_source
-        from .table import FreeTable
         conn = self.connection
         pk = set(self.primary_key)
         query = None
         for fk in conn.dependencies.parent_fks(self.database, self.table_name):
             if not set(fk.columns) <= pk:
                 continue
-            parent = FreeTable(conn, f"{fk.parent_schema}.{fk.parent_table}")
+            parent = free_table(conn, f"{fk.parent_schema}.{fk.parent_table}")
             renamed = {c: p for c, p in zip(fk.columns, fk.ref_columns) if c != p}
             q = parent.proj(**renamed) if renamed else parent.proj()
             if set(q.heading.names) != set(fk.columns):

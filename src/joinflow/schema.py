@@ -11,9 +11,11 @@ from . import errors, lineage
 from .connection import Connection, conn as default_conn
 from .declare import build_attributes, check_stores, ddl, resolve_fk
 from .definition.parser import parse_definition
-from .delete import _confirm, drop_tables, master_of, should_prompt
+from .delete import drop_tables
+from .naming import master_of, to_camel, to_snake
+from .prompt import confirm, should_prompt
 from .table import FreeTable
-from .user_tables import Lookup, Part, tier_of, to_camel
+from .user_tables import Lookup, Part, tier_of
 
 log = logging.getLogger("joinflow")
 
@@ -156,7 +158,6 @@ class Schema:
         tables = self.list_tables()
         if name in tables:
             return name
-        from .user_tables import to_snake
         for t in tables:
             bare = tier_of(t)[1]
             parts = bare.split("__")
@@ -211,7 +212,8 @@ class Schema:
             return
         if prompt is None:
             prompt = False if force else None
-        if should_prompt(prompt, self.connection.config) and not _confirm(f"Proceed to delete entire schema {self.database!r}?"):
+        if should_prompt(prompt, self.connection.config) and \
+                not confirm(f"Proceed to delete entire schema {self.database!r}?"):
             return
         tables = self.list_tables()
         drop_tables(self.connection, [f"{self.database}.{t}" for t in reversed(tables)])

@@ -2,86 +2,22 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
-
-from . import errors
-from .algebra import nodes as n
+from . import alter as _alter, delete as _delete, describe as _describe, errors
+from . import insert as _insert
 from .catalog import load_heading
-from .expression import QueryExpression
-from .heading import Heading
+from .tableref import BaseTable, NamedTable
+from .validation import ValidationResult
+
+__all__ = ["Table", "FreeTable", "ValidationResult"]
 
 log = logging.getLogger("joinflow")
 OMIT = object()
 
 
-class Table(QueryExpression):
+class Table(BaseTable):
     """Base of all table classes; use a tier (Manual, Lookup, Imported, Computed, Part)."""
-
-    definition: str = ""
-    database: str | None = None
-    _table_name: str | None = None
-
-    # -- identity ---------------------------------------------------------------
-    @property
-    def table_name(self) -> str:
-        return self._table_name
-
-    @property
-    def connection(self) -> Any:
-        conn = getattr(self, "_connection", None)
-        if conn is None:
-            raise errors.JoinflowError(
-                f"table class {type(self).__name__} is not properly configured: decorate it "
-                "with an activated schema (@schema) before using it")
-        return conn
-
-    @property
-    def class_name(self) -> str:
-        return type(self).__name__
-
-    @property
-    def full_table_name(self) -> str:
-        return self.connection.backend.full_name(self.database, self.table_name)
-
-    @property
-    def node_id(self) -> str:
-        return f"{self.database}.{self.table_name}"
-
-    @property
-    def heading(self) -> Heading:
-        if self._node is not None:
-            return self._node.heading
-        return load_heading(self.connection, self.database, self.table_name)
-
-    @property
-    def node(self) -> n.Node:
-        if self._node is not None:
-            return self._node
-        return n.TableNode(self.database, self.table_name, self.heading)
-
-    @property
-    def restricted(self) -> bool:
-        return self._node is not None and not isinstance(self._node, n.TableNode)
-
-    @property
-    def is_declared(self) -> bool:
-        return self.table_name in self.connection.backend.list_tables(self.connection.run,
-                                                                       self.database)
-
-    def restrict(self, restriction: Any, semantic_check: bool = True) -> QueryExpression:
-        q = QueryExpression.restrict(self, restriction, semantic_check)
-        copy = self.__class__.__new__(self.__class__)
-        copy.__dict__.update(self.__dict__)
-        copy._node = q.node
-        return copy
-
-    def _unrestricted(self) -> "Table":
-        copy = self.__class__.__new__(self.__class__)
-        copy.__dict__.update(self.__dict__)
-        copy._node = None
-        return copy
 
     # -- insert -------------------------------------------------------------------
     def insert1(self, row: Any, **kwargs: Any) -> None:
@@ -92,10 +28,10 @@ class Table(QueryExpression):
                ignore_extra_fields: bool = False, allow_direct_insert: bool | None = None,
                chunk_size: int | None = None) -> None:
         """Insert rows in one transaction (or one per chunk with ``chunk_size``)."""
-        from .insert import insert_rows
         self._check_direct_insert(allow_direct_insert)
-        insert_rows(self, rows, mode="replace" if replace else "skip" if skip_duplicates else "error",
-                    ignore_extra_fields=ignore_extra_fields, chunk_size=chunk_size)
+        _insert.insert_rows(self, rows,
+                            mode="replace" if replace else "skip" if skip_duplicates else "error",
+                            ignore_extra_fields=ignore_extra_fields, chunk_size=chunk_size)
 
     def insert_dataframe(self, df: Any, index_as_pk: bool | None = None, **kwargs: Any) -> None:
         """Insert a DataFrame; a primary-key index (as made by ``to_pandas``) becomes columns."""
@@ -114,9 +50,8 @@ class Table(QueryExpression):
             "inside its make method during a populate call. To override, set keyword argument "
             "allow_direct_insert=True.")
 
-    def validate(self, rows: Any, *, ignore_extra_fields: bool = False) -> "ValidationResult":
-        from .insert import validate_rows
-        return validate_rows(self, rows, ignore_extra_fields=ignore_extra_fields)
+    def validate(self, rows: Any, *, ignore_extra_fields: bool = False) -> ValidationResult:
+        return _insert.validate_rows(self, rows, ignore_extra_fields=ignore_extra_fields)
 
     # -- update ---------------------------------------------------------------------
     def update1(self, row: dict) -> None:
@@ -138,14 +73,12 @@ class Table(QueryExpression):
         values = {k: v for k, v in row.items() if not heading[k].in_key}
         if not values:
             return
-        from .insert import update_row
-        update_row(self, key, values)
+        _insert.update_row(self, key, values)
 
     # -- delete ---------------------------------------------------------------------
     def delete_quick(self, get_count: bool = False) -> int | None:
         """DELETE the restricted rows without cascading or prompting."""
-        from .delete import delete_quick
-        count = delete_quick(self)
+        count = _delete.delete_quick(self)
         return count if get_count else None
 
     def delete(self, transaction: bool = True, prompt: bool | None = None,
@@ -153,36 +86,32 @@ class Table(QueryExpression):
                safemode: bool | None = None, force_parts: bool = False,
                force_masters: bool = False) -> Any:
         """Delete the rows and everything that depends on them, in one transaction."""
-        from .delete import cascade_delete
         if safemode is not None and prompt is None:
             prompt = safemode
         if force_masters:
             part_integrity = "cascade"
         elif force_parts:
             part_integrity = "ignore"
-        return cascade_delete(self, transaction=transaction, prompt=prompt,
-                              part_integrity=part_integrity, dry_run=dry_run)
+        return _delete.cascade_delete(self, transaction=transaction, prompt=prompt,
+                                      part_integrity=part_integrity, dry_run=dry_run)
 
     def drop_quick(self) -> None:
-        from .delete import drop_tables
         if self.is_declared:
-            drop_tables(self.connection, [self.node_id])
+            _delete.drop_tables(self.connection, [self.node_id])
         else:
             log.info("nothing to drop: %s is not declared", self.full_table_name)
 
     def drop(self, prompt: bool | None = None, part_integrity: str = "enforce",
              force: bool = False) -> None:
         """Drop this table and every table that depends on it."""
-        from .delete import drop
         if self.restricted:
             raise errors.JoinflowError("a restricted table cannot be dropped; call drop() on "
                                        "the unrestricted table")
-        drop(self, prompt=False if force else prompt, part_integrity=part_integrity)
+        _delete.drop(self, prompt=False if force else prompt, part_integrity=part_integrity)
 
     # -- introspection -----------------------------------------------------------------
     def describe(self, context: dict | None = None, printout: bool = False) -> str:
-        from .describe import describe
-        text = describe(self, context)
+        text = _describe.describe(self, context)
         if printout:
             print(text)
         return text
@@ -247,56 +176,11 @@ class Table(QueryExpression):
                                                   self.table_name)
 
     def alter(self, prompt: bool = True, context: dict | None = None) -> None:
-        from .alter import alter
-        alter(self, prompt=prompt, context=context)
+        _alter.alter(self, prompt=prompt, context=context)
 
 
-class FreeTable(Table):
+class FreeTable(Table, NamedTable):
     """A table addressed by name, with no class: ``dj.FreeTable(conn, 'schema.table')``."""
-
-    def __init__(self, conn: Any, full_table_name: str) -> None:
-        schema, table = _split_full_name(full_table_name)
-        self._connection, self.database, self._table_name = conn, schema, table
-        self._node = None
 
     def __repr__(self) -> str:
         return f"FreeTable({self.full_table_name})\n" + super().__repr__()
-
-
-def _split_full_name(name: str) -> tuple[str, str]:
-    m = re.match(r'^[`"]?([^`".]+)[`"]?\.[`"]?(.+?)[`"]?$', name.strip())
-    if not m:
-        raise errors.JoinflowError(f"invalid full table name {name!r}; use 'schema.table'")
-    return m.group(1), m.group(2)
-
-
-class ValidationResult:
-    """What ``Table.validate`` found: ``is_valid``, ``errors`` [(row, field, message)],
-    ``rows_checked``. ``ValidationResult(is_valid=..., errors=..., rows_checked=...)``."""
-
-    def __init__(self, is_valid: bool | None = None,
-                 errors: list[tuple[int, str | None, str]] | None = None,
-                 rows_checked: int = 0) -> None:
-        self.errors = list(errors or [])
-        self.is_valid = not self.errors if is_valid is None else bool(is_valid)
-        self.rows_checked = rows_checked
-
-    def __bool__(self) -> bool:
-        return self.is_valid
-
-    def summary(self, limit: int = 10) -> str:
-        if self.is_valid:
-            return f"Validation passed: {self.rows_checked} rows checked"
-        failed = f"Validation failed: {len(self.errors)} error(s)"
-        lines = [f"{failed} in {self.rows_checked} rows checked"]
-        lines += [f"  Row {i}, {f or '-'}: {m}" for i, f, m in self.errors[:limit]]
-        if len(self.errors) > limit:
-            lines.append(f"  ... and {len(self.errors) - limit} more errors")
-        return "\n".join(lines)
-
-    def raise_if_invalid(self) -> None:
-        if not self.is_valid:
-            raise errors.DataError(self.summary())
-
-    def __repr__(self) -> str:
-        return f"ValidationResult(is_valid={self.is_valid}, errors={len(self.errors)})"

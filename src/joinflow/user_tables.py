@@ -3,14 +3,12 @@ aliases Entry, Ingest, Compute). Table classes act like instances: ``Subject & k
 ``Subject.insert1(...)``, ``len(Subject)``."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from . import errors
+from .delete import drop as _drop
+from .naming import split_tier, to_snake
 from .populate import AutoPopulate
 from .table import Table
-
-_CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 # instance attributes reachable directly on table classes
 FORWARDED = {
@@ -22,19 +20,6 @@ FORWARDED = {
     "make_sql", "sql", "compile", "key_source", "node", "connection", "preview", "jobs",
     "size_on_disk", "node_id", "restricted", "class_name",
 }
-
-
-def to_snake(name: str) -> str:
-    """CamelCase class name -> SQL table name (every capital letter starts a word)."""
-    if not _CAMEL.match(name):
-        raise errors.DefinitionError(f"table class name {name!r} is invalid: use strict CamelCase "
-                                     "(letters and digits, starting with a capital)")
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-
-
-def to_camel(table_name: str) -> str:
-    """SQL table name (without tier prefix) -> CamelCase class name."""
-    return "".join(w[:1].upper() + w[1:] for w in table_name.split("_") if w)
 
 
 class TableMeta(type):
@@ -136,8 +121,7 @@ class Part(UserTable):
              force: bool = False) -> None:
         if force:
             part_integrity = "ignore"
-        from .delete import drop
-        drop(self, prompt=prompt, part_integrity=part_integrity)
+        _drop(self, prompt=prompt, part_integrity=part_integrity)
 
 
 # DataJoint 2.3 names
@@ -148,7 +132,5 @@ TIERS = {"#": Lookup, "__": Computed, "_": Imported, "": Manual}
 
 def tier_of(table_name: str) -> tuple[type, str]:
     """(tier class, bare name) for an SQL table name."""
-    for prefix in ("__", "_", "#"):
-        if table_name.startswith(prefix):
-            return TIERS[prefix], table_name[len(prefix):]
-    return Manual, table_name
+    prefix, bare = split_tier(table_name)
+    return TIERS[prefix], bare
