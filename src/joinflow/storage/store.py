@@ -34,6 +34,8 @@ R = TypeVar("R")
 CHUNK_SIZE = 1 << 20
 TEMP_PREFIX = ".jf-tmp-"
 DEFAULT_CONCURRENCY = 32
+LIST_MIN_BATCH = 32  # exists_many on S3: list the common folder from this many paths on
+LIST_PAGE = 1000  # keys per list_objects_v2 request (the S3 maximum)
 S3_DEFAULT_CONFIG = {"connect_timeout": 10, "read_timeout": 120,
                      "retries": {"max_attempts": 3, "mode": "standard"},
                      "max_pool_connections": DEFAULT_CONCURRENCY}
@@ -230,13 +232,65 @@ class Store:
 
     # -- batches ------------------------------------------------------------------------------
     def exists_many(self, paths: Sequence[str]) -> builtins.list[bool]:
-        """``exists`` for many paths at once, concurrently; in the order given."""
+        """``exists`` for many paths at once, concurrently; in the order given.
+
+        On S3, a batch of at least ``LIST_MIN_BATCH`` paths is answered by listing their
+        common folder (``list_objects_v2``, 1,000 keys a request) for at most
+        ``ceil(n / 1000) + 1`` pages: a complete listing answers every path; otherwise the
+        paths not seen get one HEAD each. A key counts only when it equals a path exactly.
+        """
         fulls = [self.full_path(p) for p in paths]
         if self.is_async:
-            results = self._gather(self._is_object_async, fulls)
+            known = self._listed(fulls)
+            todo = [f for f in dict.fromkeys(fulls) if f not in known]
+            for full, result in zip(todo, self._gather(self._is_object_async, todo)):
+                known[full] = result
+            results = [known[f] for f in fulls]
         else:
             results = self._threads(self._is_object, fulls)
         return [bool(r) for r in self._raise_first(results, paths, "check")]
+
+    def _listed(self, fulls: builtins.list[str]) -> dict[str, bool | BaseException]:
+        """What a bounded listing of the batch's common folder says about ``fulls``: every
+        path when the listing completed, else only those it saw (``{}`` when not listed)."""
+        wanted = set(fulls)
+        if self.spec.protocol != "s3" or len(wanted) < LIST_MIN_BATCH:
+            return {}
+        split = [self.fs.split_path(f)[:2] for f in wanted]
+        bucket = split[0][0]
+        if any(b != bucket for b, _ in split):
+            return {}
+        keys = {k for _, k in split}
+        folder = posixpath.commonprefix(sorted(keys)[:1] + sorted(keys)[-1:])
+        folder = folder[:folder.rfind("/") + 1]  # a whole folder: "" or ends with "/"
+        pages = -(-len(keys) // LIST_PAGE) + 1
+        from fsspec.asyn import sync
+
+        try:
+            seen, complete = sync(self.fs.loop, self._list_keys, bucket, folder, keys, pages)
+        except Exception:  # noqa: BLE001 - e.g. no s3:ListBucket permission: HEAD instead
+            return {}
+        found = {f: True for f, (_, k) in zip(wanted, split) if k in seen}
+        if complete:
+            found.update({f: False for f in wanted if f not in found})
+        return found
+
+    async def _list_keys(self, bucket: str, folder: str, keys: set[str],
+                         pages: int) -> tuple[set[str], bool]:
+        """The ``keys`` present under ``folder``, from at most ``pages`` listing requests,
+        and whether the listing reached its end."""
+        seen: set[str] = set()
+        token: str | None = None
+        for _ in range(pages):
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": folder, "MaxKeys": LIST_PAGE}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = await self.fs._call_s3("list_objects_v2", **kwargs)
+            seen.update(k for o in page.get("Contents", ()) if (k := o.get("Key")) in keys)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return seen, True
+        return seen, False
 
     def get_many(self, paths: Sequence[str]) -> builtins.list[bytes]:
         """The contents of many objects, fetched concurrently; in the order given."""
