@@ -201,3 +201,47 @@ def test_large_attachment_is_streamed_not_read_whole(schema, tiers, tmp_path):
     assert path.rsplit("/", 1)[-1] == djhash(data)
     got = (Movie & {"id": 1}).fetch1("clip", download_path=str(tmp_path / "down"))
     assert open(got, "rb").read(1 << 20) == chunk
+
+
+def test_large_attachment_is_fetched_as_a_stream(schema, tiers, tmp_path, monkeypatch):
+    """Objects over the streaming size go to download_path through a file, not memory."""
+    import tracemalloc
+
+    from joinflow.storage import codecs as storage_codecs
+    monkeypatch.setattr(storage_codecs, "STREAM_OVER", 1 << 20)
+
+    @schema
+    class Movie(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        clip : <attach@archive>
+        """
+    src = tmp_path / "clip.bin"
+    chunk = np.random.default_rng(2).bytes(1 << 20)
+    with open(src, "wb") as f:
+        for _ in range(16):
+            f.write(chunk)
+    Movie.insert1({"id": 1, "clip": str(src)})
+    down = tmp_path / "down"
+    tracemalloc.start()
+    try:
+        got = (Movie & {"id": 1}).fetch1("clip", download_path=str(down))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if tiers.kind == "file":
+        assert peak < 8 << 20, f"fetch held {peak >> 20} MB for a 16 MB attachment"
+    assert open(got, "rb").read() == src.read_bytes()
+    assert sorted(p.name for p in down.iterdir()) == ["clip.bin"]  # no temporary file left
+    again = (Movie & {"id": 1}).fetch1("clip", download_path=str(down))
+    assert again == got  # an identical file is reused
+    [(path, _)] = tiers.objects("archive").items()
+    if tiers.kind == "file":  # a corrupted object is named, and nothing is left behind
+        obj = tmp_path / "archive" / path
+        data = bytearray(obj.read_bytes())
+        data[-1] ^= 1
+        obj.write_bytes(bytes(data))
+        with pytest.raises(dj.errors.ObjectIntegrityError):
+            (Movie & {"id": 1}).fetch1("clip", download_path=str(tmp_path / "down2"))
+        assert not (tmp_path / "down2").exists() or not any((tmp_path / "down2").iterdir())

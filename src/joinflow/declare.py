@@ -88,7 +88,8 @@ def _declared_attribute(a: AttrDecl, backend: Any) -> Attribute:
         try:
             registry.chain_for(spec)  # loops, store-only codecs, bad dtypes
         except (CodecError, DefinitionError) as exc:
-            raise DefinitionError(str(exc).split("\n")[0], lineno=a.lineno, token=a.type.render())
+            raise DefinitionError(str(exc).split("\n")[0], lineno=a.lineno,
+                                  token=a.type.render()) from None
         spec = resolve_codec(spec)
         if a.has_default and a.default is not None:
             raise DefinitionError("codec attributes (blob, attach, ...) can only default to null",

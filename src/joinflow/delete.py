@@ -176,7 +176,7 @@ def _subquery_restrictions(conn: Any, roots: dict[str, list]
             pending.setdefault(child, []).append(
                 keys.proj(*fk.columns) if set(keys.heading.names) != set(fk.columns) else keys)
     selects, params = [], []
-    for i, query in enumerate(out.values()):
+    for query in out.values():
         sql, ps = query.compile(count=True)
         if len(sql) > SUBQUERY_MAX_SQL:
             return None

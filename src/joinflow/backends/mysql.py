@@ -12,8 +12,8 @@ import json
 from typing import Any, Callable
 
 from .. import errors
-from .base import PH, Backend, binary_bytes_per_row, bytes_value, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid, dump_json, \
-    format_time, parse_time
+from .base import (PH, Backend, ColumnInfo, ForeignKeyInfo, IndexInfo, Run, as_uuid,
+                   binary_bytes_per_row, bytes_value, dump_json, format_time, parse_time)
 from .postgres import _group_fks
 
 def _utc_naive(value: Any) -> Any:

@@ -53,6 +53,7 @@ class CodecContext:
     config: Any = None              # the connection's configuration
     stores: StoreAccess | None = None      # the configured stores (object-store codecs)
     squeeze: bool = False           # fetch: drop singleton dimensions of arrays
+    files_ok: bool = False          # fetch: the next codec takes a large object as a local file
     download_to: str | None = None  # fetch: folder for attachments (else config download_path)
     tracking: "TrackingLookup | None" = None  # DataJoint 0.x ``~external_*`` rows (read only)
 
@@ -147,6 +148,8 @@ class Codec:
     dtype: ClassVar[str] = "bytes"
     #: the codec reads ``context.key`` (the row's primary key): a context is made per row
     uses_row_key: ClassVar[bool] = False
+    #: ``decode`` also takes a ``FileContent`` (a large object downloaded to a local file)
+    accepts_files: ClassVar[bool] = False
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -57,9 +57,7 @@ def write_attachment(folder: str | os.PathLike, filename: str, content: bytes | 
     if target.exists():
         if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
             return target
-        digest = hashlib.md5(data).hexdigest()[:8]
-        stem, dot, ext = target.name.partition(".")
-        target = folder / (f"{stem}_{digest}{dot}{ext}")
+        target = folder / _suffixed(target.name, hashlib.md5(data).hexdigest())
         if target.exists() and target.read_bytes() == data:
             return target
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".jf-", suffix=".part")  # never follows links
@@ -74,11 +72,72 @@ def write_attachment(folder: str | os.PathLike, filename: str, content: bytes | 
     return target
 
 
+def _attachment_from_file(folder: str | os.PathLike, path: str) -> Path:
+    """``write_attachment`` for a stored attachment (``name NUL content``) in a local file,
+    copied in chunks: the content is never held in memory."""
+    with open(path, "rb") as src:
+        name, end = _stored_name(src.read(4096))
+        src.seek(end + 1)
+        folder = Path(folder)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".jf-", suffix=".part")
+        md5 = hashlib.md5()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    md5.update(chunk)
+                    out.write(chunk)
+            return _place(folder / safe_filename(name), Path(tmp), md5.hexdigest())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def _stored_name(head: bytes) -> tuple[str, int]:
+    """The file name of a stored attachment and the position of its NUL terminator."""
+    end = head.find(b"\0")
+    if end < 0:
+        raise CodecError("corrupt attachment: no file name terminator")
+    try:
+        return head[:end].decode("utf-8"), end
+    except UnicodeDecodeError:
+        raise CodecError("corrupt attachment: the stored file name is not UTF-8") from None
+
+
+def _place(target: Path, tmp: Path, digest: str) -> Path:
+    """Move a downloaded file to ``target``; an identical file there is reused, a different
+    one kept (the new file then gets a ``_<hash>`` suffix), as ``write_attachment`` does."""
+    for candidate in (target, target.with_name(_suffixed(target.name, digest))):
+        if not candidate.exists():
+            os.replace(tmp, candidate)
+            return candidate
+        if candidate.is_file() and candidate.stat().st_size == tmp.stat().st_size and \
+                _md5_of(candidate) == digest:
+            tmp.unlink()
+            return candidate
+    os.replace(tmp, target.with_name(_suffixed(target.name, digest)))
+    return target.with_name(_suffixed(target.name, digest))
+
+
+def _suffixed(name: str, digest: str) -> str:
+    stem, dot, ext = name.partition(".")
+    return f"{stem}_{digest[:8]}{dot}{ext}"
+
+
+def _md5_of(path: Path) -> str:
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
 class AttachCodec(Codec):
     """A file attached to the row: stored as ``filename\\0bytes``; fetch writes it into
     ``download_path`` and returns the path."""
 
     name = "attach"
+    accepts_files = True
 
     def get_dtype(self, is_store: bool) -> str:
         return "<hash>" if is_store else "bytes"
@@ -97,16 +156,15 @@ class AttachCodec(Codec):
         return path.name.encode() + b"\0" + path.read_bytes()
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Path:
-        data = memoryview(stored)
-        raw = bytes(data[:4096])
-        end = raw.find(b"\0")
-        if end < 0:
-            raise CodecError("corrupt attachment: no file name terminator")
-        try:
-            name = raw[:end].decode("utf-8")
-        except UnicodeDecodeError:
-            raise CodecError("corrupt attachment: the stored file name is not UTF-8") from None
         folder = context.download_path if context else "."
+        if isinstance(stored, FileContent):  # a large object, downloaded to a temporary file
+            try:
+                return _attachment_from_file(folder, stored.path)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(stored.path)
+        data = memoryview(stored)
+        name, end = _stored_name(bytes(data[:4096]))
         return write_attachment(folder, name, data[end + 1:])
 
 
@@ -126,4 +184,4 @@ class JsonCodec(Codec):
 
 
 # <hash@store> (and so <blob@>, <attach@>) lives with the object stores
-from ..storage import codecs as _storage_codecs  # noqa: F401  (registers <hash>)
+from ..storage import codecs as _storage_codecs  # noqa: F401,E402  (registers <hash>)

@@ -7,7 +7,7 @@ each codec the whole column (``Codec.decode_column``), so object-store codecs fe
 in one concurrent batch."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from ..errors import CodecError, DataError
@@ -112,14 +112,19 @@ class ColumnDecoder:
     def __init__(self, convert: Callable[[Any], Any] | None, codecs: list[Codec],
                  context: CodecContext | None) -> None:
         self.convert, self.context = convert, context
-        self.inner_first = list(reversed(codecs))
+        inner_first = list(reversed(codecs))
+        # a codec whose outer neighbour takes local files may hand it large objects as files
+        self.steps = [(c, replace(context, files_ok=True)
+                       if context is not None and i + 1 < len(inner_first)
+                       and inner_first[i + 1].accepts_files else context)
+                      for i, c in enumerate(inner_first)]
 
     def __call__(self, column: list) -> list:
         if self.convert is not None:
             convert = self.convert
             column = [None if v is None else convert(v) for v in column]
-        for codec in self.inner_first:
-            column = codec.decode_column(column, context=self.context)  # type: ignore[arg-type]
+        for codec, ctx in self.steps:
+            column = codec.decode_column(column, context=ctx)  # type: ignore[arg-type]
         return column
 
     def one(self, value: Any) -> Any:

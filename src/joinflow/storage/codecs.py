@@ -9,16 +9,22 @@ and verifies every object against its hash.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..codecs.base import Codec, CodecContext, Encoded, FileContent, ObjectUse, ObjectWrite
-from ..errors import CodecError, StoreError
+from ..errors import CodecError, ObjectIntegrityError, StoreError
 from .cache import ObjectCache
 from .hashing import content_hash, file_hash, hash_path, is_hash
 from .transfer import fetch_verified
 
 Reference = Mapping[str, Any]
+#: objects larger than this are streamed to a file when the next codec takes files
+STREAM_OVER = 64 << 20
 
 
 class HashCodec(Codec):
@@ -59,13 +65,17 @@ class HashCodec(Codec):
         return self.decode_column([stored], context=_require_stores(context))[0]
 
     def decode_column(self, values: list, *, context: CodecContext) -> list:
-        """The objects of a column: cache hits, then one concurrent batch per store."""
+        """The objects of a column: cache hits, then one concurrent batch per store. When the
+        next codec takes files (``<attach@>``), objects over ``STREAM_OVER`` bytes are streamed
+        to a local file instead (verified as they are), never held in memory."""
         ctx = _require_stores(context)
         refs = [None if v is None else _reference(v, ctx) for v in values]
-        found: dict[tuple[str, str], bytes] = {}
+        found: dict[tuple[str, str], Any] = {}
         for store_name in dict.fromkeys(r.get("store") or "" for r in refs if r is not None):
             group = [r for r in refs if r is not None and (r.get("store") or "") == store_name]
-            found.update(_fetch(ctx, store_name, group))
+            large = [r for r in group if ctx.files_ok and (r.get("size") or 0) > STREAM_OVER]
+            found.update(_fetch(ctx, store_name, [r for r in group if r not in large]))
+            found.update(_download(ctx, store_name, large))
         return [None if r is None else found[(r.get("store") or "", r["path"])] for r in refs]
 
 
@@ -97,6 +107,31 @@ def _fetch(ctx: CodecContext, store_name: str,
     except StoreError as exc:
         raise type(exc)(f"{_where(ctx)}: {exc}") from exc
     return {(store_name, path): d for (path, _), d in zip(objects, data, strict=True)}
+
+
+def _download(ctx: CodecContext, store_name: str,
+              refs: list[Reference]) -> dict[tuple[str, str], FileContent]:
+    """Large objects streamed into temporary files beside the download folder, verified."""
+    if not refs:
+        return {}
+    store = ctx.stores.get(store_name or None)  # type: ignore[union-attr]
+    folder = Path(ctx.download_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[tuple[str, str], FileContent] = {}
+    for ref in refs:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".jf-", suffix=".download")
+        os.close(fd)
+        try:
+            store.get_file(ref["path"], tmp)
+            if file_hash(tmp) != ref["hash"]:
+                raise ObjectIntegrityError(f"{_where(ctx)}: {ref['path']} does not match its "
+                                           f"content hash {ref['hash']}: the object is corrupted")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        out[(store_name, ref["path"])] = FileContent(tmp)
+    return out
 
 
 def _where(ctx: CodecContext) -> str:
