@@ -166,3 +166,23 @@ def test_insert_dataframe_checks(schema):
     Item.insert_dataframe(pd.DataFrame(_rows(2, start=5)))  # RangeIndex dropped
     Item.insert_dataframe(pd.DataFrame(_rows(1, start=9), index=[7]), index_as_pk=False)
     assert sorted(Item.to_arrays("item_id")) == [1, 2, 5, 6, 9]
+
+
+def test_csv_values_are_text_converted_by_type(schema, tmp_path):
+    @schema
+    class Person(dj.Manual):
+        definition = """
+        person_id : int64
+        ---
+        born : date
+        zip : char(10)
+        score = null : float32
+        """
+
+    path = tmp_path / "people.csv"
+    path.write_text("person_id,born,zip,score\n100,1991-05-09,01352,1.5\n101,1995-05-18,50324,\n")
+    Person.insert(path)
+    Person.insert(str(path), skip_duplicates=True)
+    rows = Person.to_dicts(order_by="person_id")
+    assert [r["zip"] for r in rows] == ["01352", "50324"]  # leading zero kept (not read as int)
+    assert rows[0]["born"] == dt.date(1991, 5, 9) and rows[1]["score"] is None

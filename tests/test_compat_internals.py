@@ -87,3 +87,73 @@ def test_lost_connection_caught_inside_a_transaction_rolls_it_back(conn):
         conn.query("SELECT 1", reconnect=True).fetchall()
     assert not conn.in_transaction
     assert conn.query("SELECT 1").fetchone()[0] == 1  # reconnects outside the transaction
+
+
+def test_self_reference_in_an_inherited_master(schema):
+    @schema
+    class Source(dj.Manual):
+        definition = """
+        a_id : int32
+        """
+
+    class Base(dj.Manual):
+        source = None
+        definition = """
+        -> self.source
+        b_id : int32
+        """
+
+        class H(dj.Part):
+            definition = """
+            -> master
+            name : varchar(16)
+            """
+
+        class C(dj.Part):
+            definition = """
+            -> master
+            -> master.H
+            """
+
+    @schema
+    class Derived(Base):
+        source = Source
+
+    assert Derived.primary_key == ["a_id", "b_id"]
+    assert set(Derived.C.heading.names) == {"a_id", "b_id", "name"}
+    Source.insert1({"a_id": 1})
+    Derived.insert1({"a_id": 1, "b_id": 2})
+    assert len(Derived * Source) == 1
+
+
+def test_top_wording_and_an_attribute_named_key(schema):
+    @schema
+    class KeyPK(dj.Lookup):
+        definition = """
+        id : int32
+        key : int32
+        """
+        contents = [dict(id=i, key=i + j) for i in range(3) for j in range(4, 0, -1)]
+
+    with pytest.raises(dj.DataJointError,
+                       match=r"Invalid restriction type Top\(limit=1, order_by=\['KEY'\], offset=0\)"):
+        KeyPK & ("id=1", dj.Top())
+    top = KeyPK & dj.Top(limit=4, order_by=["key desc", "id"])  # `key` is the attribute here
+    assert top.to_dicts() == [{"id": 2, "key": 6}, {"id": 1, "key": 5}, {"id": 2, "key": 5},
+                              {"id": 0, "key": 4}]
+    assert [r["id"] for r in (KeyPK & dj.Top(2, "KEY DESC")).to_dicts()] == [2, 2]
+
+
+def test_preview_ends_with_a_newline(schema):
+    @schema
+    class Many(dj.Lookup):
+        definition = """
+        a : int32
+        """
+        contents = [(i,) for i in range(10)]
+
+    with dj.config.override(display__limit=7):
+        text = Many.preview()
+    lines = text.split("\n")
+    assert text.endswith("\n") and lines[-2] == " (Total: 10)" and lines[-3].strip() == "..."
+    assert len(lines) == 2 + 7 + 1 + 1 + 1

@@ -380,7 +380,7 @@ def preview(query: Any, limit: int | None = None) -> str:
     if total > len(table):
         lines.append(" ...")
     lines.append(f" (Total: {total})")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"  # ends with a newline, as DataJoint's
 
 
 def preview_html(query: Any) -> str:

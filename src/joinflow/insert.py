@@ -52,11 +52,18 @@ POSITIONAL_WARNING = ("Positional inserts (tuples/lists) are deprecated and will
                       "table.insert1({'field': value, ...})")
 
 
+def _read_csv(path: Any) -> list[dict]:
+    """The rows of a CSV file as text, as DataJoint reads them (csv.DictReader): each value is
+    converted by its attribute's type, so zip codes and phone numbers keep leading zeros."""
+    import csv
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter=","))
+
+
 def normalize(table: Any, rows: Any) -> tuple[list[str], list[list]]:
     """(field names, list of columns) for any accepted row source."""
     if isinstance(rows, (str, Path)) and str(rows).endswith(".csv"):
-        import pandas as pd
-        rows = pd.read_csv(rows)
+        rows = _read_csv(rows)
     if _is_dataframe(rows):
         df = rows
         if df.index.nlevels > 1 or df.index.name is not None:
