@@ -22,6 +22,7 @@ from .user_tables import (Compute, Computed, Entry, Imported, Ingest, Lookup, Ma
                           Part)
 
 from .diagram import Diagram  # noqa: E402
+from . import blob  # noqa: E402,F401  (DataJoint's dj.blob.pack / unpack)
 
 schema = Schema
 key = "KEY"  # DataJoint 0.x: fetch(dj.key) is fetch('KEY')

@@ -88,6 +88,7 @@ def alter(table: TableRef, prompt: bool = True, context: dict | None = None) -> 
     master = getattr(type(table), "master", None)
     if master is not None:
         context = {**context, "master": master}
+    context = {**context, "self": type(table)}  # `-> self.source` in the definition
     p = plan(table, context)
     if _is_noop(p):
         print("Nothing to alter.")

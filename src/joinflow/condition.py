@@ -44,7 +44,8 @@ class Top:
         self.limit, self.order_by, self.offset = limit, order, offset
 
     def __repr__(self) -> str:
-        return f"Top(limit={self.limit!r}, order_by={self.order_by!r}, offset={self.offset!r})"
+        order = None if self.order_by is None else list(self.order_by)
+        return f"Top(limit={self.limit!r}, order_by={order!r}, offset={self.offset!r})"
 
 
 _PATH_PART = re.compile(r"\.?([A-Za-z_][\w]*)|\[(\d+)\]")
@@ -110,7 +111,8 @@ def make_condition(arg: Any, heading: Heading, semantic_check: bool = True) -> n
     if isinstance(arg, np.ndarray) and arg.dtype.names:
         return make_condition(list(arg), heading, semantic_check)
     if isinstance(arg, Top):
-        raise QueryError("dj.Top cannot be combined inside a list or AndList")
+        raise QueryError(f"Invalid restriction type {arg!r}: dj.Top cannot be combined inside a "
+                         "list or AndList; apply it with its own &")
     if isinstance(arg, (list, tuple, set, frozenset, collections.abc.Iterator)):
         conds = tuple(make_condition(a, heading, semantic_check) for a in arg)
         if any(isinstance(c, n.TrueCond) for c in conds):

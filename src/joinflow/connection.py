@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 
 from . import errors
 from .backends import Backend, get_backend
+from .backends.base import PH
 from .settings import Config
 
 log = logging.getLogger("joinflow")
@@ -51,6 +52,7 @@ class Connection:
         self.backend: Backend = get_backend(cfg["database.backend"])
         self._raw: Any = None
         self._depth = 0
+        self._lost_in_transaction = False  # a lost connection was reported in this transaction
         self._hooks: list[_Hooks] = []   # one per open transaction level
         self._lock = threading.RLock()
         self.schemas: dict[str, Any] = {}
@@ -103,6 +105,22 @@ class Connection:
         """DataJoint's name for the database dialect object: joinflow's backend."""
         return self.backend
 
+    @property
+    def conn_info(self) -> dict[str, Any]:
+        """DataJoint's connection parameters (no password): host, port, user, ``ssl_input``
+        (the ``use_tls`` setting as given) and ``ssl`` (the client TLS options, absent when TLS
+        is off)."""
+        cfg = self.config
+        tls = cfg["database.use_tls"]
+        info: dict[str, Any] = {"backend": self.backend.name, "host": cfg["database.host"],
+                                "port": cfg["database.port"], "user": cfg["database.user"],
+                                "ssl_input": tls}
+        if self.backend.name == "sqlite":
+            info["path"] = cfg["database.path"]
+        elif tls is not False:
+            info["ssl"] = dict(tls) if isinstance(tls, dict) else {}
+        return info
+
     def __enter__(self) -> "Connection":
         return self
 
@@ -140,6 +158,7 @@ class Connection:
                         f"not connected to {self.backend.describe_target(self.config)}")
                 if self._raw is None:
                     if self._depth:  # never reconnect silently in the middle of a transaction
+                        self._lost_in_transaction = True
                         raise errors.LostConnectionError(
                             f"the connection to {self.backend.describe_target(self.config)} was "
                             "lost during a transaction; the transaction was rolled back")
@@ -155,6 +174,7 @@ class Connection:
                         continue
                     where = " during a transaction; the transaction was rolled back" \
                         if self._depth else ""
+                    self._lost_in_transaction = bool(self._depth)
                     raise errors.LostConnectionError(
                         f"lost the connection to {self.backend.describe_target(self.config)}"
                         f"{where}: {str(exc).strip()}") from exc
@@ -184,11 +204,20 @@ class Connection:
         finally:
             cur.close()
 
-    def query(self, sql: str, params: tuple | list = (), **kwargs: Any) -> "Rows":
+    def query(self, sql: str, params: tuple | list = (), args: tuple | list | None = None,
+              **kwargs: Any) -> "Rows":
         """Execute SQL written with the ``PH`` placeholder marker. The rows come back as a list
-        that also answers ``fetchone()``/``fetchall()`` like DataJoint's cursor."""
+        that also answers ``fetchone()``/``fetchall()`` like DataJoint's cursor. ``args`` is
+        DataJoint's name for ``params``. SQL with parameters but no ``PH`` marker is taken as
+        DataJoint's driver-style SQL (``%s`` placeholders, ``%%`` for a literal ``%``)."""
+        if args is not None:
+            params = args
         self.last_description = None
-        rows = Rows(self.query_raw(self.backend.render(sql), params, **kwargs))
+        if params and PH not in sql:
+            driver_sql = sql if self.backend.placeholder == "%s" else sql.replace("%s", "?")
+        else:
+            driver_sql = self.backend.render(sql)
+        rows = Rows(self.query_raw(driver_sql, params, **kwargs))
         names = self.last_description
         rows.description = [(n, None, None, None, None, None, None) for n in names] \
             if names is not None else None
@@ -216,6 +245,7 @@ class Connection:
             raise errors.JoinflowError("a transaction is already in progress; use "
                                        "`with conn.transaction:` to nest safely")
         self.query_raw(self.backend.begin_sql(), ())
+        self._lost_in_transaction = False
         self._depth = 1
         self._hooks = [_Hooks()]
 
@@ -266,6 +296,12 @@ class Connection:
                 except BaseException:
                     self.cancel_transaction()
                     raise
+                if self._lost_in_transaction:
+                    # the block caught the LostConnectionError that said the transaction was
+                    # rolled back: end it as rolled back (like psycopg's commit of a failed
+                    # transaction), the loss was already reported
+                    self.cancel_transaction()
+                    return
                 self.commit_transaction()
                 return
             name = f"jf_sp{self._depth}"
@@ -287,7 +323,8 @@ class Connection:
                 inner = self._hooks.pop()
                 self._hooks[-1].commit += inner.commit     # now part of the enclosing level
                 self._hooks[-1].rollback += inner.rollback
-                self.query_raw(f"RELEASE SAVEPOINT {name}", ())
+                if not self._lost_in_transaction:
+                    self.query_raw(f"RELEASE SAVEPOINT {name}", ())
 
     # -- catalog caches ----------------------------------------------------------
     def invalidate(self) -> None:
@@ -368,19 +405,30 @@ class Rows(list):
 
 _global: Connection | None = None
 _global_explicit = False  # made with explicit arguments: kept even if dj.config changes
+_global_args: Any = None  # the arguments it was made with
 
 
 def conn(host: str | None = None, user: str | None = None, password: str | None = None, *,
          reset: bool = False, **kwargs: Any) -> Connection:
     """The shared connection built from ``dj.config`` (created on first use)."""
-    global _global, _global_explicit
+    global _global, _global_explicit, _global_args
     from . import config as global_config
     explicit = bool(host or user or password is not None or kwargs)
+    args = (host, user, password, sorted(kwargs.items(), key=lambda kv: kv[0]))
     stale = (_global is not None and not _global_explicit and not explicit
              and any(_global.requested[k] != global_config[k] for k in TARGET_KEYS))
-    if _global is None or stale or reset or explicit:
+    # the same explicit arguments again give the same connection (as DataJoint's dj.conn)
+    same = _global is not None and explicit and _global_explicit and _same_args(args, _global_args)
+    if _global is None or stale or reset or explicit and not same:
         if _global is not None and (reset or stale):
             _global.close()  # dj.config now names another database (or a reset was asked)
         _global = Connection(host, user, password, **kwargs)
-        _global_explicit = explicit
+        _global_explicit, _global_args = explicit, args
     return _global
+
+
+def _same_args(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # arguments that do not compare (arrays in init_fun closures, ...)
+        return False

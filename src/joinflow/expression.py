@@ -145,6 +145,8 @@ class QueryExpression:
     to_dicts = _fetch.to_dicts
     to_pandas = _fetch.to_pandas
     to_arrays = _fetch.to_arrays
+    to_arrow = _fetch.to_arrow
+    to_polars = _fetch.to_polars
     keys = _fetch.keys
     fetch = _fetch.fetch
     fetch1 = _fetch.fetch1

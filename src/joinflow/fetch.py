@@ -197,6 +197,77 @@ def to_arrays(self: Any, *attrs: str, include_key: bool = False, order_by: Any =
     return arrays[0] if len(arrays) == 1 else arrays
 
 
+# --------------------------------------------------------------------------- Arrow / polars
+def _optional(module: str, extra: str, method: str) -> Any:
+    """Import an optional dependency, or say which extra installs it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{method}() needs {module}, which is not installed: "
+                          f"pip install 'joinflow[{extra}]' (or pip install {module})") from exc
+
+
+def _arrow_type(pa: Any, attr: Any) -> Any:
+    """The Arrow type of a column of ``attr``, or None to let pyarrow infer it."""
+    core = attr.core
+    if attr.codec or attr.expression is not None or core == "computed":
+        return None
+    if core.startswith(("int", "uint")) and core[-1].isdigit():
+        return getattr(pa, core)()
+    fixed = {"float32": pa.float32, "float64": pa.float64, "bool": pa.bool_, "varchar": pa.string,
+             "char": pa.string, "enum": pa.string, "date": pa.date32,
+             "datetime": lambda: pa.timestamp("us"), "timestamp": lambda: pa.timestamp("us"),
+             "time": lambda: pa.duration("us"), "uuid": getattr(pa, "uuid", None)}
+    make = fixed.get(core)
+    return make() if make else None
+
+
+def _arrow_column(pa: Any, attr: Any, values: list) -> Any:
+    typ = _arrow_type(pa, attr)
+    if attr.core == "uuid" and typ is not None:
+        values = [None if v is None else v.bytes for v in values]
+    try:
+        return pa.array(values, type=typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        if attr.core == "json":  # heterogeneous documents: JSON text
+            import json
+            return pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
+        raise QueryError(f"attribute {attr.name!r} cannot be converted to Arrow ({exc}); "
+                         "fetch it with to_dicts() or to_pandas()") from exc
+
+
+def to_arrow(self: Any, order_by: Any = None, limit: int | None = None,
+             offset: int | None = None, squeeze: bool = False,
+             download_path: str | None = None) -> Any:
+    """All rows as a ``pyarrow.Table`` (columns typed from the heading, also when empty).
+    Needs the ``arrow`` extra."""
+    pa = _optional("pyarrow", "arrow", "to_arrow")
+    names = list(self.heading.names)
+    cols = _fetch_columns(self, names, order_by, limit, offset, squeeze=squeeze,
+                          download_path=download_path)
+    arrays = [_arrow_column(pa, self.heading[nm], c) for nm, c in zip(names, cols)]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def to_polars(self: Any, order_by: Any = None, limit: int | None = None,
+              offset: int | None = None, squeeze: bool = False,
+              download_path: str | None = None) -> Any:
+    """All rows as a ``polars.DataFrame`` (UUIDs as text: polars has no UUID type).
+    Needs the ``polars`` extra."""
+    pl = _optional("polars", "polars", "to_polars")
+    _optional("pyarrow", "polars", "to_polars")
+    table = to_arrow(self, order_by=order_by, limit=limit, offset=offset, squeeze=squeeze,
+                     download_path=download_path)
+    import pyarrow as pa
+    for i, nm in enumerate(table.column_names):
+        if self.heading[nm].core == "uuid" and self.heading[nm].expression is None:
+            text = pa.array([None if v is None else str(v) for v in table.column(i).to_pylist()],
+                            pa.string())
+            table = table.set_column(i, nm, text)
+    return pl.from_arrow(table)
+
+
 def keys(self: Any, order_by: Any = None, limit: int | None = None,
          offset: int | None = None, **_: Any) -> list[dict]:
     """Primary key values as a list of dicts."""
@@ -250,7 +321,8 @@ def fetch(self: Any, *attrs: str, offset: int | None = None, limit: int | None =
         raise QueryError("cannot specify output format when as_dict=True or when attributes "
                          "are selected to be fetched separately")
     if format not in (None, "array", "frame"):
-        raise QueryError(f'fetch output format must be "array" or "frame", not {format!r}')
+        raise QueryError(f'fetch output format must be "array" or "frame", not {format!r} '
+                         '(use to_arrow() or to_polars() for Arrow tables and polars DataFrames)')
     if not attrs:
         if as_dict:
             return to_dicts(self, **kw)
@@ -308,7 +380,7 @@ def preview(query: Any, limit: int | None = None) -> str:
     if total > len(table):
         lines.append(" ...")
     lines.append(f" (Total: {total})")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"  # ends with a newline, as DataJoint's
 
 
 def preview_html(query: Any) -> str:

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import numpy as np
+
 from .definition.types import TypeSpec
 
 
@@ -83,6 +85,15 @@ class Attribute:
         """The declared type as text (``int32``, ``varchar(30)``, ``<blob>``), as in DataJoint."""
         return self.spec.render()
 
+    @property
+    def original_type(self) -> str:
+        """The type as written in the definition (DataJoint's ``original_type``). The catalog
+        keeps the canonical text, so an enum reads in the usual ``enum('a', 'b')`` spelling."""
+        spec = self.spec
+        if spec.core == "enum" and not spec.codec:
+            return "enum(" + ", ".join("'" + v.replace("'", "''") + "'" for v in spec.args) + ")"
+        return spec.declared or spec.render()
+
     def replace(self, **changes: Any) -> "Attribute":
         return dataclasses.replace(self, **changes)
 
@@ -141,6 +152,25 @@ class Heading:
     @property
     def secondary_attributes(self) -> list[str]:
         return [a.name for a in self._attrs if not a.in_key]
+
+    @property
+    def as_dtype(self) -> np.dtype:
+        """A numpy structured dtype for this heading's rows (DataJoint's ``as_dtype``):
+        numeric types map to their numpy types, everything else to ``object``."""
+        fields = []
+        for a in self._attrs:
+            core = a.core
+            if a.codec or a.expression is not None or a.nullable and not core.startswith("float"):
+                kind: Any = object
+            elif core.startswith(("int", "uint")) and core[-1].isdigit() or \
+                    core in ("float32", "float64"):
+                kind = np.dtype(core)
+            elif core == "bool":
+                kind = np.dtype(bool)
+            else:
+                kind = object
+            fields.append((a.name, kind))
+        return np.dtype(fields)
 
     @property
     def blobs(self) -> list[str]:

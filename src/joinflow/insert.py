@@ -9,6 +9,7 @@ import json
 import math
 import re
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,20 +30,51 @@ COPY_THRESHOLD = 200  # rows; PostgreSQL uses COPY above this for plain inserts
 
 # --------------------------------------------------------------------------- normalization
 def _is_dataframe(obj: Any) -> bool:
-    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns")
+    """A pandas DataFrame (polars' DataFrame has the same name but no index)."""
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and \
+        type(obj).__module__.split(".")[0] == "pandas"
+
+
+def _columnar(obj: Any) -> tuple[list[str], list[list]] | None:
+    """(names, columns) of a pyarrow Table/RecordBatch or a polars DataFrame, else None.
+    Neither library is imported: an object of theirs can only exist if it is installed."""
+    module = type(obj).__module__.split(".")[0]
+    kind = type(obj).__name__
+    if module == "pyarrow" and kind in ("Table", "RecordBatch"):
+        names = [str(nm) for nm in obj.column_names]
+        return names, [obj.column(i).to_pylist() for i in range(len(names))]
+    if module == "polars" and kind == "DataFrame":
+        names = [str(nm) for nm in obj.columns]
+        return names, [obj.get_column(nm).to_list() for nm in names]
+    return None
+
+
+POSITIONAL_WARNING = ("Positional inserts (tuples/lists) are deprecated and will be removed in a "
+                      "future version. Use dicts with explicit field names instead: "
+                      "table.insert1({'field': value, ...})")
+
+
+def _read_csv(path: Any) -> list[dict]:
+    """The rows of a CSV file as text, as DataJoint reads them (csv.DictReader): each value is
+    converted by its attribute's type, so zip codes and phone numbers keep leading zeros."""
+    import csv
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter=","))
 
 
 def normalize(table: TableRef, rows: Any) -> tuple[list[str], list[list]]:
     """(field names, list of columns) for any accepted row source."""
     if isinstance(rows, (str, Path)) and str(rows).endswith(".csv"):
-        import pandas as pd
-        rows = pd.read_csv(rows)
+        rows = _read_csv(rows)
     if _is_dataframe(rows):
         df = rows
         if df.index.nlevels > 1 or df.index.name is not None:
             df = df.reset_index()
         names = [str(c) for c in df.columns]
         return names, [df[c].tolist() for c in df.columns]
+    columnar = _columnar(rows)
+    if columnar is not None:
+        return columnar
     if isinstance(rows, np.ndarray) and rows.dtype.names:
         return list(rows.dtype.names), [rows[nm].tolist() for nm in rows.dtype.names]
     rows = list(rows)
@@ -71,9 +103,21 @@ def normalize(table: TableRef, rows: Any) -> tuple[list[str], list[list]]:
             raise errors.DataError(f"cannot insert a row of type {type(r).__name__}: use a dict, "
                                    "a sequence in heading order or a numpy record")
         if len(r) != len(names):
-            raise errors.DataError(f"a row has {len(r)} values but {table.full_table_name} has "
-                                   f"{len(names)} attributes {names}")
+            raise errors.DataError(f"Incorrect number of attributes: {len(r)} given, "
+                                   f"{len(names)} expected (a row has {len(r)} values but "
+                                   f"{table.full_table_name} has {len(names)} attributes {names})")
+    warnings.warn(POSITIONAL_WARNING, DeprecationWarning, stacklevel=_user_stacklevel())
     return list(names), [list(c) for c in zip(*rows)]
+
+
+def _user_stacklevel() -> int:
+    """The stack level of the first frame outside joinflow (the user's insert call)."""
+    import sys
+    frame, level = sys._getframe(1), 1
+    package = __name__.rsplit(".", 1)[0]
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == package:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # --------------------------------------------------------------------------- encoding
@@ -183,10 +227,14 @@ def prepare(table: TableRef, rows: Any, ignore_extra_fields: bool,
     return names, [_converter(table, a, e)(c, keys) for a, e, c in zip(attrs, encs, cols)]
 
 
-def _check_missing(table: TableRef, names: list[str]) -> None:
+def _check_missing(table: TableRef, names: list[str], empty_row: bool = False) -> None:
     heading = table.heading
     missing = [a.name for a in heading.values() if a.name not in names and not a.nullable
                and a.default is None and not a.autoincrement]
+    if missing and empty_row:
+        raise errors.DataError(f"Cannot insert empty row. The following attributes require "
+                               f"values: {missing} (they have no default in "
+                               f"{table.full_table_name})")
     if missing:
         raise errors.DataError(f"missing value(s) for attribute(s) {missing} of "
                                f"{table.full_table_name}")
@@ -341,6 +389,9 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
     if isinstance(rows, type) and issubclass(rows, QueryExpression):
         rows = rows()
     if isinstance(rows, QueryExpression):
+        if chunk_size is not None:
+            raise errors.JoinflowError("chunk_size is not supported for QueryExpression inserts: "
+                                       "INSERT ... SELECT runs as one statement on the server")
         return insert_select(table, rows, mode, ignore_extra_fields)
     if isinstance(rows, collections.abc.Iterator):
         rows = list(rows)
@@ -348,7 +399,7 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
     names, cols = prepare(table, rows, ignore_extra_fields, pending)
     conn = table.connection
     if not names and _count_empty_rows(rows):  # rows of defaults only, e.g. [{}, {}]
-        _check_missing(table, [])
+        _check_missing(table, [], empty_row=True)
         groups = [([], [()] * _count_empty_rows(rows))]
     elif not cols or not cols[0]:
         return

@@ -98,7 +98,7 @@ class Schema:
     def _process(self, cls: type, context: dict) -> type:
         context = {**context, **self.add_objects}
         self._bind(cls, cls.sql_name())
-        self._declare(cls, {**context, cls.__name__: cls})
+        self._declare(cls, {**context, "self": cls, cls.__name__: cls})  # `-> self.source`
         for _name, part in _parts(cls):
             part.master = cls
             self._bind(part, part.sql_name())
@@ -284,7 +284,13 @@ def _parts(cls: type) -> list[tuple[str, type]]:
         if isinstance(attr, type) and issubclass(attr, Part) and attr is not Part and \
                 name[0].isupper():
             out.append((name, attr))
-    return out
+    # in the order the class bodies define them (bases first), so that a part may reference
+    # a part defined above it (``-> master.H``)
+    order: dict[str, int] = {}
+    for klass in reversed(cls.__mro__):
+        for name in vars(klass):
+            order.setdefault(name, len(order))
+    return sorted(out, key=lambda item: order.get(item[0], len(order)))
 
 
 MAX_TABLE_NAME = {"postgresql": 63}  # bytes; MySQL and the others: 64 characters

@@ -34,10 +34,25 @@ class Table(BaseTable):
                             ignore_extra_fields=ignore_extra_fields, chunk_size=chunk_size)
 
     def insert_dataframe(self, df: Any, index_as_pk: bool | None = None, **kwargs: Any) -> None:
-        """Insert a DataFrame; a primary-key index (as made by ``to_pandas``) becomes columns."""
+        """Insert a pandas DataFrame. ``index_as_pk=None`` (default): an index naming primary-key
+        attributes (as made by ``to_pandas``) becomes columns, an unnamed index is dropped;
+        ``True``: the index must name the primary key; ``False``: the index is dropped."""
+        from .insert import _is_dataframe
+        if not _is_dataframe(df):
+            raise errors.JoinflowError(
+                f"insert_dataframe requires a pandas DataFrame, got {type(df).__name__}; "
+                "use insert() for other row sources")
         names = [nm for nm in df.index.names if nm is not None]
-        if index_as_pk or (index_as_pk is None and names and set(names) <= set(self.primary_key)):
+        if index_as_pk:
+            if names != list(self.primary_key) and set(names) != set(self.primary_key):
+                raise errors.JoinflowError(
+                    f"DataFrame index columns {list(df.index.names)} do not match the primary key "
+                    f"{list(self.primary_key)} of {self.full_table_name}")
             df = df.reset_index()
+        elif index_as_pk is None and names and set(names) <= set(self.primary_key):
+            df = df.reset_index()
+        else:
+            df = df.reset_index(drop=True)
         self.insert(df, **kwargs)
 
     def _check_direct_insert(self, allow: bool | None) -> None:

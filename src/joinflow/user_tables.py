@@ -14,6 +14,7 @@ from .table import Table
 FORWARDED = {
     "describe", "alter", "heading", "populate", "progress", "primary_key", "proj", "aggr",
     "aggregate", "join", "extend", "restrict", "to_dicts", "to_pandas", "to_arrays", "keys",
+    "to_arrow", "to_polars",
     "fetch", "fetch1", "head", "tail", "cursor", "insert", "insert1", "insert_dataframe",
     "update1", "validate", "delete", "delete_quick", "drop", "drop_quick", "parents", "children",
     "ancestors", "descendants", "parts", "full_table_name", "table_name", "is_declared",

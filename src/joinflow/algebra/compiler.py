@@ -76,7 +76,9 @@ class Compiler:
                 name, direction = words[0], (words[1].upper() if len(words) > 1 else "ASC")
                 if direction not in ("ASC", "DESC"):
                     raise QueryError(f"invalid order_by term {part!r}: use 'attr', 'attr DESC'")
-                names = node.heading.primary_key if name.upper() == "KEY" else [name.strip("`\"")]
+                # KEY: the primary key, unless an attribute has that name (``key desc``)
+                names = node.heading.primary_key if name.upper() == "KEY" and \
+                    name.strip("`\"") not in node.heading else [name.strip("`\"")]
                 for nm in names:
                     if nm not in s.columns:
                         raise QueryError(f"order_by: unknown attribute {nm!r}")

@@ -285,6 +285,16 @@ class Backend:
         q = self.quote_char
         return q + name.replace(q, q + q) + q
 
+    # DataJoint's adapter names
+    @property
+    def backend(self) -> str:
+        """The backend's name (``mysql``, ``postgresql``, ``sqlite``), as DataJoint's adapter."""
+        return self.name
+
+    def quote_identifier(self, name: str) -> str:
+        """DataJoint's adapter name for :meth:`quote`."""
+        return self.quote(name)
+
     def full_name(self, schema: str, table: str) -> str:
         return f"{self.quote(schema)}.{self.quote(table)}"
 
