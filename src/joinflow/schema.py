@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import types
+import warnings
 from typing import Any, Iterator
 
 from . import errors, lineage
@@ -128,7 +129,9 @@ class Schema:
         contents = table.contents  # on an instance, so a @property works
         contents = list((contents() if callable(contents) else contents) or ())
         if contents and len(table) < len(contents):
-            table.insert(contents, skip_duplicates=True)
+            with warnings.catch_warnings():  # rows in heading order are how contents are written
+                warnings.simplefilter("ignore", DeprecationWarning)
+                table.insert(contents, skip_duplicates=True)
 
     @property
     def jobs(self) -> list:
