@@ -173,9 +173,8 @@ def test_stores_from_datajoint_json(tmp_path, monkeypatch):
     assert "s3cr3t" not in repr(cfg)
 
 
-def test_large_attachment_is_streamed_not_read_whole(schema, tiers, tmp_path):
-    import tracemalloc
-
+def movie_with_clip(schema, tmp_path, megabytes: int):
+    """A table with an ``<attach@archive>`` column and a local file of that many MB."""
     @schema
     class Movie(dj.Manual):
         definition = """
@@ -184,10 +183,17 @@ def test_large_attachment_is_streamed_not_read_whole(schema, tiers, tmp_path):
         clip : <attach@archive>
         """
     src = tmp_path / "clip.bin"
-    chunk = np.random.default_rng(1).bytes(1 << 20)
+    chunk = np.random.default_rng(megabytes).bytes(1 << 20)
     with open(src, "wb") as f:
-        for _ in range(24):
+        for _ in range(megabytes):
             f.write(chunk)
+    return Movie, src, chunk
+
+
+def test_large_attachment_is_streamed_not_read_whole(schema, tiers, tmp_path):
+    import tracemalloc
+
+    Movie, src, chunk = movie_with_clip(schema, tmp_path, 24)
     tracemalloc.start()
     try:
         Movie.insert1({"id": 1, "clip": str(src)})
@@ -210,18 +216,7 @@ def test_large_attachment_is_fetched_as_a_stream(schema, tiers, tmp_path, monkey
     from joinflow.storage import codecs as storage_codecs
     monkeypatch.setattr(storage_codecs, "STREAM_OVER", 1 << 20)
 
-    @schema
-    class Movie(dj.Manual):
-        definition = """
-        id : int32
-        ---
-        clip : <attach@archive>
-        """
-    src = tmp_path / "clip.bin"
-    chunk = np.random.default_rng(2).bytes(1 << 20)
-    with open(src, "wb") as f:
-        for _ in range(16):
-            f.write(chunk)
+    Movie, src, _ = movie_with_clip(schema, tmp_path, 16)
     Movie.insert1({"id": 1, "clip": str(src)})
     down = tmp_path / "down"
     tracemalloc.start()
