@@ -235,6 +235,9 @@ def test_schema_introspection(schema, conn):
     assert schema["Param"].table_name == "#param" and schema["#param"].table_name == "#param"
     assert schema["Filter.Unit"].table_name == "__filter__unit"
     assert schema.get_table("Scan").table_name == "_scan"
+    # the snake_case name without its tier prefix (DataJoint 2.x)
+    assert schema.get_table("scan").table_name == "_scan" and "scan" in schema
+    assert schema["param"].table_name == "#param" and schema["filter__unit"].table_name == "__filter__unit"
     assert schema["V1Neuron2D"].table_name == "v1_neuron2_d"
     assert "Subject" in schema and "#param" in schema and "Nope" not in schema
     with pytest.raises(MissingTableError):

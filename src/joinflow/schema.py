@@ -163,6 +163,8 @@ class Schema:
             return name
         for t in tables:
             bare = tier_of(t)[1]
+            if bare == name:  # the snake_case name without its tier prefix
+                return t
             parts = bare.split("__")
             if to_camel(bare) == name or to_camel(parts[-1]) == name.split(".")[-1] and \
                     len(parts) > 1 and to_camel(parts[0]) == name.split(".")[0]:
