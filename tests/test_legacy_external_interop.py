@@ -23,6 +23,7 @@ import pytest
 from conftest import connect, unique_name
 
 import joinflow as dj
+from storage_helpers import files_under
 from joinflow.codecs.blob import pack
 from joinflow.storage.hashing import legacy_uuid
 
@@ -132,10 +133,6 @@ def run_dj14(phase: str, args: dict, tmp_path: Path) -> dict:
         pytest.fail(f"DataJoint 0.14 ({phase}) failed:\n{proc.stdout}\n{proc.stderr}")
     with open(out, "rb") as f:
         return pickle.load(f)
-
-
-def files_under(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def check_row(row: dict, i: int, *, fetched_by: str) -> None:

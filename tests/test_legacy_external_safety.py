@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import joinflow as dj
+from storage_helpers import files_under
 from joinflow.backends.base import PH
 from joinflow.storage.hashing import legacy_path
 
@@ -20,10 +21,6 @@ def store_dir(tmp_path):
     root.mkdir()
     with dj.config.override(stores={"local": {"protocol": "file", "location": str(root)}}):
         yield root
-
-
-def files_under(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 @pytest.mark.parametrize("type_", ["blob@nope", "attach@nope", "filepath@nope", "<blob@nope>",

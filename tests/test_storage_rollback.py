@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import joinflow as dj
+from storage_helpers import files_under
 from joinflow.objectstores import store_access
 
 
@@ -16,10 +17,6 @@ def store_dir(tmp_path):
     (tmp_path / "old").mkdir()
     with dj.config.override(stores=stores):
         yield tmp_path
-
-
-def files(root):
-    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 def test_failed_insert_keeps_objects_committed_rows_use(schema, store_dir, conn):
@@ -39,14 +36,14 @@ def test_failed_insert_keeps_objects_committed_rows_use(schema, store_dir, conn)
             # the objects exist now; "another writer" commits a row with the same content
             # (replayed here after the rollback, through the cleanup's own check)
             raise RuntimeError("user code failed")
-    assert files(store_dir / "s") == [] and files(store_dir / "old") == []
+    assert files_under(store_dir / "s") == [] and files_under(store_dir / "old") == []
     Rec.insert1({"id": 3, "data": shared, "old": shared})  # committed: uses `shared`
-    kept = files(store_dir / "s") + files(store_dir / "old")
+    kept = files_under(store_dir / "s") + files_under(store_dir / "old")
     # a failed insert of both arrays: `lonely` goes, `shared` stays (row 3 uses it)
     with pytest.raises(dj.errors.DuplicateError):
         Rec.insert([{"id": 4, "data": lonely, "old": lonely},
                     {"id": 3, "data": shared, "old": shared}])
-    assert files(store_dir / "s") + files(store_dir / "old") == kept
+    assert files_under(store_dir / "s") + files_under(store_dir / "old") == kept
     np.testing.assert_array_equal((Rec & {"id": 3}).fetch1("data"), shared)
     np.testing.assert_array_equal((Rec & {"id": 3}).fetch1("old"), shared)
 
@@ -71,7 +68,7 @@ def test_cleanup_checks_rows_committed_by_another_writer(schema, store_dir, conn
                 Rec.insert1({"id": 1, "data": x})  # A created X
                 RecB.insert1({"id": 2, "data": x})  # B: X exists, not written; commits
                 raise RuntimeError("A fails")
-        assert len(files(store_dir / "s")) == 1  # B's row keeps X
+        assert len(files_under(store_dir / "s")) == 1  # B's row keeps X
         np.testing.assert_array_equal(RecB.fetch1("data"), x)
     finally:
         other.close()
@@ -89,9 +86,7 @@ def test_discard_without_rows_removes(schema, store_dir, conn):
     (Rec & {"id": 1}).delete()
     stores = store_access(conn)
     from joinflow.codecs.base import ObjectUse, ObjectWrite
-    [f] = files(store_dir / "s")
-    token = f.name
-    write = ObjectWrite(None, f.relative_to(store_dir / "s").as_posix(),
-                        use=ObjectUse(schema.database, token))
+    [path] = files_under(store_dir / "s")
+    write = ObjectWrite(None, path, use=ObjectUse(schema.database, path.rsplit("/", 1)[-1]))
     stores.discard([write], conn)
-    assert files(store_dir / "s") == []
+    assert files_under(store_dir / "s") == []

@@ -126,10 +126,7 @@ def _restrictions(conn: Any, roots: dict[str, list], keysets: KeySets | None
     if keysets is None:
         return _subquery_restrictions(conn, roots)
     deps = conn.dependencies
-    affected: set[str] = set()
-    for r in roots:
-        affected.update(deps.descendants(*r.split(".", 1)))
-    order = deps.topo_sort(sorted(affected))
+    order = _cascade_order(deps, roots)
     pending: dict[str, list] = {k: list(v) for k, v in roots.items()}
     out: dict[str, Any] = {}
     counts: dict[str, int] = {}
@@ -152,15 +149,20 @@ def _restrictions(conn: Any, roots: dict[str, list], keysets: KeySets | None
     return out, counts
 
 
+def _cascade_order(deps: Any, roots: dict[str, list]) -> list[str]:
+    """The roots and every table below them, parents first."""
+    affected: set[str] = set()
+    for r in roots:
+        affected.update(deps.descendants(*r.split(".", 1)))
+    return deps.topo_sort(sorted(affected))
+
+
 def _subquery_restrictions(conn: Any, roots: dict[str, list]
                            ) -> tuple[dict[str, Any], dict[str, int]] | None:
     """Like ``_restrictions``, each child restricted by its parents' restrictions as nested
     subqueries; all counts come from one statement. None when the SQL would grow too long."""
     deps = conn.dependencies
-    affected: set[str] = set()
-    for r in roots:
-        affected.update(deps.descendants(*r.split(".", 1)))
-    order = deps.topo_sort(sorted(affected))
+    order = _cascade_order(deps, roots)
     pending: dict[str, list] = {k: list(v) for k, v in roots.items()}
     out: dict[str, Any] = {}
     for node in order:
