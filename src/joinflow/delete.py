@@ -10,6 +10,7 @@ from typing import Any
 from . import errors, lineage
 from .algebra import nodes as n
 from .algebra.compiler import Compiler
+from .diagram.restriction import Fixed, Restrictor, check_part_integrity, master_name
 from .naming import master_of
 from .prompt import confirm as _confirm, should_prompt
 from .tableref import BaseTable, TableRef, free_table
@@ -65,6 +66,11 @@ class KeySets:
         keys = QueryExpression._from(node, self.conn)
         return keys, count if count is not None and count >= 0 else len(keys)
 
+    def fix(self, name: str, query: Any) -> Fixed:
+        """The engine's ``fix``: ``name``'s rows as a restriction by a new key table."""
+        keys, count = self.store(query)
+        return Fixed(_free(self.conn, name).restrict(keys, semantic_check=False), keys, count)
+
     def drop(self) -> None:
         backend = self.conn.backend
         for stmt in backend.drop_temp_tables_sql(self.made):
@@ -119,110 +125,36 @@ def _use_subqueries(conn: Any, roots: dict[str, list]) -> bool:
     return True
 
 
-def _restrictions(conn: Any, roots: dict[str, list], keysets: KeySets | None
-                  ) -> tuple[dict[str, Any], dict[str, int]]:
-    """Per affected table (parents first): the rows to delete, as a restriction by a
-    temporary key table (``keysets``; None: by nested subqueries), and their count."""
+def _plan(table: TableRef, keysets: KeySets | None, part_integrity: str
+          ) -> tuple[Restrictor, dict[str, int]] | None:
+    """The restriction engine run for a delete of ``table``: per affected table (full name,
+    parents first) its count. With ``keysets`` each table's keys are fixed in a key table as
+    soon as its restriction is complete; without, restrictions nest as subqueries (None
+    when the SQL would grow too long or a part lifted its master: use key tables)."""
+    conn = table.connection
+    engine = Restrictor(conn, conn.dependencies, "cascade")
+    engine.seed(table.full_table_name, table)
+    fix = None if keysets is None else keysets.fix
+    engine.down([table.full_table_name], part_integrity, fix=fix, skip_empty=fix is not None)
+    names = engine.restricted()
     if keysets is None:
-        return _subquery_restrictions(conn, roots)
-    deps = conn.dependencies
-    order = _cascade_order(deps, roots)
-    pending: dict[str, list] = {k: list(v) for k, v in roots.items()}
-    out: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    for node in order:
-        conds = pending.get(node)
-        if not conds:
-            continue
-        keys, counts[node] = keysets.store(_combine(conn, node, conds))
-        out[node] = _free(conn, node).restrict(keys, semantic_check=False)
-        if not counts[node]:
-            continue
-        schema, name = node.split(".", 1)
-        for fk in deps.child_fks(schema, name):
-            child = f"{fk.child_schema}.{fk.child_table}"
-            renames = {c: p for c, p in zip(fk.columns, fk.ref_columns) if c != p}
-            proj = keys.proj(**renames) if renames else keys
-            pending.setdefault(child, []).append(proj.proj(*fk.columns) if renames or
-                                                  set(proj.heading.names) != set(fk.columns)
-                                                  else proj)
-    return out, counts
-
-
-def _cascade_order(deps: Any, roots: dict[str, list]) -> list[str]:
-    """The roots and every table below them, parents first."""
-    affected: set[str] = set()
-    for r in roots:
-        affected.update(deps.descendants(*r.split(".", 1)))
-    return deps.topo_sort(sorted(affected))
-
-
-def _subquery_restrictions(conn: Any, roots: dict[str, list]
-                           ) -> tuple[dict[str, Any], dict[str, int]] | None:
-    """Like ``_restrictions``, each child restricted by its parents' restrictions as nested
-    subqueries; all counts come from one statement. None when the SQL would grow too long."""
-    deps = conn.dependencies
-    order = _cascade_order(deps, roots)
-    pending: dict[str, list] = {k: list(v) for k, v in roots.items()}
-    out: dict[str, Any] = {}
-    for node in order:
-        conds = pending.get(node)
-        if not conds:
-            continue
-        query = out[node] = _combine(conn, node, conds)
-        schema, name = node.split(".", 1)
-        for fk in deps.child_fks(schema, name):
-            child = f"{fk.child_schema}.{fk.child_table}"
-            renames = {c: p for c, p in zip(fk.columns, fk.ref_columns) if c != p}
-            keys = query.proj(**renames) if renames else query.proj()
-            pending.setdefault(child, []).append(
-                keys.proj(*fk.columns) if set(keys.heading.names) != set(fk.columns) else keys)
-    selects, params = [], []
-    for query in out.values():
-        sql, ps = query.compile(count=True)
-        if len(sql) > SUBQUERY_MAX_SQL:
+        if engine.lifted:  # masters restricted by their parts' rows: fix every key first
             return None
-        selects.append(f"({sql})")
-        params += ps
-    row = conn.query("SELECT " + ", ".join(selects), params)[0]
-    return out, {node: int(c) for node, c in zip(out, row)}
+        for name in names:
+            if len(engine.table(name).compile(count=True)[0]) > SUBQUERY_MAX_SQL:
+                return None
+    return engine, engine.counts(names)
 
 
-def _combine(conn: Any, node: str, conds: list) -> Any:
-    """One query for a table restricted by any of ``conds`` (a cond may be the table itself,
-    already restricted, as given by the user)."""
-    table = _free(conn, node)
-    if len(conds) == 1 and isinstance(conds[0], BaseTable) and conds[0].node_id == node:
-        table._node = conds[0]._node
-        return table
-    conds = [c.proj() if isinstance(c, BaseTable) and c.node_id == node else c for c in conds]
-    return table.restrict(conds if len(conds) > 1 else conds[0], semantic_check=False)
-
-
-def _integrity(conn: Any, queries: dict[str, Any], counts: dict[str, int], mode: str,
-               roots: dict[str, list]) -> dict[str, list] | None:
-    """Check parts against masters; with mode='cascade' return extended roots (or None)."""
-    extra: dict[str, list] = {}
-    for node, count in counts.items():
-        schema, name = node.split(".", 1)
-        master = master_of(name)
-        if not count or master is None or f"{schema}.{master}" in queries:
-            continue
-        if mode == "enforce":
+def _integrity(engine: Restrictor, counts: dict[str, int]) -> None:
+    """``part_integrity='enforce'``: no part loses rows unless its master loses rows too."""
+    for name, count in counts.items():
+        master = master_name(engine.graph, name)
+        if count and master is not None and not counts.get(master):
             raise errors.JoinflowError(
-                f"Cannot delete from a Part directly ({name!r} before its master {master!r}). "
-                "Delete from master instead, or use part_integrity='ignore' to break "
-                "integrity, or part_integrity='cascade' to also delete master.")
-        if mode == "cascade":  # the part's key table holds the master keys, fixed already
-            mq = _free(conn, f"{schema}.{master}")
-            keys = queries[node].proj(*[k for k in mq.primary_key if k in queries[node].heading])
-            extra.setdefault(f"{schema}.{master}", []).append(mq.restrict(keys, False).proj())
-    if not extra:
-        return None
-    merged = {k: list(v) for k, v in roots.items()}
-    for k, v in extra.items():
-        merged.setdefault(k, []).extend(v)
-    return merged
+                f"Cannot delete from a Part directly ({name} before its master {master}). "
+                "Delete from the master instead, or use part_integrity='ignore' to break "
+                "integrity, or part_integrity='cascade' to also delete the master.")
 
 
 def _delete_sql(query: TableRef) -> tuple[str, list]:
@@ -271,8 +203,7 @@ def delete_quick(query: TableRef) -> int:
 
 def cascade_delete(table: TableRef, *, transaction: bool = True, prompt: bool | None = None,
                    part_integrity: str = "enforce", dry_run: bool = False) -> Any:
-    if part_integrity not in ("enforce", "ignore", "cascade"):
-        raise errors.JoinflowError("part_integrity must be 'enforce', 'ignore' or 'cascade'")
+    check_part_integrity(part_integrity)
     conn = table.connection
     # The cached dependency graph is current for everything this process declared; a child
     # table declared meanwhile by another process makes the DELETE fail on its foreign key
@@ -299,20 +230,16 @@ def cascade_delete(table: TableRef, *, transaction: bool = True, prompt: bool | 
 def _cascade(table: TableRef, keysets: KeySets, transaction: bool, prompt: bool | None,
              part_integrity: str, dry_run: bool) -> Any:
     conn = table.connection
-    roots: dict[str, list] = {table.node_id: [table]}
-    subqueries = _use_subqueries(conn, roots)
-    while True:
-        found = _restrictions(conn, roots, None if subqueries else keysets)
-        if found is None:  # the nested SQL grew too long: key tables
-            subqueries = False
-            continue
-        queries, counts = found
-        extended = _integrity(conn, queries, counts, part_integrity, roots)
-        if extended is None:
-            break
-        roots = extended
-        subqueries = False  # masters restricted by their parts' keys: fix every key first
-    named = {conn.backend.full_name(*k.split(".", 1)): c for k, c in counts.items() if c}
+    planned = None
+    if _use_subqueries(conn, {table.node_id: [table]}):
+        planned = _plan(table, None, part_integrity)
+    if planned is None:
+        planned = _plan(table, keysets, part_integrity)
+    assert planned is not None
+    engine, counts = planned
+    if part_integrity == "enforce":
+        _integrity(engine, counts)
+    named = {name: c for name, c in counts.items() if c}
     if dry_run:
         return named
     if not named:
@@ -325,27 +252,26 @@ def _cascade(table: TableRef, keysets: KeySets, transaction: bool, prompt: bool 
         if not _confirm("Proceed?"):
             print("Delete cancelled.")
             return 0
-    deleted = _execute(conn, queries, counts, table.node_id, transaction)
+    deleted = _execute(conn, engine, named, table.full_table_name, transaction)
     if prompt:
         print("Deletes committed.")
     return deleted
 
 
-def _execute(conn: Any, queries: dict, counts: dict, root: str, transaction: bool) -> int:
+def _execute(conn: Any, engine: Restrictor, counts: dict[str, int], root: str,
+             transaction: bool) -> int:
     """Delete leaves first; the count of rows deleted from ``root``."""
     deleted = 0
     prepared = None
     with conn.transaction if transaction else _null():
-        for node in reversed(list(queries)):
-            if not counts.get(node):
-                continue
-            sql, params = _delete_sql(queries[node])
-            schema = node.split(".", 1)[0]
-            if schema != prepared:
-                conn.backend.before_delete(conn.run, schema)
-                prepared = schema
+        for name in reversed(list(counts)):
+            query = engine.table(name)
+            sql, params = _delete_sql(query)
+            if query.database != prepared:
+                conn.backend.before_delete(conn.run, query.database)
+                prepared = query.database
             conn.query(sql, params)
-            if node == root:
+            if name == root:
                 deleted = conn.last_rowcount
     return deleted
 
@@ -382,6 +308,7 @@ def drop_tables(conn: Any, nodes: list[str]) -> None:
 
 
 def drop(table: TableRef, *, prompt: bool | None = None, part_integrity: str = "enforce") -> None:
+    check_part_integrity(part_integrity, ("enforce", "ignore"))
     conn = table.connection
     conn._graph_cache = None
     if master_of(table.table_name) and part_integrity != "ignore":

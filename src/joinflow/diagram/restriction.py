@@ -1,0 +1,239 @@
+"""The restriction engine: restrictions carried along the foreign-key graph.
+
+One engine serves ``Table.delete`` (and its dry run), ``dj.Diagram.cascade`` / ``restrict`` /
+``trace`` and ``self.upstream`` in ``make``. A ``Restrictor`` holds, per table (full name), the
+*contributions* that restrict it, each keyed by where it came from (the seed, a foreign-key
+edge, a part lifting its master), so revisiting a table replaces its old contribution:
+
+- ``cascade`` (downstream, OR): a child row is affected when it references an affected parent
+  row through *any* foreign key. Each edge restricts the child by the parent's rows projected
+  onto the foreign key (renamed columns renamed back), so renamed and parallel foreign keys
+  (two references to one parent) restrict exactly, and a NULL foreign key references nothing.
+- ``restrict`` (downstream, AND): a child row is kept when it matches *every* restricted
+  parent (DataJoint's export semantics).
+- ``trace`` (upstream, OR): the parent rows the seed's rows reference, through any path.
+
+``part_integrity='cascade'`` lifts every restricted part to its master (through intermediate
+parts and renamed keys), and the master then cascades down to all its parts.
+
+A caller may *fix* each table's rows as soon as its restriction is complete (``fix``): delete
+copies the keys into temporary tables, so the SQL stays flat at any depth and every key is
+known before anything is deleted; children are then restricted by the key table."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import networkx as nx
+
+from ..dependencies import topo_sort, unquote
+from ..expression import QueryExpression, U
+from ..naming import master_of
+from ..tableref import BaseTable, free_table
+
+__all__ = ["Restrictor", "PART_INTEGRITY", "check_part_integrity", "Fixed"]
+
+PART_INTEGRITY = ("enforce", "ignore", "cascade")
+
+#: what a ``fix`` callback returns: the restricted table, a query of its keys (what children
+#: are restricted by) and the number of rows
+Fix = Callable[[str, QueryExpression], "Fixed"]
+
+
+@dataclass
+class Fixed:
+    table: QueryExpression
+    keys: QueryExpression
+    count: int
+
+
+def check_part_integrity(value: str, allowed: tuple[str, ...] = PART_INTEGRITY) -> None:
+    if value not in allowed:
+        raise ValueError("part_integrity must be " + ", ".join(repr(a) for a in allowed[:-1])
+                         + f" or {allowed[-1]!r}, got {value!r}")
+
+
+def master_name(graph: Any, name: str) -> str | None:
+    """The full name of the master of a part table (None for other tables)."""
+    schema, table = unquote(name)
+    master = master_of(table)
+    if master is None:
+        return None
+    for candidate in graph.predecessors(name) if name in graph else ():
+        if unquote(candidate) == (schema, master):
+            return candidate
+    return None
+
+
+class Restrictor:
+    """Contributions per table and how to combine them (see the module's docstring)."""
+
+    def __init__(self, conn: Any, graph: nx.MultiDiGraph, mode: str) -> None:
+        self.conn, self.graph, self.mode = conn, graph, mode
+        self.contrib: dict[str, dict[Any, Any]] = {}
+        self.fixed: dict[str, Fixed] = {}
+        self.lifted = False  # a part lifted its master (part_integrity='cascade')
+
+    # -- the restricted tables ------------------------------------------------------
+    def table(self, name: str) -> QueryExpression:
+        """``name`` restricted by its contributions (OR for cascade/trace, AND for restrict)."""
+        if name in self.fixed:
+            return self.fixed[name].table
+        base = free_table(self.conn, name)
+        conds = list(self.contrib.get(name, {}).values())
+        if not conds:
+            return base
+        if len(conds) == 1 and _is_table(conds[0], name):
+            out = free_table(self.conn, name)
+            out._node = conds[0].node
+            return out
+        conds = [_as_cond(c, name) for c in conds]
+        if self.mode == "restrict":
+            for c in conds:
+                base = base.restrict(c, semantic_check=False)
+            return base
+        return base.restrict(conds if len(conds) > 1 else conds[0], semantic_check=False)
+
+    def source(self, name: str) -> QueryExpression:
+        """What ``name``'s neighbours are restricted by: its key table when fixed."""
+        return self.fixed[name].keys if name in self.fixed else self.table(name)
+
+    def restricted(self) -> list[str]:
+        return [x for x in topo_sort(self.graph.subgraph(self.contrib))]
+
+    # -- seeds ------------------------------------------------------------------------
+    def seed(self, name: str, expr: Any, key: Any = "seed") -> None:
+        self.contrib.setdefault(name, {})[key] = expr
+
+    # -- downstream -------------------------------------------------------------------
+    def down(self, starts: Iterable[str], part_integrity: str = "ignore",
+             fix: Fix | None = None, skip_empty: bool = False) -> None:
+        """Carry the restrictions of ``starts`` to every descendant, parents first, until
+        nothing changes (a lifted master sends a second wave down)."""
+        graph = self.graph
+        dirty = set(starts)
+        lifted_pairs: set[tuple[str, str]] = set()
+        scope = set(dirty)
+        for s in dirty:
+            scope |= nx.descendants(graph, s)
+        while dirty:
+            order = topo_sort(graph.subgraph(scope))
+            for node in order:
+                if node not in dirty:
+                    continue
+                dirty.discard(node)
+                if fix is not None:
+                    self.fixed.pop(node, None)
+                    self.fixed[node] = fix(node, self.table(node))
+                    if skip_empty and not self.fixed[node].count:
+                        self._withdraw(node, dirty)
+                        continue
+                src = self.source(node)
+                for _, child, ekey, data in graph.out_edges(node, keys=True, data=True):
+                    self.contrib.setdefault(child, {})[(node, ekey)] = _down(src, data["attr_map"])
+                    dirty.add(child)
+                if part_integrity == "cascade":
+                    master = master_name(graph, node)
+                    if master is not None and (node, master) not in lifted_pairs:
+                        lifted_pairs.add((node, master))
+                        self._lift(node, master)
+                        dirty.add(master)
+                        scope |= {master} | nx.descendants(graph, master)
+            # a dirty node left is one the order passed already (a master): go again
+
+    def _withdraw(self, node: str, dirty: set[str]) -> None:
+        """An empty table restricts nothing below it: drop what it contributed."""
+        for _, child, ekey in self.graph.out_edges(node, keys=True):
+            if self.contrib.get(child, {}).pop((node, ekey), None) is not None:
+                if not self.contrib[child]:
+                    del self.contrib[child]
+                    self.fixed.pop(child, None)
+                dirty.add(child)
+        dirty.difference_update(x for x in list(dirty) if x not in self.contrib)
+
+    def _lift(self, part: str, master: str) -> None:
+        """Restrict ``master`` to the masters of ``part``'s restricted rows, walking up the
+        foreign keys from the part (through intermediate parts) to the master."""
+        try:
+            path = nx.shortest_path(self.graph, master, part)
+        except nx.NetworkXNoPath:  # pragma: no cover - a part always references its master
+            return
+        query = self.source(part)
+        for child, parent in zip(reversed(path), list(reversed(path))[1:]):
+            data = next(iter(self.graph.get_edge_data(parent, child).values()))
+            keys = _up(query, data["attr_map"])
+            query = keys if parent == master else \
+                free_table(self.conn, parent).restrict(keys, semantic_check=False)
+        self.contrib.setdefault(master, {})[("lift", part)] = query
+        self.lifted = True
+
+    # -- upstream ---------------------------------------------------------------------
+    def up(self, start: str, key: dict | None = None) -> None:
+        """Carry ``start``'s restriction to every ancestor (OR over paths). With ``key`` (a
+        dict of attribute values), an edge whose foreign-key columns the key names passes
+        the values on instead of the rows: the ancestors of a row not inserted yet."""
+        graph = self.graph
+        scope = nx.ancestors(graph, start) | {start}
+        # per table: the key values restricting it, or None where rows restrict it
+        values: dict[str, list[dict] | None] = {start: [key] if key is not None else None}
+        for node in reversed(topo_sort(graph.subgraph(scope))):
+            if node not in self.contrib:
+                continue
+            vals = values.get(node)
+            for parent, _, ekey, data in graph.in_edges(node, keys=True, data=True):
+                attr_map = data["attr_map"]
+                if vals is not None and all(c in v for v in vals for c in attr_map):
+                    carried = [{p: v[c] for c, p in attr_map.items()} for v in vals]
+                    self.contrib.setdefault(parent, {})[(node, ekey)] = carried
+                    if parent not in values:
+                        values[parent] = []
+                    if values[parent] is not None:
+                        values[parent].extend(carried)  # type: ignore[union-attr]
+                else:
+                    self.contrib.setdefault(parent, {})[(node, ekey)] = _up(self.table(node),
+                                                                             attr_map)
+                    values[parent] = None
+
+    # -- counting -----------------------------------------------------------------------
+    def counts(self, names: Iterable[str]) -> dict[str, int]:
+        """Rows per table: fixed tables' counts, the others in one statement."""
+        names = list(names)
+        out = {x: self.fixed[x].count for x in names if x in self.fixed}
+        rest = [x for x in names if x not in out]
+        if rest:
+            selects, params = [], []
+            for x in rest:
+                sql, ps = self.table(x).compile(count=True)
+                selects.append(f"({sql})")
+                params += ps
+            row = self.conn.query("SELECT " + ", ".join(selects), params)[0]
+            out.update({x: int(c) for x, c in zip(rest, row)})
+        return {x: out[x] for x in names}
+
+
+def _is_table(cond: Any, name: str) -> bool:
+    return isinstance(cond, BaseTable) and cond.full_table_name == name
+
+
+def _as_cond(cond: Any, name: str) -> Any:
+    """A contribution as a restriction of table ``name``: the table itself (restricted by
+    the user) restricts by its primary key."""
+    if _is_table(cond, name):
+        return cond.proj()
+    return cond
+
+
+def _down(parent: QueryExpression, attr_map: dict[str, str]) -> QueryExpression:
+    """The parent's keys named as the child's foreign-key columns."""
+    renames = {c: p for c, p in attr_map.items() if c != p}
+    keys = parent.proj(**renames) if renames else parent.proj()
+    if set(keys.heading.names) != set(attr_map):
+        keys = U(*attr_map) & keys
+    return keys
+
+
+def _up(child: QueryExpression, attr_map: dict[str, str]) -> QueryExpression:
+    """The parent keys the child's rows reference, named as the parent's columns."""
+    keys = U(*attr_map) & child
+    renames = {p: c for c, p in attr_map.items() if c != p}
+    return keys.proj(**renames) if renames else keys
