@@ -48,6 +48,10 @@ def topo_sort(graph: nx.DiGraph) -> list:
     """The nodes of ``graph`` parents first, each part table right after its master (and its
     other parts), ties broken by name, so the order is the same on every run."""
     nodes = list(graph.nodes())
+    plain = nx.DiGraph()  # a plain graph: a subclass (Diagram) may iterate differently
+    plain.add_nodes_from(nodes)
+    plain.add_edges_from(graph.edges())
+    graph = plain
     groups: dict[str, list] = {}
     for x in nodes:
         groups.setdefault(_group_of(str(x)), []).append(x)
