@@ -512,7 +512,7 @@ def _as_table(expr: Any) -> Any:
 def _table_name(arg: Any) -> str:
     name = getattr(arg, "full_table_name", None)
     if isinstance(arg, type) and not isinstance(name, str):
-        name = arg().full_table_name
+        name = getattr(arg(), "full_table_name", None)
     if not isinstance(name, str):
         raise errors.JoinflowError(f"not a table: {arg!r}")
     return name
@@ -545,7 +545,7 @@ def _context_names(context: dict) -> dict[str, str]:
                 getattr(value, "definition", None), str) or key.startswith("_"):
             continue
         try:
-            name = value.full_table_name
+            name = getattr(value, "full_table_name", None)
         except Exception:  # noqa: BLE001 - undeclared classes have no table
             continue
         if isinstance(name, str):

@@ -75,11 +75,12 @@ class Restrictor:
         self.lifted = False  # a part lifted its master (part_integrity='cascade')
 
     # -- the restricted tables ------------------------------------------------------
-    def table(self, name: str) -> QueryExpression:
-        """``name`` restricted by its contributions (OR for cascade/trace, AND for restrict)."""
+    def table(self, name: str) -> Any:
+        """``name`` restricted by its contributions (OR for cascade/trace, AND for restrict):
+        a ``NamedTable`` (a ``TableRef``)."""
         if name in self.fixed:
             return self.fixed[name].table
-        base = free_table(self.conn, name)
+        base: Any = free_table(self.conn, name)
         conds = list(self.contrib.get(name, {}).values())
         if not conds:
             return base
