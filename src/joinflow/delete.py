@@ -125,12 +125,13 @@ def _use_subqueries(conn: Any, roots: dict[str, list]) -> bool:
     return True
 
 
-def _plan(table: TableRef, keysets: KeySets | None, part_integrity: str
-          ) -> tuple[Restrictor, dict[str, int]] | None:
+def _plan(table: TableRef, keysets: KeySets | None, part_integrity: str, count: bool = True
+          ) -> tuple[Restrictor, dict[str, int] | None] | None:
     """The restriction engine run for a delete of ``table``: per affected table (full name,
-    parents first) its count. With ``keysets`` each table's keys are fixed in a key table as
-    soon as its restriction is complete; without, restrictions nest as subqueries (None
-    when the SQL would grow too long or a part lifted its master: use key tables)."""
+    parents first) its count (None without ``count``). With ``keysets`` each table's keys are
+    fixed in a key table as soon as its restriction is complete; without, restrictions nest
+    as subqueries (None when the SQL would grow too long or a part lifted its master: use
+    key tables)."""
     conn = table.connection
     engine = Restrictor(conn, conn.dependencies, "cascade")
     engine.seed(table.full_table_name, table)
@@ -143,6 +144,8 @@ def _plan(table: TableRef, keysets: KeySets | None, part_integrity: str
         for name in names:
             if len(engine.table(name).compile(count=True)[0]) > SUBQUERY_MAX_SQL:
                 return None
+        if not count:
+            return engine, None
     return engine, engine.counts(names)
 
 
@@ -232,10 +235,16 @@ def _cascade(table: TableRef, keysets: KeySets, transaction: bool, prompt: bool 
     conn = table.connection
     planned = None
     if _use_subqueries(conn, {table.node_id: [table]}):
-        planned = _plan(table, None, part_integrity)
+        # Deleting leaves first, each subquery still reads its (undeleted) ancestors. Where
+        # nothing is shown and the transaction is ours, the DELETEs' own row counts replace
+        # a counting pass; the part check then runs before the commit.
+        uncounted = transaction and not dry_run and not should_prompt(prompt, conn.config)
+        planned = _plan(table, None, part_integrity, count=not uncounted)
+        if planned is not None and planned[1] is None:
+            return _execute_uncounted(conn, planned[0], table.full_table_name, part_integrity)
     if planned is None:
         planned = _plan(table, keysets, part_integrity)
-    assert planned is not None
+    assert planned is not None and planned[1] is not None
     engine, counts = planned
     if part_integrity == "enforce":
         _integrity(engine, counts)
@@ -274,6 +283,28 @@ def _execute(conn: Any, engine: Restrictor, counts: dict[str, int], root: str,
             if name == root:
                 deleted = conn.last_rowcount
     return deleted
+
+
+def _execute_uncounted(conn: Any, engine: Restrictor, root: str, part_integrity: str) -> int:
+    """Delete leaves first in one transaction, counting what each DELETE removed; a part
+    that lost rows without its master rolls it all back (``part_integrity='enforce'``)."""
+    names = engine.restricted()
+    prepared = None
+    with conn.transaction:
+        counts = dict.fromkeys(names, 0)
+        for name in reversed(names):
+            query = engine.table(name)
+            sql, params = _delete_sql(query)
+            if query.database != prepared:
+                conn.backend.before_delete(conn.run, query.database)
+                prepared = query.database
+            conn.query(sql, params)
+            counts[name] = max(conn.last_rowcount or 0, 0)
+        if part_integrity == "enforce":
+            _integrity(engine, counts)
+    if not counts.get(root):
+        log.info("nothing to delete")
+    return counts.get(root, 0)
 
 
 def _null() -> Any:
