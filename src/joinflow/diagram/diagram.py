@@ -340,6 +340,8 @@ class Diagram(nx.MultiDiGraph):
                                                      if parents else ""))
         return "\n".join(lines)
 
+    __str__ = __repr__
+
     # -- drawing ----------------------------------------------------------------------------
     def _class_name(self, name: str) -> str:
         found = _context_names(self.context).get(name)
