@@ -291,3 +291,38 @@ def test_rendering(schema, tmp_path):
     trial = next(x for x in graph.nodes if x.tier == "Part")
     assert trial.label == "Trial" and trial.master is not None
     assert sum(e.renamed for e in graph.edges) == 2  # Pair's two renamed references
+
+
+def test_part_of_part_lifts_its_master(schema):
+    """A part referencing another part (renamed) of the same master: the cascade from it
+    reaches the master through the other part and comes back down to all their rows."""
+    @schema
+    class Master(dj.Manual):
+        definition = """
+        master_id : int32
+        """
+
+        class A(dj.Part):
+            definition = """
+            -> master
+            a_id : int32
+            """
+
+        class B(dj.Part):
+            definition = """
+            -> Master.A.proj(src_master='master_id', src_a='a_id')
+            b_id : int32
+            """
+
+    Master.insert([(1,), (2,)])
+    Master.A.insert([(1, 10), (1, 11), (2, 20)])
+    Master.B.insert([(1, 10, 100), (1, 11, 110), (2, 20, 200)])
+    seed = Master.B & {"b_id": 100}
+    counts = dj.Diagram.cascade(seed, part_integrity="cascade").counts()
+    assert counts == {Master.full_table_name: 1, Master.A.full_table_name: 2,
+                      Master.B.full_table_name: 2}
+    with pytest.raises(errors.JoinflowError, match="before its master"):
+        seed.delete()
+    seed.delete(part_integrity="cascade")
+    assert Master.to_arrays("master_id").tolist() == [2]
+    assert len(Master.A()) == 1 and len(Master.B()) == 1

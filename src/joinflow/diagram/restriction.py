@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 
 import networkx as nx
 
+from .. import errors
 from ..dependencies import topo_sort, unquote
 from ..expression import QueryExpression, U
 from ..naming import master_of
@@ -54,14 +55,24 @@ def check_part_integrity(value: str, allowed: tuple[str, ...] = PART_INTEGRITY) 
 
 
 def master_name(graph: Any, name: str) -> str | None:
-    """The full name of the master of a part table (None for other tables)."""
+    """The full name of the master of a part table (None for other tables). The master is
+    an ancestor: a parent, or reached through the part's other parts."""
     schema, table = unquote(name)
     master = master_of(table)
-    if master is None:
+    if master is None or name not in graph:
         return None
-    for candidate in graph.predecessors(name) if name in graph else ():
-        if unquote(candidate) == (schema, master):
-            return candidate
+    seen, frontier = {name}, [name]
+    while frontier:
+        node = frontier.pop()
+        for parent in graph.predecessors(node):
+            if parent in seen:
+                continue
+            p_schema, p_table = unquote(parent)
+            if p_schema == schema and p_table == master:
+                return parent
+            seen.add(parent)
+            if p_schema == schema and master_of(p_table) == master:
+                frontier.append(parent)  # another part of the same master
     return None
 
 
@@ -137,7 +148,7 @@ class Restrictor:
                     master = master_name(graph, node)
                     if master is not None and (node, master) not in lifted_pairs:
                         lifted_pairs.add((node, master))
-                        self._lift(node, master)
+                        self._lift(node, master, literal=fix is None)
                         dirty.add(master)
                         scope |= {master} | nx.descendants(graph, master)
             # a dirty node left is one the order passed already (a master): go again
@@ -152,9 +163,11 @@ class Restrictor:
                 dirty.add(child)
         dirty.difference_update(x for x in list(dirty) if x not in self.contrib)
 
-    def _lift(self, part: str, master: str) -> None:
+    def _lift(self, part: str, master: str, literal: bool) -> None:
         """Restrict ``master`` to the masters of ``part``'s restricted rows, walking up the
-        foreign keys from the part (through intermediate parts) to the master."""
+        foreign keys from the part (through intermediate parts) to the master. ``literal``:
+        as the master keys' values, read now (the query would nest the part's restriction
+        under every table below the master, too deep for SQLite's parser)."""
         try:
             path = nx.shortest_path(self.graph, master, part)
         except nx.NetworkXNoPath:  # pragma: no cover - a part always references its master
@@ -165,6 +178,8 @@ class Restrictor:
             keys = _up(query, data["attr_map"])
             query = keys if parent == master else \
                 free_table(self.conn, parent).restrict(keys, semantic_check=False)
+        if literal:
+            query = query.to_dicts()
         self.contrib.setdefault(master, {})[("lift", part)] = query
         self.lifted = True
 
@@ -207,7 +222,10 @@ class Restrictor:
                 sql, ps = self.table(x).compile(count=True)
                 selects.append(f"({sql})")
                 params += ps
-            row = self.conn.query("SELECT " + ", ".join(selects), params)[0]
+            try:
+                row = self.conn.query("SELECT " + ", ".join(selects), params)[0]
+            except errors.JoinflowError:  # too deep for one statement (SQLite's parser)
+                row = [len(self.table(x)) for x in rest]
             out.update({x: int(c) for x, c in zip(rest, row)})
         return {x: out[x] for x in names}
 
