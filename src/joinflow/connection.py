@@ -29,6 +29,7 @@ class Connection:
                  config: Config | None = None, init_fun: Any = None,
                  use_tls: bool | dict | None = None) -> None:
         from . import config as global_config
+        self.last_description: list[str] | None = None
         # a live layer over the given (default: global) configuration, so later changes to
         # dj.config (download_path, safemode, ...) apply; connection arguments stay local
         cfg = (config if config is not None else global_config).child()
