@@ -83,6 +83,7 @@ class Dependencies(nx.MultiDiGraph):
         self._loaded = False
         self._loaded_schemas: set[str] = set()
         self._fks: dict[str, list[ForeignKeyInfo]] = {}
+        self._tracked: dict[str, list[ForeignKeyInfo]] = {}  # 0.x tracking table -> its users
         self._names: dict[str, str] = {}  # node_id -> full name
         if conn is not None:
             self.load()
@@ -94,7 +95,7 @@ class Dependencies(nx.MultiDiGraph):
         if self._loaded and not force:
             return
         self.clear()
-        self._fks, self._names = {}, {}
+        self._fks, self._tracked, self._names = {}, {}, {}
         conn = self.conn
         schemas: set[str] = set()
         for schema in list(getattr(conn, "schemas", {})):
@@ -103,8 +104,9 @@ class Dependencies(nx.MultiDiGraph):
                 if not table.startswith("~"):
                     self._add_node(schema, table)
         for fk in conn.backend.foreign_keys(conn.run, None):
-            if fk.parent_table.startswith(TRACKING_PREFIX):
+            if fk.parent_table.startswith(TRACKING_PREFIX):  # storage, not a dependency
                 self._fks.setdefault(node_id(fk.child_schema, fk.child_table), []).append(fk)
+                self._tracked.setdefault(node_id(fk.parent_schema, fk.parent_table), []).append(fk)
                 continue
             parent = self._add_node(fk.parent_schema, fk.parent_table)
             child = self._add_node(fk.child_schema, fk.child_table)
@@ -159,9 +161,10 @@ class Dependencies(nx.MultiDiGraph):
                 if not fk.parent_table.startswith(TRACKING_PREFIX)]
 
     def child_fks(self, schema: str, table: str) -> list[ForeignKeyInfo]:
+        """Foreign keys referencing the table (for a 0.x tracking table: its users')."""
         name = self._names.get(node_id(schema, table))
         if name is None:
-            return []
+            return list(self._tracked.get(node_id(schema, table), []))
         return [d["fk"] for _, _, d in self.out_edges(name, data=True)]
 
     # -- DataJoint's accessors (full names) ---------------------------------------------
