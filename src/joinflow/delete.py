@@ -156,8 +156,8 @@ def _integrity(engine: Restrictor, counts: dict[str, int]) -> None:
         if count and master is not None and not counts.get(master):
             raise errors.JoinflowError(
                 f"Cannot delete from a Part directly ({name} before its master {master}). "
-                "Delete from the master instead, or use part_integrity='ignore' to break "
-                "integrity, or part_integrity='cascade' to also delete the master.")
+                "Delete from master instead, or use part_integrity='ignore' to break "
+                "integrity, or part_integrity='cascade' to also delete master.")
 
 
 def _delete_sql(query: TableRef) -> tuple[str, list]:
