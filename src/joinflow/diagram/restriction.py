@@ -27,6 +27,9 @@ from typing import Any, Callable, Iterable
 import networkx as nx
 
 from .. import errors
+from ..algebra import nodes as n
+from ..algebra.sqlfrag import referenced_columns
+from ..condition import make_condition
 from ..dependencies import topo_sort, unquote
 from ..expression import QueryExpression, U
 from ..naming import master_of
@@ -83,6 +86,7 @@ class Restrictor:
         self.conn, self.graph, self.mode = conn, graph, mode
         self.contrib: dict[str, dict[Any, Any]] = {}
         self.fixed: dict[str, Fixed] = {}
+        self._keys: dict[str, set[str]] = {}
         self.lifted = False  # a part lifted its master (part_integrity='cascade')
 
     # -- the restricted tables ------------------------------------------------------
@@ -96,15 +100,37 @@ class Restrictor:
         if not conds:
             return base
         if len(conds) == 1 and _is_table(conds[0], name):
-            out = free_table(self.conn, name)
-            out._node = conds[0].node
-            return out
-        conds = [_as_cond(c, name) for c in conds]
-        if self.mode == "restrict":
-            for c in conds:
-                base = base.restrict(c, semantic_check=False)
+            base._node = conds[0].node
             return base
-        return base.restrict(conds if len(conds) > 1 else conds[0], semantic_check=False)
+        nodes = [c.cond if isinstance(c, Copied) else
+                 make_condition(_as_cond(c, name), base.heading, False) for c in conds]
+        if len(nodes) == 1:
+            cond = nodes[0]
+        else:
+            cond = n.AndCond(tuple(nodes)) if self.mode == "restrict" else n.OrCond(tuple(nodes))
+        base._node = n.Restrict(base.node, cond)
+        return base
+
+    def copied(self, name: str) -> "Copied | None":
+        """``name``'s restriction as conditions on its own attributes that read no table
+        (the seed's, or copied from parents), or None."""
+        parts = []
+        for c in self.contrib.get(name, {}).values():
+            part = c if isinstance(c, Copied) else _copyable(c, name)
+            if part is None:
+                return None
+            parts.append(part)
+        if len(parts) == 1:
+            return parts[0]
+        combine = n.AndCond if self.mode == "restrict" else n.OrCond
+        return Copied(combine(tuple(p.cond for p in parts)),
+                      frozenset().union(*(p.attrs for p in parts)))
+
+    def _key_of(self, name: str) -> set[str]:
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = set(free_table(self.conn, name).primary_key)
+        return key
 
     def source(self, name: str) -> QueryExpression:
         """What ``name``'s neighbours are restricted by: its key table when fixed."""
@@ -134,15 +160,26 @@ class Restrictor:
                 if node not in dirty:
                     continue
                 dirty.discard(node)
+                copy = self.copied(node)
                 if fix is not None:
                     self.fixed.pop(node, None)
-                    self.fixed[node] = fix(node, self.table(node))
+                    if copy is None:
+                        self.fixed[node] = fix(node, self.table(node))
+                    else:  # reads no table: its rows are fixed already
+                        table = self.table(node)
+                        self.fixed[node] = Fixed(table, table, len(table))
                     if skip_empty and not self.fixed[node].count:
                         self._withdraw(node, dirty)
                         continue
                 src = self.source(node)
                 for _, child, ekey, data in graph.out_edges(node, keys=True, data=True):
-                    self.contrib.setdefault(child, {})[(node, ekey)] = _down(src, data["attr_map"])
+                    attr_map = data["attr_map"]
+                    if copy is not None and not data["aliased"] and \
+                            copy.attrs <= set(attr_map) <= self._key_of(child):
+                        item: Any = copy  # the same rows: a child's key holds the columns
+                    else:
+                        item = _down(src, attr_map)
+                    self.contrib.setdefault(child, {})[(node, ekey)] = item
                     dirty.add(child)
                 if part_integrity == "cascade":
                     master = master_name(graph, node)
@@ -228,6 +265,64 @@ class Restrictor:
                 row = [len(self.table(x)) for x in rest]
             out.update({x: int(c) for x, c in zip(rest, row)})
         return {x: out[x] for x in names}
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A restriction that reads no table, on attributes a child's foreign key carries unchanged
+    into its primary key: it selects exactly the child rows that reference the parent rows it
+    selects, so it is copied instead of a subquery (DataJoint's first propagation rule)."""
+
+    cond: n.Cond
+    attrs: frozenset
+
+
+def _copyable(expr: Any, name: str) -> Copied | None:
+    """The user's restriction of the seed table ``name`` as a ``Copied``, where it is made of
+    conditions on the table's own attributes that read no table."""
+    if not _is_table(expr, name):
+        return None
+    node, conds = expr.node, []
+    while isinstance(node, n.Restrict):
+        conds.append(node.cond)
+        node = node.child
+    if not isinstance(node, n.TableNode):
+        return None  # a Top, a projection: restrict by its keys
+    attrs: set[str] = set()
+    for c in conds:
+        found = _cond_attrs(c)
+        if found is None:
+            return None
+        attrs |= found
+    if not conds:
+        return Copied(n.TrueCond(), frozenset())
+    return Copied(conds[0] if len(conds) == 1 else n.AndCond(tuple(reversed(conds))),
+                  frozenset(attrs))
+
+
+def _cond_attrs(cond: n.Cond) -> set[str] | None:
+    """The attributes a condition reads, or None if it reads a table (or cannot tell)."""
+    if isinstance(cond, (n.TrueCond, n.FalseCond)):
+        return set()
+    if isinstance(cond, n.EqCond):
+        return {item[0] for item in cond.items}
+    if isinstance(cond, n.JsonPathCond):
+        return {cond.attr}
+    if isinstance(cond, n.SqlCond):
+        if "select" in cond.text.lower():
+            return None
+        return referenced_columns(cond.text)
+    if isinstance(cond, n.NotCond):
+        return _cond_attrs(cond.cond)
+    if isinstance(cond, (n.AndCond, n.OrCond)):
+        out: set[str] = set()
+        for c in cond.conds:
+            found = _cond_attrs(c)
+            if found is None:
+                return None
+            out |= found
+        return out
+    return None
 
 
 def _is_table(cond: Any, name: str) -> bool:
