@@ -90,19 +90,15 @@ class Dependencies(nx.MultiDiGraph):
 
     # -- loading ----------------------------------------------------------------------
     def load(self, force: bool = True) -> None:
-        """Read every foreign key (and the tables of the schemas activated on this
-        connection) from the catalog. ``force=False`` keeps a graph already loaded."""
+        """Read every foreign key from the catalog (one query): the tables that take part in
+        one are the nodes (``dj.Diagram`` adds a schema's other tables). ``force=False``
+        keeps a graph already loaded."""
         if self._loaded and not force:
             return
         self.clear()
         self._fks, self._tracked, self._names = {}, {}, {}
         conn = self.conn
-        schemas: set[str] = set()
-        for schema in list(getattr(conn, "schemas", {})):
-            schemas.add(schema)
-            for table in conn.backend.list_tables(conn.run, schema):
-                if not table.startswith("~"):
-                    self._add_node(schema, table)
+        schemas: set[str] = set(getattr(conn, "schemas", {}))
         for fk in conn.backend.foreign_keys(conn.run, None):
             if fk.parent_table.startswith(TRACKING_PREFIX):  # storage, not a dependency
                 self._fks.setdefault(node_id(fk.child_schema, fk.child_table), []).append(fk)

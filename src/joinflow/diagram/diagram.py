@@ -65,11 +65,13 @@ class Diagram(nx.MultiDiGraph):
             self.nodes_to_show = {name}
         else:
             database = _database_of(source)
-            names = set(conn.backend.list_tables(conn.run, database))
-            if any(conn.backend.full_name(database, t) not in self for t in names
-                   if not t.startswith("~")):
+            names = [conn.backend.full_name(database, t) for t in
+                     conn.backend.list_tables(conn.run, database) if not t.startswith("~")]
+            if any(x not in self for x in names):  # maybe new foreign keys too: reload
                 conn.dependencies.load()
                 self._load(conn)
+            for x in names:  # tables in no foreign key
+                self._ensure(x)
             self.nodes_to_show = {x for x, d in self.nodes(data=True) if d["schema"] == database}
         self._expanded_nodes = set(self.nodes_to_show)
 
