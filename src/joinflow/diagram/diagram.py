@@ -419,7 +419,11 @@ class Diagram(nx.MultiDiGraph):
     def make_image(self) -> Any:
         """The picture as a numpy array (height, width, channels)."""
         import numpy as np
-        from PIL import Image
+        try:
+            from PIL import Image
+        except ImportError:
+            raise errors.JoinflowError("make_image needs Pillow to read the PNG: "
+                                       "pip install pillow") from None
         return np.asarray(Image.open(self.make_png()))
 
     def make_mermaid(self) -> str:
