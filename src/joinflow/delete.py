@@ -133,6 +133,7 @@ def _plan(table: TableRef, keysets: KeySets | None, part_integrity: str, count: 
     as subqueries (None when the SQL would grow too long or a part lifted its master: use
     key tables)."""
     conn = table.connection
+    conn.dependencies.ensure(table.full_table_name)
     engine = Restrictor(conn, conn.dependencies, "cascade")
     engine.seed(table.full_table_name, table)
     fix = None if keysets is None else keysets.fix

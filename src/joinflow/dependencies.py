@@ -113,6 +113,13 @@ class Dependencies(nx.MultiDiGraph):
             schemas.update((fk.child_schema, fk.parent_schema))
         self._loaded, self._loaded_schemas = True, schemas
 
+    def ensure(self, name: str) -> str:
+        """Make the table ``name`` (a full name) a node, if no foreign key made it one."""
+        if name not in self:
+            schema, table = unquote(name)
+            self._add_node(schema, table)
+        return name
+
     def _add_node(self, schema: str, table: str) -> str:
         nid = node_id(schema, table)
         name = self._names.get(nid)

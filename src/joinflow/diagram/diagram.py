@@ -200,11 +200,10 @@ class Diagram(nx.MultiDiGraph):
         deps.load_all_downstream()
         out = cls()
         out._load(conn)
-        name = table.full_table_name
+        name = deps.ensure(table.full_table_name)
         out._ensure(name)
         out._mode = mode
-        graph = deps if name in deps else nx.MultiDiGraph(out)
-        out._restrictor = Restrictor(conn, graph, "cascade")
+        out._restrictor = Restrictor(conn, deps, "cascade")
         out._restrictor.seed(name, key if key is not None else table)
         out._seeds = [(name, table)]
         return out
