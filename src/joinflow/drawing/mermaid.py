@@ -24,7 +24,7 @@ def _ids(graph: Graph) -> dict[str, str]:
     out: dict[str, str] = {}
     taken: set[str] = set()
     for node in graph.nodes:
-        base = re.sub(r"\W", "_", node.label, flags=re.ASCII).strip("_") or "node"
+        base = re.sub(r"\W+", "_", node.label, flags=re.ASCII).strip("_") or "node"
         if base[0].isdigit() or base.lower() in _RESERVED:
             base = "t_" + base
         name, k = base, 2
