@@ -365,6 +365,20 @@ def test_engine_dot_without_dot(tmp_path, monkeypatch):
         drawing.to_svg(university())
 
 
+def test_a_failing_dot_falls_back_to_the_python_layout(tmp_path, monkeypatch):
+    program = tmp_path / "dot"
+    program.write_text("#!/bin/sh\necho 'Format: \"png\" not recognized' >&2\nexit 1\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(drawing.ENGINE_VARIABLE)
+    with pytest.warns(RuntimeWarning, match="not recognized.*joinflow's own layout"):
+        svg = drawing.to_svg(university())
+    assert texts(svg).count("Enroll") == 1
+    monkeypatch.setenv(drawing.ENGINE_VARIABLE, "dot")
+    with pytest.raises(RuntimeError, match=r"dot -Tsvg failed: Format"):
+        drawing.to_svg(university())
+
+
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not on PATH")
 def test_graphviz_renders_the_dot_source(monkeypatch):
     monkeypatch.delenv(drawing.ENGINE_VARIABLE)

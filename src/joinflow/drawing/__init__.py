@@ -15,6 +15,8 @@ Layers (arrows point down only)::
 from __future__ import annotations
 
 import os
+import subprocess
+import warnings
 from pathlib import Path
 
 from . import dot as _dot
@@ -33,7 +35,9 @@ def to_svg(graph: Graph) -> str:
     """SVG text: graphviz's layout when `dot` is on PATH (unless JOINFLOW_DIAGRAM_ENGINE=python),
     joinflow's own otherwise."""
     if engine() == "dot":
-        return _dot.run_dot(to_dot(graph), "svg").decode()
+        made = _graphviz(to_dot(graph), "svg")
+        if made is not None:
+            return made.decode()
     return _svg.render(layout(graph))
 
 
@@ -41,8 +45,22 @@ def to_png(graph: Graph, scale: float = 1.0) -> bytes:
     """PNG bytes: graphviz's when `dot` is on PATH (and the engine is not forced to python),
     otherwise joinflow's layout drawn with Pillow, ``scale`` times its size in points."""
     if engine() == "dot":
-        return _dot.run_dot(to_dot(graph).replace("graph [", f"graph [dpi={round(72 * scale)}, ", 1), "png")
+        made = _graphviz(to_dot(graph).replace("graph [", f"graph [dpi={round(72 * scale)}, ", 1), "png")
+        if made is not None:
+            return made
     return _raster.render(layout(graph), scale)
+
+
+def _graphviz(source: str, fmt: str) -> bytes | None:
+    """graphviz's picture, or None (with a warning) when `dot` fails: the Python layout draws instead.
+    With JOINFLOW_DIAGRAM_ENGINE=dot a failure is an error."""
+    try:
+        return _dot.run_dot(source, fmt)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        if os.environ.get(ENGINE_VARIABLE, "").strip().lower() == "dot":
+            raise
+        warnings.warn(f"{exc}; drawing with joinflow's own layout instead", RuntimeWarning, stacklevel=3)
+        return None
 
 
 def save(graph: Graph, path: str | os.PathLike[str]) -> None:

@@ -76,7 +76,7 @@ def assign_ranks(n: int, arcs: Sequence[Arc]) -> list[int]:
     for vertex in order:
         rank[vertex] = max((rank[p] + 1 for p in parents[vertex]), default=0)
     for vertex in reversed(order):
-        if len(children[vertex]) > len(parents[vertex]):
+        if children[vertex] and len(children[vertex]) >= len(parents[vertex]):
             rank[vertex] = max(rank[vertex], min(rank[c] for c in children[vertex]) - 1)
     return rank
 

@@ -60,7 +60,8 @@ def layout(graph: Graph) -> Layout:
     outer = [e for e in graph.edges if unit_of[index[e.parent]] != unit_of[index[e.child]]]
     arcs = [(unit_of[index[e.parent]], unit_of[index[e.child]], 1.0) for e in outer]
     fixed, flipped = acyclic(len(units), arcs)
-    layered = split_long_edges(assign_ranks(len(units), fixed), fixed, [u.group for u in units])
+    ranks = _settle_loners(assign_ranks(len(units), fixed), fixed, units)
+    layered = split_long_edges(ranks, fixed, [u.group for u in units])
     layers = order_layers(layered, fixed)
     pos = place_layers(layers, layered, fixed, [u.along for u in units], GAP, DUMMY_GAP)
     label_room = _shift_groups(graph, units, layered, pos, axes)
@@ -116,6 +117,15 @@ def _detour(graph: Graph, master: str, part: str) -> bool:
             seen.add(current)
             todo += [c for c in children.get(current, []) if c != part]
     return False
+
+
+def _settle_loners(rank: list[int], arcs: list[tuple[int, int, float]], units: list[_Unit]) -> list[int]:
+    """A table with no foreign key in the picture goes to the first layer its group uses."""
+    linked = {u for arc in arcs for u in arc[:2]}
+    first: dict[int, int] = {}
+    for u in sorted(linked):
+        first[units[u].group] = min(first.get(units[u].group, rank[u]), rank[u])
+    return [r if u in linked else first.get(units[u].group, 0) for u, r in enumerate(rank)]
 
 
 def _unit(members: list[int], sizes: list[tuple[float, float]], group: int) -> _Unit:
