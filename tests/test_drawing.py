@@ -5,6 +5,7 @@ import math
 import os
 import shutil
 import struct
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -306,6 +307,12 @@ def test_png_has_the_layout_size(scale):
     layout = drawing.layout(graph)
     width, height = _png_size(drawing.to_png(graph, scale=scale))
     assert (width, height) == (math.ceil(layout.width * scale), math.ceil(layout.height * scale))
+
+
+def test_png_without_pillow_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(ImportError, match=r"pip install 'joinflow\[diagram\]'"):
+        drawing.to_png(university())
 
 
 def test_save_by_suffix(tmp_path):
