@@ -1,7 +1,6 @@
 """What a renderer draws, in pixels: boxes, edge routes, frames. Produced by ``layout``."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from .model import Edge, Node
@@ -23,6 +22,12 @@ class Box:
     @property
     def centre(self) -> Point:
         return self.x + self.width / 2, self.y + self.height / 2
+
+    @property
+    def text_centre(self) -> Point:
+        """Where the label goes: the centre, or the front face's for a 3-D box."""
+        x, y = self.centre
+        return (x - 2.5, y + 2.5) if style_of(self.node).shape == "box3d" else (x, y)
 
     def overlaps(self, other: Box) -> bool:
         return (self.x < other.x + other.width and other.x < self.x + self.width
@@ -96,7 +101,7 @@ def node_size(node: Node) -> tuple[float, float]:
     part = node.tier == "Part" and not node.collapsed
     width, height = width + (16 if part else 24), height + (8 if part else 14)
     if style.shape == "ellipse":
-        grow = math.sqrt(2) if node.attributes else 1.0
+        grow = 1.25 if node.attributes else 1.0
         width, height = width * 1.2 * grow, height * 1.12 * grow
     if style.shape == "box3d":
         width, height = width + 5, height + 5

@@ -146,7 +146,7 @@ class _Pen:
     def labels(self, b: Box) -> None:
         node, style = b.node, style_of(b.node)
         size = style.font_size
-        cx, cy = b.centre
+        cx, cy = b.text_centre
         room = b.width * (0.7 if style.shape == "ellipse" else 1.0) - 8
         block = line_height(size) + (6 + len(node.attributes) * line_height(ATTRIBUTE_SIZE) if node.attributes else 0)
         top = cy - block / 2

@@ -118,7 +118,7 @@ def _box(b: Box, i: int) -> str:
 def text_lines(b: Box) -> list[str]:
     node, style = b.node, style_of(b.node)
     size = style.font_size
-    cx, cy = b.centre
+    cx, cy = b.text_centre
     lines = 1 + len(node.attributes)
     block = line_height(size) + (6 + len(node.attributes) * line_height(ATTRIBUTE_SIZE) if node.attributes else 0)
     top = cy - block / 2 if lines > 1 else cy - line_height(size) / 2
