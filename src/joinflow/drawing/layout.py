@@ -91,7 +91,8 @@ def _units(graph: Graph, index: dict[str, int], sizes: list[tuple[float, float]]
                 and not _detour(graph, node.master or "", node.id):
             parts.setdefault(master, []).append(i)
     inside = {p for ps in parts.values() for p in ps}
-    units, unit_of = [], [0] * len(graph.nodes)
+    units: list[_Unit] = []
+    unit_of = [0] * len(graph.nodes)
     for i in range(len(graph.nodes)):
         if i in inside:
             continue
