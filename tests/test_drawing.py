@@ -231,6 +231,18 @@ def test_schema_frames_hold_their_tables_and_do_not_overlap():
             assert a.x + a.width <= b.x or b.x + b.width <= a.x or a.y + a.height <= b.y or b.y + b.height <= a.y
 
 
+def test_a_part_listed_in_another_group_stays_with_its_master():
+    base = university()
+    graph = Graph(base.nodes, base.edges, groups=(("a", tuple(n.id for n in base.nodes[:-3])),
+                                                   ("b", tuple(n.id for n in base.nodes[-3:]))))
+    layout = drawing.layout(graph)
+    frames = [f for f in layout.frames if f.kind == "schema"]
+    assert [f.label for f in frames] == ["a", "b"]
+    a, b = frames
+    assert a.x + a.width <= b.x or b.x + b.width <= a.x
+    assert abs(layout.box("u.summary__term").centre[1] - layout.box("u.summary").centre[1]) < 0.01
+
+
 def test_same_graph_same_bytes():
     graph = pipeline()
     assert drawing.to_svg(graph) == drawing.to_svg(pipeline())

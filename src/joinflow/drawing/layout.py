@@ -286,8 +286,8 @@ class _Placement:
 
     def group_frames(self, label_room: float) -> list[Frame]:
         frames = []
-        for name, members in self.graph.groups:
-            units = sorted({self.unit_of[self.index[m]] for m in members})
+        for g, (name, members) in enumerate(self.graph.groups):
+            units = sorted({u for u in (self.unit_of[self.index[m]] for m in members) if self.units[u].group == g})
             if not units:
                 continue
             lo_a = min(self.pos[u] - self.units[u].along / 2 for u in units) - FRAME_PAD - label_room
