@@ -343,6 +343,12 @@ def test_save_by_suffix(tmp_path):
     with pytest.raises(ValueError, match="without suffix"):
         drawing.save(graph, tmp_path / "diagram")
     assert not (tmp_path / "d.pdf").exists()
+    drawing.save(graph, tmp_path / "picture.txt", format="mermaid")
+    assert (tmp_path / "picture.txt").read_text().startswith("flowchart TB")
+    drawing.save(graph, tmp_path / "picture", format="SVG")
+    ET.parse(tmp_path / "picture")
+    with pytest.raises(ValueError, match="unknown diagram format 'pdf': use one of svg, png, mmd"):
+        drawing.save(graph, tmp_path / "d.svg", format="pdf")
 
 
 def _has_pillow() -> bool:

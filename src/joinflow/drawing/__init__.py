@@ -63,19 +63,25 @@ def _graphviz(source: str, fmt: str) -> bytes | None:
         return None
 
 
-def save(graph: Graph, path: str | os.PathLike[str]) -> None:
-    """Write the picture in the format the file name's suffix names."""
-    suffix = Path(path).suffix.lower()
-    kind = SUFFIXES.get(suffix)
-    if kind is None:
-        raise ValueError(f"cannot save a diagram as {suffix or 'a file without suffix'!r} ({os.fspath(path)}): "
-                         f"use one of {', '.join(SUFFIXES)}")
+def save(graph: Graph, path: str | os.PathLike[str], format: str | None = None) -> None:
+    """Write the picture in ``format`` ("svg", "png", "mermaid"/"mmd", "dot"/"gv") or, without
+    one, in the format the file name's suffix names."""
+    if format is not None:
+        kind = SUFFIXES.get("." + format.lower().lstrip("."))
+        if kind is None:
+            raise ValueError(f"unknown diagram format {format!r}: use one of "
+                             f"{', '.join(s.lstrip('.') for s in SUFFIXES)}")
+    else:
+        suffix = Path(path).suffix.lower()
+        kind = SUFFIXES.get(suffix)
+        if kind is None:
+            raise ValueError(f"cannot save a diagram as {suffix or 'a file without suffix'!r} "
+                             f"({os.fspath(path)}): use one of {', '.join(SUFFIXES)}")
     if kind == "png":
         Path(path).write_bytes(to_png(graph))
         return
     text = {"svg": to_svg, "mermaid": to_mermaid, "dot": to_dot}[kind](graph)
     Path(path).write_text(text, encoding="utf-8")
-
 
 __all__ = [
     "ENGINE_VARIABLE", "SUFFIXES", "TIERS", "Box", "Edge", "Frame", "Graph", "Layout", "Node", "Route",
