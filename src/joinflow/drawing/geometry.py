@@ -101,8 +101,9 @@ def node_size(node: Node) -> tuple[float, float]:
     part = node.tier == "Part" and not node.collapsed
     width, height = width + (16 if part else 24), height + (8 if part else 14)
     if style.shape == "ellipse":
-        grow = 1.25 if node.attributes else 1.0
-        width, height = width * 1.2 * grow, height * 1.12 * grow
+        width, height = width * 1.2, height * 1.12
+    if style.shape == "pill":
+        width += 16
     if style.shape == "box3d":
         width, height = width + 5, height + 5
     return round(width, 2), round(max(height, 22.0 if part else 35.0), 2)

@@ -137,7 +137,7 @@ class _Pen:
                                                     (x + w, y + h))], fill=fill, outline=stroke, width=width)
             self.draw.rectangle(self.rect(x, y, w, h), fill=fill, outline=stroke, width=width)
         else:
-            radius = 6 * self.k if style.rounded else 0
+            radius = (min(b.height / 2, 16) if style.shape == "pill" else 6 if style.rounded else 0) * self.k
             self.draw.rounded_rectangle(self.rect(b.x, b.y, b.width, b.height), radius=radius, fill=fill,
                                         outline=stroke, width=width)
         if style.shape != "dot":

@@ -6,7 +6,7 @@ primary key adds attributes of their own) are underlined."""
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .model import Node
 
@@ -18,7 +18,7 @@ class TierStyle:
     fill: str
     stroke: str
     text: str
-    shape: str          #: "box", "ellipse", "dot" (alias) or "box3d" (collapsed schema)
+    shape: str          #: "box", "ellipse", "pill", "dot" (alias) or "box3d" (collapsed schema)
     font_size: float
     rounded: bool = True
 
@@ -43,7 +43,12 @@ ATTRIBUTE_SIZE = 9.0
 
 
 def style_of(node: Node) -> TierStyle:
-    return COLLAPSED if node.collapsed else TIER_STYLES[node.tier]
+    """The node's look; an ellipse tier with attribute lines becomes a pill (a box with round
+    ends), which holds lines without the space an ellipse wastes."""
+    if node.collapsed:
+        return COLLAPSED
+    style = TIER_STYLES[node.tier]
+    return replace(style, shape="pill") if style.shape == "ellipse" and node.attributes else style
 
 
 # Helvetica advance widths (thousandths of an em), ASCII 32..126.

@@ -102,7 +102,7 @@ def _shape(b: Box) -> str:
                f"{num(x + w + 5)},{num(y + h - 5)} {num(x + w)},{num(y + h)}"
         return (f'<polygon points="{back}" {paint}/>'
                 f'<rect x="{num(x)}" y="{num(y)}" width="{num(w)}" height="{num(h)}" {paint}/>')
-    radius = ' rx="6"' if style.rounded else ""
+    radius = f' rx="{num(min(b.height / 2, 16))}"' if style.shape == "pill" else ' rx="6"' if style.rounded else ""
     return f'<rect x="{num(b.x)}" y="{num(b.y)}" width="{num(b.width)}" height="{num(b.height)}"{radius} {paint}/>'
 
 
