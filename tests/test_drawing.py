@@ -29,7 +29,7 @@ def university(direction: str = "TB", groups: bool = False) -> Graph:
         Node("u.enroll", "Enroll", "Manual"),
         Node("u.grade", "Grade", "Imported"),
         Node("u.advisor", "Advisor", "Manual"),
-        Node("u.summary", "Summary", "Computed"),
+        Node("u.summary", "Summary", "Computed", attributes=("-> Student", "gpa : float64")),
         Node("u.summary__course", "Summary.Course", "Part", master="u.summary"),
         Node("u.summary__term", "Summary.Term", "Part", master="u.summary"),
         Node("u.letter", 'Letter<"A"&B>', "Lookup"),
