@@ -104,6 +104,7 @@ def node_boxes(layout: drawing.Layout) -> list[drawing.Box]:
 def test_svg_parses_and_shows_every_label_once(name):
     graph = GRAPHS[name]
     svg = drawing.to_svg(graph)
+    assert svg.startswith("<svg") and svg.endswith("</svg>")   # as Jupyter's _repr_svg_ wants it
     shown = texts(svg)
     for node in graph.nodes:
         assert shown.count(node.label) == 1, node.label
@@ -192,7 +193,7 @@ def test_parts_sit_beside_their_master_on_a_shaded_background(direction):
     layout = drawing.layout(university(direction))
     master = layout.box("u.summary")
     entity = [f for f in layout.frames if f.kind == "entity"]
-    assert len(entity) == 1
+    assert len(entity) == 1 and 'id="cluster_entity_0"' in drawing.to_svg(university(direction))
     frame = entity[0]
     axis = 1 if direction == "TB" else 0
     family = [master] + [layout.box(p) for p in ("u.summary__course", "u.summary__term")]

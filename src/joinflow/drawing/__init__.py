@@ -37,7 +37,7 @@ def to_svg(graph: Graph) -> str:
     if engine() == "dot":
         made = _graphviz(to_dot(graph), "svg")
         if made is not None:
-            return made.decode()
+            return made.decode().strip()
     return _svg.render(layout(graph))
 
 

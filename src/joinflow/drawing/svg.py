@@ -45,21 +45,21 @@ def render(layout: Layout) -> str:
     if layout.title:
         out.append(f'<text x="12" y="24" font-size="14" font-weight="bold" fill="{EDGE_COLOR}">'
                    f"{clean(layout.title)}</text>")
-    out += [_frame(f) for f in layout.frames if f.kind == "entity"]
-    out += [_frame(f) for f in layout.frames if f.kind == "schema"]
+    out += [_frame(f, f"cluster_entity_{k}") for k, f in enumerate(x for x in layout.frames if x.kind == "entity")]
+    out += [_frame(f, f"cluster_{k}") for k, f in enumerate(x for x in layout.frames if x.kind == "schema")]
     out += [_route(r) for r in layout.routes]
     out += [_box(b, i) for i, b in enumerate(layout.boxes)]
     out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return "\n".join(out)
 
 
-def _frame(f: Frame) -> str:
+def _frame(f: Frame, name: str) -> str:
     rect = f'x="{num(f.x)}" y="{num(f.y)}" width="{num(f.width)}" height="{num(f.height)}" rx="8"'
     if f.kind == "entity":
-        return f'<rect class="entity" {rect} fill="{ENTITY_FILL}"/>'
+        return f'<rect class="entity" id="{name}" {rect} fill="{ENTITY_FILL}"/>'
     label = (f'<text x="{num(f.x + f.width - 10)}" y="{num(f.y + 16)}" text-anchor="end" font-size="12" '
              f'fill="{EDGE_COLOR}">{clean(f.label)}</text>')
-    return (f'<g class="schema"><rect {rect} fill="none" stroke="{SCHEMA_FRAME}" stroke-dasharray="5,2"/>'
+    return (f'<g class="schema" id="{name}"><rect {rect} fill="none" stroke="{SCHEMA_FRAME}" stroke-dasharray="5,2"/>'
             f"{label}</g>")
 
 
