@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -102,6 +103,9 @@ def integer_value(value: Any) -> Any:
             return int(value.strip())
         except ValueError:
             pass
+    if isinstance(value, (float, np.floating, decimal.Decimal)) and math.isfinite(value):
+        raise errors.DataError(f"{value!r} is not an integer (a number with a fraction is not "
+                               "rounded: round it first, e.g. round(x))")
     if isinstance(value, (str, float, np.floating, decimal.Decimal)):
         raise errors.DataError(f"{value!r} is not an integer")
     raise errors.DataError(f"expected an integer, got {what(value)}")
