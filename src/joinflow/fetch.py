@@ -293,8 +293,11 @@ def keys(self: Any, order_by: Any = None, limit: int | None = None,
          offset: int | None = None, **_: Any) -> list[dict]:
     """Primary key values as a list of dicts."""
     pk = self.primary_key
+    if not pk:  # a singleton table (or a query without key): an empty key per row
+        return [{} for _ in range(len(self if limit is None and not offset else
+                                      self.to_dicts(limit=limit, offset=offset)))]
     cols = _fetch_columns(self, pk, order_by, limit, offset)
-    return [dict(zip(pk, r)) for r in zip(*cols)] if pk and cols[0] else []
+    return [dict(zip(pk, r)) for r in zip(*cols)] if cols[0] else []
 
 
 def fetch1(self: Any, *attrs: str, squeeze: bool = False,

@@ -461,6 +461,11 @@ class Backend:
         """Statements creating a table (column definitions already rendered)."""
         raise NotImplementedError
 
+    def singleton_key_type(self) -> str:
+        """The SQL type of a singleton table's hidden key column (a bool that keeps its
+        default)."""
+        return self.column_type(TypeSpec(core="bool"))
+
     def column_sql(self, name: str, sql_type: str, nullable: bool, default: str | None,
                    comment: str, checks: list[str], autoincrement: bool = False) -> str:
         raise NotImplementedError
