@@ -240,14 +240,18 @@ class Schema:
         if context is None:
             frame = inspect.currentframe().f_back
             context = frame.f_locals
-        made = self.make_classes()
+        made = self._make_classes()
         for name, cls in made.items():
             context.setdefault(name, cls)
         return made
 
     def make_classes(self, into: Any = None) -> dict[str, type]:
-        """Classes for the schema's tables (Parts nested in masters), also set on ``into`` (a
-        dict or a module-like object) when given."""
+        """Classes for the schema's tables (Parts nested in masters), returned and set on
+        ``into`` (a dict or a module-like object) where it has no such name yet. Without
+        ``into``: the schema's ``context``, or else the caller's namespace (as DataJoint)."""
+        if into is None:
+            into = self.context if self.context is not None else \
+                inspect.currentframe().f_back.f_locals
         out = self._make_classes()
         for name, cls in out.items():
             if isinstance(into, dict):
