@@ -358,3 +358,28 @@ def test_make_classes_into_none_defines_missing_names(schema):
         reader.make_classes(into=None)
     made = locals()["Animal"]  # not a local variable here: made by make_classes
     assert issubclass(made, dj.Manual) and made.table_name == "animal"
+
+
+# -- jobs ----------------------------------------------------------------------------------
+def test_jobs_definition_names_declared_types(schema):
+    @schema
+    class Sample(dj.Manual):
+        definition = """
+        item : uuid
+        """
+
+    @schema
+    class Measured(dj.Computed):
+        definition = """
+        -> Sample
+        ---
+        value : int32
+        """
+
+        def make(self, key):
+            self.insert1(dict(key, value=1))
+
+    definition = Measured.jobs.definition
+    assert "item : uuid" in definition.splitlines() and "binary(16)" not in definition
+    Measured.jobs.refresh()
+    assert Measured.jobs.heading["item"].original_type == "uuid"
