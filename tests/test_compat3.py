@@ -304,6 +304,23 @@ def test_singleton_with_an_index_describes_and_reloads(schema):
     assert module.LabelledAgain.primary_key == []
 
 
+def test_altered_singleton_still_holds_one_row(schema):
+    @schema
+    class Flags(dj.Manual):
+        definition = """
+        ---
+        debug : bool
+        """
+
+    Flags.insert1({"debug": True})
+    Flags.definition = Flags.definition + "    level = 1 : int32\n"
+    Flags.alter(prompt=False)
+    assert Flags.fetch1() == {"debug": 1, "level": 1}
+    assert "_singleton" in Flags.heading._attributes
+    with pytest.raises(dj.errors.DuplicateError):
+        Flags.insert1({"debug": False, "level": 2})
+
+
 def test_a_singleton_cannot_be_referenced(schema):
     @schema
     class Only(dj.Manual):
