@@ -76,7 +76,8 @@ class Connection:
             if callable(init):
                 init(self)
             elif init:  # SQL run on every (re)connect, e.g. session settings
-                self.query_raw(init, ())
+                self._query_raw(init, (), many=False, fetch=True, reconnect=None,
+                                binary=False)  # never through the query cache
         except BaseException:
             self.close()
             raise
