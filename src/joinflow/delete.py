@@ -178,6 +178,8 @@ def _delete_sql(query: TableRef) -> tuple[str, list]:
         params = [p for _, ps in s.where for p in ps]
         return backend.delete_sql(src, alias, where), params
     sql, params = comp.to_sql(query.node, columns=query.primary_key)
+    if not query.primary_key:  # a singleton table: its one row, if the query keeps it
+        return f"DELETE FROM {target} WHERE EXISTS (SELECT * FROM ({sql}) AS _del)", params
     keys = ", ".join(backend.quote(k) for k in query.primary_key)
     return f"DELETE FROM {target} WHERE ({keys}) IN (SELECT * FROM ({sql}) AS _del)", params
 
@@ -235,7 +237,9 @@ def _cascade(table: TableRef, keysets: KeySets, transaction: bool, prompt: bool 
              part_integrity: str, dry_run: bool) -> Any:
     conn = table.connection
     planned = None
-    if _use_subqueries(conn, {table.node_id: [table]}):
+    # a singleton table (no key attributes) cannot be referenced, so no key tables are needed
+    # (and none could be made: they hold primary keys)
+    if _use_subqueries(conn, {table.node_id: [table]}) or not table.primary_key:
         # Deleting leaves first, each subquery still reads its (undeleted) ancestors. Where
         # nothing is shown and the transaction is ours, the DELETEs' own row counts replace
         # a counting pass; the part check then runs before the commit.

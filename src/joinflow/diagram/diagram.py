@@ -367,28 +367,51 @@ class Diagram(nx.MultiDiGraph):
         return graph
 
     def _graph(self) -> Any:
-        """The neutral picture model ``joinflow.drawing`` renders."""
+        """The neutral picture model ``joinflow.drawing`` renders: a node per table shown
+        (a collapsed schema: one node), its foreign keys, a frame per schema."""
         from ..drawing.model import Edge, Graph, Node
+        conn = self._connection
         shown = self.topo_sort()
-        nodes = []
+        ids = {x: self.nodes[x]["node_id"] for x in shown}
+        for x in shown:  # collapsed tables become their schema's node
+            if x not in self._expanded_nodes:
+                ids[x] = self.nodes[x]["schema"]
+        nodes: dict[str, Any] = {}
         for x in shown:
+            if ids[x] in nodes:
+                continue
+            if x not in self._expanded_nodes:
+                schema = self.nodes[x]["schema"]
+                nodes[schema] = Node(id=schema, label=schema, tier="Other", collapsed=True)
+                continue
+            key = _key_of(conn, x)
+            inherited = {c for _, _, d in self.in_edges(x, data=True) for c in d["attr_map"]}
             master = master_name(self, x)
             label = self._class_name(x)
-            nodes.append(Node(id=x, label=label.split(".")[-1] if master else label,
-                              tier=_tier(self, x), master=master if master in self.nodes_to_show
-                              else None, attributes=tuple(_key_of(self._connection, x)),
-                              collapsed=x not in self._expanded_nodes))
-        edges = []
+            nodes[ids[x]] = Node(
+                id=ids[x], label=label.split(".")[-1] if master else label, tier=_tier(self, x),
+                master=ids[master] if master in ids and master in self._expanded_nodes
+                else None, introduces_dimension=bool(set(key) - inherited),
+                tooltip=", ".join(key))
+        edges: dict[tuple, Any] = {}
         for p, c, d in self.edges(data=True):
-            if p in self.nodes_to_show and c in self.nodes_to_show:
-                attr_map = d.get("attr_map", {})
-                renamed = bool(d.get("aliased"))
-                edges.append(Edge(parent=p, child=c, primary=_is_primary(self._connection, c,
-                                                                           attr_map),
-                                  renamed=renamed, label=", ".join(
-                                      f"{k}={v}" for k, v in attr_map.items() if k != v)))
-        direction = self._connection.config["display.diagram_direction"] or "TB"
-        return Graph(nodes=tuple(nodes), edges=tuple(edges), direction=direction)
+            if p not in ids or c not in ids or ids[p] == ids[c]:
+                continue
+            attr_map = d.get("attr_map", {})
+            key = set(_key_of(conn, c))
+            edge = Edge(parent=ids[p], child=ids[c], primary=_is_primary(conn, c, attr_map),
+                        renamed=bool(d.get("aliased")),
+                        label=", ".join(f"{k} <- {v}" for k, v in attr_map.items() if k != v),
+                        one_to_one=bool(key) and set(attr_map) == key)
+            edges.setdefault((edge.parent, edge.child, edge.label), edge)
+        groups: dict[str, list[str]] = {}
+        for node_id in nodes:
+            schema = node_id.split(".", 1)[0]
+            groups.setdefault(schema, []).append(node_id)
+        direction = conn.config["display.diagram_direction"] or "LR"
+        return Graph(nodes=tuple(nodes.values()), edges=tuple(edges.values()),
+                     direction=direction if direction in ("TB", "LR") else "LR",
+                     groups=tuple((k, tuple(v)) for k, v in groups.items()), arrowheads=False)
 
     def make_dot(self) -> Any:
         """The picture as a small object with pydot's ``create_svg()`` / ``create_png()`` /
