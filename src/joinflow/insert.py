@@ -10,6 +10,8 @@ import math
 import re
 import uuid
 import warnings
+from itertools import repeat
+from operator import is_not, itemgetter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -81,6 +83,10 @@ def normalize(table: TableRef, rows: Any) -> tuple[list[str], list[list]]:
     if not rows:
         return [], []
     first = rows[0]
+    if set(map(type, rows)) == {dict}:  # the common case, checked at C speed
+        keyset = first.keys()
+        if all(map(keyset.__eq__, map(dict.keys, rows))):
+            return list(keyset), [list(map(itemgetter(nm), rows)) for nm in keyset]
     kinds = {"record" if isinstance(r, np.void) else "dict"
              if isinstance(r, collections.abc.Mapping) else "sequence" for r in rows}
     if len(kinds) > 1:
@@ -197,8 +203,33 @@ def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
             return v if enc is None else enc(v, key)
         return careful(v, key)
 
+    adapt = None if enc is None else enc.adapt  # codec columns are never plain (no check)
+    kinds_ok = {float} if float_range is not None else {int} if int_range is not None else \
+        {str} if str_limit is not None else set(plain)
+
+    def plain_column(col: list) -> list | None:
+        """The column converted at C speed when every value is of a class that passes as it
+        is (ints and floats in range and not NaN, strings within the limit, dates...), else
+        None (then each value is converted by ``one``, which words the errors)."""
+        kinds = set(map(type, col))
+        if not kinds or not kinds <= kinds_ok:
+            return None
+        if float_range is not None:
+            total = sum(col)
+            if total != total or not float_range[0] <= min(col) <= max(col) <= float_range[1]:
+                return None  # NaN (NULL) or out of range
+        elif int_range is not None:
+            if not int_range[0] <= min(col) <= max(col) <= int_range[1]:
+                return None
+            return col  # (an integer adapter leaves an int in range as it is)
+        elif str_limit is not None and max(map(len, col)) > str_limit:
+            return None
+        return col if adapt is None else list(map(adapt, col))
+
     def convert(col: list, keys: list | None = None) -> list:
         if keys is None:
+            if kinds_ok and len(col) > 8 and (done := plain_column(col)) is not None:
+                return done
             return [one(v) for v in col]
         return [one(v, k) for v, k in zip(col, keys)]
     return convert
@@ -243,7 +274,7 @@ def _check_missing(table: TableRef, names: list[str], empty_row: bool = False) -
 # --------------------------------------------------------------------------- writing
 def _has_none(column: list) -> bool:
     """``None in column`` without comparing arrays element-wise."""
-    return any(v is None for v in column)
+    return not all(map(is_not, column, repeat(None)))
 
 
 def _groups(table: TableRef, names: list[str], cols: list[list]) -> list[tuple[list[str], list]]:

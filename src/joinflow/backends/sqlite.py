@@ -53,6 +53,8 @@ def _lower(value: Any) -> Any:
 
 
 def _date(value: Any) -> Any:
+    if value.__class__ is dt.date:
+        return value.isoformat()
     if isinstance(value, str):
         value = _parse_when(value, "date")
     if isinstance(value, dt.datetime):

@@ -120,9 +120,11 @@ class ColumnDecoder:
                       for i, c in enumerate(inner_first)]
 
     def __call__(self, column: list) -> list:
+        """The decoded column. ``column`` is consumed: a codec may decode it in place."""
         if self.convert is not None:
             convert = self.convert
-            column = [None if v is None else convert(v) for v in column]
+            column = list(map(convert, column)) if None not in column else \
+                [None if v is None else convert(v) for v in column]  # (driver values)
         for codec, ctx in self.steps:
             column = codec.decode_column(column, context=ctx)  # type: ignore[arg-type]
         return column
