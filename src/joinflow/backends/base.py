@@ -109,8 +109,10 @@ def integer_value(value: Any) -> Any:
 
 def bytes_value(value: Any) -> Any:
     """A bytes attribute takes bytes (or a buffer of them): not arrays or other objects."""
-    if value is None or isinstance(value, (bytes, bytearray, memoryview)):
+    if value is None or isinstance(value, (bytes, bytearray)):
         return value
+    if isinstance(value, memoryview):  # the drivers bind contiguous buffers only
+        return value if value.c_contiguous else value.tobytes()
     raise errors.DataError(f"a bytes attribute takes bytes, not {type(value).__name__} "
                            "(store Python objects and arrays in a <blob> attribute)")
 

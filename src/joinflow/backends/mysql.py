@@ -141,8 +141,6 @@ class MySQLBackend(Backend):
         """PyMySQL sends bytes; a value the server cannot receive is refused up front (the
         server would otherwise drop the connection)."""
         value = bytes_value(value)
-        if isinstance(value, memoryview) and not value.c_contiguous:
-            value = value.tobytes()
         size = 0 if value is None else value.nbytes if isinstance(value, memoryview) \
             else len(value)
         if size > self.max_packet - (1 << 16):
