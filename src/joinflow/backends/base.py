@@ -399,6 +399,11 @@ class Backend:
         """A function converting a fetched driver value into the Python value, or None."""
         return None
 
+    def column_converter(self, core: str, args: tuple = ()) -> Callable[[list], list] | None:
+        """A faster equivalent of `converter` for a whole fetched column without NULLs, or None
+        (then `converter` is applied value by value)."""
+        return None
+
     # -- connection ----------------------------------------------------------
     def connect(self, config: Any) -> Any:
         raise NotImplementedError
