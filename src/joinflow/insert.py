@@ -21,6 +21,7 @@ from . import errors
 from .backends.base import PH, to_python_scalar, value_check
 from .codecs.base import ObjectWrite, RowWrite
 from .codecs.pipeline import ColumnEncoder, Pending, column_encoder
+from .fetch import no_gc
 from .definition.types import INTEGER_RANGES
 from . import objectstores
 from .tableref import TableRef
@@ -83,10 +84,13 @@ def normalize(table: TableRef, rows: Any) -> tuple[list[str], list[list]]:
     if not rows:
         return [], []
     first = rows[0]
-    if set(map(type, rows)) == {dict}:  # the common case, checked at C speed
-        keyset = first.keys()
-        if all(map(keyset.__eq__, map(dict.keys, rows))):
-            return list(keyset), [list(map(itemgetter(nm), rows)) for nm in keyset]
+    if set(map(type, rows)) == {dict} and set(map(len, rows)) == {len(first)}:
+        # the common case, checked at C speed: dicts of as many fields as the first, each
+        # holding all of its fields, hold the same fields
+        try:
+            return list(first), [list(map(itemgetter(nm), rows)) for nm in first]
+        except KeyError:
+            pass
     kinds = {"record" if isinstance(r, np.void) else "dict"
              if isinstance(r, collections.abc.Mapping) else "sequence" for r in rows}
     if len(kinds) > 1:
@@ -427,15 +431,15 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
     if isinstance(rows, collections.abc.Iterator):
         rows = list(rows)
     pending = Pending()
-    names, cols = prepare(table, rows, ignore_extra_fields, pending)
+    with no_gc():  # many small objects, none of them garbage
+        names, cols = prepare(table, rows, ignore_extra_fields, pending)
+        groups = _groups(table, names, cols) if cols and cols[0] else None
     conn = table.connection
     if not names and _count_empty_rows(rows):  # rows of defaults only, e.g. [{}, {}]
         _check_missing(table, [], empty_row=True)
         groups = [([], [()] * _count_empty_rows(rows))]
-    elif not cols or not cols[0]:
+    elif groups is None:
         return
-    else:
-        groups = _groups(table, names, cols)
     created = _write_objects(conn, pending)
     if not chunk_size and _one_statement(conn, groups, pending, created):
         _write(table, groups[0][0], groups[0][1], mode)  # atomic by itself
