@@ -90,7 +90,7 @@ def to_dicts(self: Any, order_by: Any = None, limit: int | None = None,
     """All rows as a list of dicts."""
     names, raw = rows(self, list(self.heading.names), order_by, limit, offset)
     decs = decoders(self, names, download_path, squeeze)
-    with no_gc():
+    with _no_gc():
         if not any(decs):  # the common case: build dicts straight from the driver rows
             return [dict(zip(names, r)) for r in raw]
         if not raw:
@@ -103,7 +103,7 @@ def to_dicts(self: Any, order_by: Any = None, limit: int | None = None,
 
 
 @contextlib.contextmanager
-def no_gc() -> Iterator[None]:
+def _no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while materializing many small objects (it would
     otherwise run many times over objects that cannot be garbage). Process-wide, but brief."""
     was = gc.isenabled()
@@ -121,7 +121,7 @@ def to_pandas(self: Any, order_by: Any = None, limit: int | None = None,
     """A DataFrame indexed by the primary key."""
     import pandas as pd
     names, raw = rows(self, list(self.heading.names), order_by, limit, offset)
-    with no_gc():
+    with _no_gc():
         df = pd.DataFrame.from_records(raw, columns=names, coerce_float=False)
         for i, dec in enumerate(decoders(self, names, download_path, squeeze)):
             if dec is not None and raw:  # decode the driver values (pandas would turn NULL to NaN)

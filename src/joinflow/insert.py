@@ -21,7 +21,6 @@ from . import errors
 from .backends.base import PH, to_python_scalar, value_check
 from .codecs.base import ObjectWrite, RowWrite
 from .codecs.pipeline import ColumnEncoder, Pending, column_encoder
-from .fetch import no_gc
 from .definition.types import INTEGER_RANGES
 from . import objectstores
 from .tableref import TableRef
@@ -431,15 +430,15 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
     if isinstance(rows, collections.abc.Iterator):
         rows = list(rows)
     pending = Pending()
-    with no_gc():  # many small objects, none of them garbage
-        names, cols = prepare(table, rows, ignore_extra_fields, pending)
-        groups = _groups(table, names, cols) if cols and cols[0] else None
+    names, cols = prepare(table, rows, ignore_extra_fields, pending)
     conn = table.connection
     if not names and _count_empty_rows(rows):  # rows of defaults only, e.g. [{}, {}]
         _check_missing(table, [], empty_row=True)
         groups = [([], [()] * _count_empty_rows(rows))]
-    elif groups is None:
+    elif not cols or not cols[0]:
         return
+    else:
+        groups = _groups(table, names, cols)
     created = _write_objects(conn, pending)
     if not chunk_size and _one_statement(conn, groups, pending, created):
         _write(table, groups[0][0], groups[0][1], mode)  # atomic by itself
