@@ -171,7 +171,6 @@ BAD = [
      "CURRENT_TIMESTAMP", "datetime"),
     ("id : bytes\n---\nx : int32", 1, "id : bytes", "bytes", "primary key"),
     ("id : <blob>\n---\nx : int32", 1, "id : <blob>", "<blob>", "primary key"),
-    ("id : int32\nindex(id)\n---", 2, "index(id)", "index(id)", "separator"),
     ("id : int32\n---\nindex()", 3, "index()", "index()", "at least one"),
     ("id : int32\n---\nindex(a + b)", 3, "index(a + b)", "a + b", "attribute"),
     ("id : int32\n---\n---\nx : int32", 3, "---", "---", "separator"),
@@ -195,11 +194,16 @@ def test_errors_name_line_and_token(text, lineno, line, token, words):
     assert words.lower() in msg.lower()
 
 
-def test_no_primary_key():
-    with pytest.raises(DefinitionError, match="primary key") as info:
-        parse_definition("# only secondary\n---\nx : int32", table="Demo")
+def test_no_primary_key_is_a_singleton():
+    """Nothing above '---' (an index line is no attribute) parses as a singleton table."""
+    for text in ("# only secondary\n---\nx : int32", "index (x)\n---\nx : int32"):
+        spec = parse_definition(text, table="Demo")
+        assert [(a.name, a.in_key) for a in spec.attributes] == [("x", False)]
+    assert parse_definition("index (x)\n---\nx : int32").indexes[0].columns == ("x",)
+    with pytest.raises(DefinitionError, match="no attributes") as info:
+        parse_definition("# nothing\n---", table="Demo")
     assert "[Demo]" in str(info.value)
-    with pytest.raises(DefinitionError, match="primary key"):
+    with pytest.raises(DefinitionError, match="no attributes"):
         parse_definition("")
 
 

@@ -219,7 +219,7 @@ def test_bad_uuid(schema):
 
 
 def test_foreign_key_missing_parent(schema):
-    Subject = _declare(schema)
+    Subject = _declare(schema)  # noqa: F841 - `-> Subject` finds it among the caller's locals
 
     @schema
     class Session(dj.Manual):

@@ -517,3 +517,48 @@ def test_preview_shows_decoded_uuid_and_bool(schema):
     Flagged.insert1((1, uuid.UUID(int=3), True))
     text = repr(Flagged())
     assert str(uuid.UUID(int=3))[:8] in text and "True" in text
+
+
+DJ_SINGLETON = DJ_PRELUDE + r'''
+schema = dj.Schema(args["schema"])
+vm = dj.VirtualModule("vm", args["schema"])
+found = {"jf": vm.JfSettings.fetch1(), "jf_key": vm.JfSettings.heading.primary_key}
+try:
+    vm.JfSettings.insert1({"version": "second"})
+    found["jf_second"] = "inserted"
+except dj.errors.DuplicateError:
+    found["jf_second"] = "duplicate"
+
+@schema
+class DjSettings(dj.Lookup):
+    definition = """
+    ---
+    version : varchar(20)
+    """
+
+DjSettings.insert1({"version": "dj-1"})
+with open(args["out"], "wb") as f:
+    pickle.dump(found, f)
+'''
+
+
+@needs_datajoint
+def test_singleton_tables_both_ways(make_schema, conn, tmp_path):
+    """A singleton table (no key attributes) made by either side is one for the other."""
+    schema = make_schema("jfi_s")
+
+    @schema
+    class JfSettings(dj.Lookup):
+        definition = """
+        ---
+        version : varchar(20)
+        """
+
+    JfSettings.insert1({"version": "jf-1"})
+    found = run_dj(DJ_SINGLETON, conn, schema.database, tmp_path)
+    assert found == {"jf": {"version": "jf-1"}, "jf_key": [], "jf_second": "duplicate"}
+    module = dj.VirtualModule("singletons", schema.database, connection=conn)
+    assert module.DjSettings.fetch1() == {"version": "dj-1"}
+    assert module.DjSettings.primary_key == []
+    with pytest.raises(dj.errors.DuplicateError):
+        module.DjSettings.insert1({"version": "jf-2"})

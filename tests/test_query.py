@@ -524,7 +524,7 @@ def test_union(p):
 
 # --------------------------------------------------------------------------- dj.U
 def test_universal_set(p):
-    S, Se, T = p.Subject, p.Session, p.Trial
+    S, T = p.Subject, p.Trial
     sexes = dj.U("sex") & S
     assert sexes.primary_key == ["sex"] and sexes.heading.names == ["sex"]
     assert sorted(r["sex"] for r in sexes.to_dicts()) == ["F", "M"]

@@ -13,7 +13,6 @@ import joinflow as dj
 from joinflow.algebra import nodes as n
 from joinflow.algebra.compiler import compile_query
 from joinflow.backends import PH, MySQLBackend, PostgresBackend, SQLiteBackend
-from joinflow.backends.base import Backend
 from joinflow.definition.types import TypeSpec
 from joinflow.errors import QueryError, SemanticMatchError
 from joinflow.expression import QueryExpression

@@ -80,8 +80,9 @@ def alter(table: TableRef, prompt: bool = True, context: dict | None = None) -> 
         raise errors.JoinflowError("cannot alter a table inside a transaction, e.g. from inside "
                                    "a populate/make call")
     if context is None:
-        frame = inspect.currentframe().f_back.f_back
-        context = {**frame.f_globals, **frame.f_locals}
+        frame = inspect.currentframe()
+        caller = frame.f_back.f_back if frame and frame.f_back else None
+        context = {**caller.f_globals, **caller.f_locals} if caller else {}
     schema_obj = conn.schemas.get(table.database)
     if schema_obj is not None:
         context = {**{c.__name__: c for c in schema_obj._classes.values()}, **context}
@@ -153,7 +154,7 @@ def _postgres(table: TableRef, p: dict) -> list:
     return out
 
 
-def _sqlite_rebuild(table: TableRef, p: dict) -> list:
+def _sqlite_rebuild(table: TableRef, p: dict) -> list[Any]:
     backend = table.connection.backend
     schema, name = table.database, table.table_name
     tmp = f"{name}__alter_tmp"
@@ -161,8 +162,8 @@ def _sqlite_rebuild(table: TableRef, p: dict) -> list:
     keep = [a for a in p["attrs"] if a.name in old_heading or a.name in p["renamed"]]
     cols = ", ".join(backend.quote(a.name) for a in keep)
     src = ", ".join(backend.quote(p["renamed"].get(a.name, a.name)) for a in keep)
-    drop_idx = [f"DROP INDEX {backend.quote(i.name)}" for i in
-                backend.indexes(table.connection.run, schema, name)]
+    drop_idx: list[Any] = [f"DROP INDEX {backend.quote(i.name)}" for i in
+                           backend.indexes(table.connection.run, schema, name)]
     return drop_idx + [
         f"ALTER TABLE {backend.full_name(schema, name)} RENAME TO {backend.quote(f'{schema}.{tmp}')}",
         ("__forget__", name),

@@ -5,6 +5,8 @@ The declared type of each column comes from its comment label (``:<blob>:comment
 0.x), from the SQL type. Lineage follows foreign keys to the attribute's origin."""
 from __future__ import annotations
 
+import contextlib
+
 import re
 from typing import Any
 
@@ -148,10 +150,14 @@ def load_heading(conn: Any, schema: str, table: str) -> Heading:
     lineage = _lineage(conn, schema, table, [c.name for c in cols])
     raw_blobs = backend.name != "sqlite" and any(_unlabelled_blob(c) for c in cols) and \
         _is_v2_schema(conn, schema)
-    attrs = []
+    attrs, hidden = [], []
     for col in cols:
-        if col.name.startswith("_"):
-            continue  # hidden attributes
+        if col.name.startswith("_"):  # hidden attributes (e.g. a singleton's key)
+            with contextlib.suppress(DefinitionError):
+                spec, comment = column_type(col, backend.name == "sqlite", False)
+                hidden.append(Attribute(col.name, spec, col.name in pk_order, col.nullable,
+                                        _default(col), comment, col.sql_type))
+            continue
         spec, comment = column_type(col, backend.name == "sqlite", raw_blobs)
         in_key = col.name in pk_order
         attrs.append(Attribute(col.name, spec, in_key, col.nullable, _default(col), comment,
@@ -159,7 +165,7 @@ def load_heading(conn: Any, schema: str, table: str) -> Heading:
     order = {name: i for i, name in enumerate(pk_order)}
     keys = sorted((a for a in attrs if a.in_key), key=lambda a: order[a.name])
     heading = Heading(keys + [a for a in attrs if not a.in_key],
-                      backend.table_comment(conn.run, schema, table))
+                      backend.table_comment(conn.run, schema, table), tuple(hidden))
     conn._heading_cache[cache_key] = heading
     return heading
 

@@ -33,14 +33,14 @@ class Top:
             raise QueryArgumentError("Top limit must be an integer")
         if not isinstance(offset, int) or isinstance(offset, bool):
             raise QueryArgumentError("The offset argument must be an integer")
-        order = None
+        order: tuple[str, ...] | None = None
         if order_by is not None:  # None: inherit a preceding Top's order, else KEY
             if not isinstance(order_by, (str, list, tuple)):
                 raise QueryArgumentError("Top order_by must be a string or a list of strings")
-            order = [order_by] if isinstance(order_by, str) else list(order_by)
-            if not all(isinstance(o, str) for o in order):
+            names = [order_by] if isinstance(order_by, str) else list(order_by)
+            if not all(isinstance(o, str) for o in names):
                 raise QueryArgumentError("Top order_by attributes must all be strings")
-            order = tuple(order)
+            order = tuple(names)
         self.limit, self.order_by, self.offset = limit, order, offset
 
     def __repr__(self) -> str:
@@ -101,7 +101,7 @@ def make_condition(arg: Any, heading: Heading, semantic_check: bool = True) -> n
     if isinstance(arg, collections.abc.Mapping):
         return dict_condition(arg, heading)
     if isinstance(arg, np.void):
-        return dict_condition({k: arg[k] for k in arg.dtype.names}, heading)
+        return dict_condition({k: arg[k] for k in arg.dtype.names or ()}, heading)
     if isinstance(arg, AndList):
         return n.AndCond(tuple(make_condition(a, heading, semantic_check) for a in arg))
     if _is_dataframe(arg):

@@ -29,6 +29,7 @@ class Connection:
                  config: Config | None = None, init_fun: Any = None,
                  use_tls: bool | dict | None = None) -> None:
         from . import config as global_config
+        self.last_description: list[str] | None = None
         # a live layer over the given (default: global) configuration, so later changes to
         # dj.config (download_path, safemode, ...) apply; connection arguments stay local
         cfg = (config if config is not None else global_config).child()
@@ -59,6 +60,7 @@ class Connection:
         self._graph_cache: Any = None
         self._heading_cache: dict[str, Any] = {}
         self._init_fun = init_fun
+        self._query_cache: str | None = None
         self.connect()
 
     # -- lifecycle ------------------------------------------------------------
@@ -75,7 +77,8 @@ class Connection:
             if callable(init):
                 init(self)
             elif init:  # SQL run on every (re)connect, e.g. session settings
-                self.query_raw(init, ())
+                self._query_raw(init, (), many=False, fetch=True, reconnect=None,
+                                binary=False)  # never through the query cache
         except BaseException:
             self.close()
             raise
@@ -141,13 +144,54 @@ class Connection:
             return kind(f"cannot connect to {target}: {msg}")
         return self.backend.translate_error(exc) or errors.JoinflowError(str(exc))
 
+    # -- query cache (DataJoint's) ------------------------------------------------
+    def set_query_cache(self, query_cache: str | None = None) -> None:
+        """Serve every SELECT from files under ``dj.config['query_cache']``, keyed by
+        ``query_cache`` (a name for the state of the data: results cached under one name are
+        returned until the cache is purged), and refuse statements that change the database.
+        ``set_query_cache()`` (None) turns caching off."""
+        self._query_cache = query_cache
+
+    def purge_query_cache(self) -> None:
+        """Delete every cached query result in ``dj.config['query_cache']``."""
+        from . import querycache
+        if self.config["query_cache"]:
+            querycache.purge(querycache.folder(self.config))
+
+    def _cached(self, sql: str, params: Any, many: bool, run: Callable[[], list]) -> list:
+        from . import querycache
+        if many:
+            raise errors.JoinflowError("Only SELECT queries are allowed when query caching is "
+                                       "on: call conn.set_query_cache() to turn it off")
+        querycache.check_read_only(sql)
+        path = querycache.path_for(querycache.folder(self.config), str(self._query_cache),
+                                   self.backend.describe_target(self.config), sql, params)
+        found = querycache.load(path)
+        if found is not None:
+            self.last_description, rows = found
+            self.last_rowcount = len(rows)
+            return rows
+        self.last_description = None
+        rows = run()
+        querycache.save(path, self.last_description, rows)
+        return rows
+
     def query_raw(self, sql: str, params: tuple | list = (), *, many: bool = False,
                   fetch: bool = True, reconnect: bool | None = None,
                   binary: bool = False) -> list:
         """Execute driver-style SQL; returns all rows (or [] for statements). ``reconnect``
         (default ``database.reconnect``): reconnect once if the connection was lost.
         ``binary``: the results carry large binary values (the backend may use a binary
-        result format)."""
+        result format). With a query cache set (``set_query_cache``) only reads run, and
+        their results come from the cache when it has them."""
+        if self._query_cache:
+            return self._cached(sql, params, many, lambda: self._query_raw(
+                sql, params, many=many, fetch=fetch, reconnect=reconnect, binary=binary))
+        return self._query_raw(sql, params, many=many, fetch=fetch, reconnect=reconnect,
+                               binary=binary)
+
+    def _query_raw(self, sql: str, params: tuple | list, *, many: bool, fetch: bool,
+                   reconnect: bool | None, binary: bool) -> list:
         refuse = reconnect is False  # asked not to: a closed connection stays closed
         if reconnect is None:
             reconnect = self.config["database.reconnect"]

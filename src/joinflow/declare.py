@@ -51,6 +51,10 @@ def resolve_reference(ref: str, context: dict, decl: ForeignKeyDecl, table: str)
 def resolve_fk(decl: ForeignKeyDecl, context: dict, table: str) -> ResolvedFK:
     parent = resolve_reference(decl.ref, context, decl, table)
     pk = parent.primary_key
+    if not pk:
+        raise DefinitionError(f"{decl.ref} is a singleton table (no primary key attributes): "
+                              "it cannot be referenced by a foreign key", line=decl.line,
+                              lineno=decl.lineno, token=decl.ref, table=table)
     inverse = {old: new for new, old in decl.renames.items()}
     for old in decl.renames.values():
         if old not in pk:
@@ -112,7 +116,8 @@ def label(attr: Attribute) -> str:
 def column_definition(attr: Attribute, backend: Any) -> str:
     spec = attr.spec
     core_spec = TypeSpec(core=spec.core, args=spec.args) if spec.codec else spec
-    sql_type = backend.column_type(core_spec)
+    sql_type = backend.singleton_key_type() if attr.name == SINGLETON and attr.in_key else \
+        backend.column_type(core_spec)
     default = attr.default
     if attr.nullable and default is None:
         default = "NULL" if backend.explicit_null_default else None
@@ -164,9 +169,23 @@ def index_name(table: str, columns: tuple, unique: bool) -> str:
     return f"{'u' if unique else 'i'}_{columns[0][:40]}_{digest}"
 
 
+#: the hidden primary key of a singleton table (a definition with nothing above ``---``), as
+#: DataJoint 2.x declares it: one boolean column that always holds its default, so the table
+#: holds at most one row; hidden (a leading underscore), so it is never fetched or inserted
+SINGLETON = "_singleton"
+
+
+def singleton_key(backend: Any) -> Attribute:
+    spec = TypeSpec(core="bool")
+    return Attribute(SINGLETON, spec, True, False, backend.default_sql(spec, True),
+                     "singleton primary key")
+
+
 def ddl(schema: str, table: str, spec: TableSpec, fks: list[ResolvedFK],
         attrs: list[Attribute], backend: Any) -> list:
     """Statements creating the table: CREATE TABLE, indexes, comments."""
+    if not any(a.in_key for a in attrs):
+        attrs = [*attrs, singleton_key(backend)]
     pk = [a.name for a in attrs if a.in_key]
     columns = [column_definition(a, backend) for a in attrs]
     fk_sql, indexes = [], []

@@ -242,6 +242,8 @@ def _delete_sql(query: TableRef) -> tuple[str, list]:
         params = [p for _, ps in s.where for p in ps]
         return backend.delete_sql(src, alias, where), params
     sql, params = comp.to_sql(query.node, columns=query.primary_key)
+    if not query.primary_key:  # a singleton table: its one row, if the query keeps it
+        return f"DELETE FROM {target} WHERE EXISTS (SELECT * FROM ({sql}) AS _del)", params
     keys = ", ".join(backend.quote(k) for k in query.primary_key)
     return f"DELETE FROM {target} WHERE ({keys}) IN (SELECT * FROM ({sql}) AS _del)", params
 
@@ -300,7 +302,9 @@ def _cascade(table: TableRef, keysets: KeySets, transaction: bool, prompt: bool 
              part_integrity: str, dry_run: bool) -> Any:
     conn = table.connection
     roots: dict[str, list] = {table.node_id: [table]}
-    subqueries = _use_subqueries(conn, roots)
+    # a singleton table (no key attributes) cannot be referenced, so no key tables are needed
+    # (and none could be made: they hold primary keys)
+    subqueries = _use_subqueries(conn, roots) or not table.primary_key
     while True:
         found = _restrictions(conn, roots, None if subqueries else keysets)
         if found is None:  # the nested SQL grew too long: key tables

@@ -3,12 +3,16 @@
     JoinflowError                       root of everything joinflow raises
     ├── ConfigError                     bad or missing configuration
     ├── DefinitionError (+SyntaxError-free, ValueError)
-    │                                   malformed table definition; names line and token
+    │   │                               malformed table definition; names line and token
+    │   └── MissingDefinitionError (NotImplementedError)
+    │                                   a table class to declare has no ``definition``
     ├── QueryError (ValueError)         an invalid query expression
     │   └── SemanticMatchError          join/restrict on namesake attributes of different lineage
     ├── CodecError (ValueError)         a value a codec cannot encode or decode
     │   └── BlobError                   malformed or truncated blob bytes
     ├── DataError (ValueError)          a row that does not fit the heading
+    │   └── UnknownAttributeError (+QueryError, KeyError)
+    │                                   a name that is not an attribute of the table or query
     ├── MissingTableError               table or schema does not exist
     ├── AccessError                     permission / authentication failure
     ├── LostConnectionError             the server connection dropped
@@ -50,6 +54,11 @@ class DefinitionError(JoinflowError, ValueError):
         if table:
             parts.insert(0, f"[{table}] ")
         super().__init__("".join(parts))
+
+
+class MissingDefinitionError(DefinitionError, NotImplementedError):
+    """A table class that must be declared has no ``definition`` string (DataJoint raises
+    ``NotImplementedError`` here)."""
 
 
 class QueryError(JoinflowError, ValueError):
@@ -115,8 +124,12 @@ class ForeignKeyError(IntegrityError):
     """A foreign key constraint refused the change."""
 
 
-class UnknownAttributeError(QueryError, DataError):
-    """A name that is not an attribute of the query or table."""
+class UnknownAttributeError(QueryError, DataError, KeyError):
+    """A name that is not an attribute of the query or table (also a ``KeyError``, as
+    DataJoint raises for an insert naming an unknown attribute)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we do not
+        return Exception.__str__(self)
 
 
 class QueryArgumentError(QueryError, TypeError):

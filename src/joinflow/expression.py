@@ -163,7 +163,9 @@ class QueryExpression:
         return bool(self.connection.query(sql, params))
 
     def __iter__(self) -> Iterator[dict]:
-        return iter(self.to_dicts())
+        """The rows as dicts, lazily: the query runs when iteration starts and values are
+        decoded (blobs, attachments, objects) a batch of rows at a time."""
+        return _fetch.iterate(self)
 
     def __contains__(self, item: Any) -> bool:
         return bool(self & item)

@@ -102,6 +102,27 @@ def to_dicts(self: Any, order_by: Any = None, limit: int | None = None,
         return [dict(zip(names, r)) for r in zip(*cols)]
 
 
+ITERATION_BATCH = 1000  # rows decoded at a time while iterating over a query
+
+
+def iterate(self: Any) -> Iterator[dict]:
+    """A generator of the rows as dicts (``for row in query``). The query runs on the first
+    ``next()``; codec values are decoded one batch of rows at a time, so stopping early skips
+    decoding (and downloading) the rest."""
+    names, raw = rows(self)
+    decs = decoders(self, names)
+    for start in range(0, len(raw), ITERATION_BATCH):
+        batch = raw[start:start + ITERATION_BATCH]
+        if not any(decs):
+            yield from (dict(zip(names, r)) for r in batch)
+            continue
+        cols = [list(c) for c in zip(*batch)]
+        for i, dec in enumerate(decs):
+            if dec is not None:
+                cols[i] = dec(cols[i])
+        yield from (dict(zip(names, r)) for r in zip(*cols))
+
+
 @contextlib.contextmanager
 def _no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while materializing many small objects (it would
@@ -280,8 +301,11 @@ def keys(self: Any, order_by: Any = None, limit: int | None = None,
          offset: int | None = None, **_: Any) -> list[dict]:
     """Primary key values as a list of dicts."""
     pk = self.primary_key
+    if not pk:  # a singleton table (or a query without key): an empty key per row
+        return [{} for _ in range(len(self if limit is None and not offset else
+                                      self.to_dicts(limit=limit, offset=offset)))]
     cols = _fetch_columns(self, pk, order_by, limit, offset)
-    return [dict(zip(pk, r)) for r in zip(*cols)] if pk and cols[0] else []
+    return [dict(zip(pk, r)) for r in zip(*cols)] if cols[0] else []
 
 
 def fetch1(self: Any, *attrs: str, squeeze: bool = False,
@@ -402,4 +426,14 @@ def preview_html(query: Any) -> str:
     trs = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v, width))}</td>" for v in r) + "</tr>"
                   for r in table)
     more = "<p>...</p>" if total > len(table) else ""
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>{more}<p>Total: {total}</p>"
+    return (f"{_HTML_STYLE}<div class=\"joinflow-query\"><table><thead><tr>{th}</tr></thead>"
+            f"<tbody>{trs}</tbody></table>{more}<p>Total: {total}</p></div>")
+
+
+# notebooks show ``_repr_html_``: the style block comes first, as in DataJoint
+_HTML_STYLE = ("<style type=\"text/css\">"
+               ".joinflow-query table{border-collapse:collapse;font-size:90%}"
+               ".joinflow-query th,.joinflow-query td{padding:2px 8px;text-align:left;"
+               "border-bottom:1px solid #ddd}"
+               ".joinflow-query th{background:#eee}"
+               "</style>")

@@ -101,13 +101,16 @@ class Attribute:
 class Heading:
     """An ordered, immutable collection of attributes."""
 
-    __slots__ = ("_attrs", "_index", "table_comment")
+    __slots__ = ("_attrs", "_index", "table_comment", "hidden")
 
     def __init__(self, attributes: list[Attribute] | tuple[Attribute, ...] = (),
-                 table_comment: str = "") -> None:
+                 table_comment: str = "", hidden: tuple[Attribute, ...] = ()) -> None:
         self._attrs = tuple(attributes)
         self._index = {a.name: a for a in self._attrs}
         self.table_comment = table_comment
+        #: a base table's hidden columns (names starting with ``_``, e.g. a singleton's
+        #: ``_singleton`` key): never fetched, inserted or matched, but part of the table
+        self.hidden = tuple(hidden)
 
     # mapping-like access
     def __getitem__(self, name: str) -> Attribute:
@@ -140,6 +143,17 @@ class Heading:
 
     def keys(self) -> list[str]:
         return self.names
+
+    @property
+    def _attributes(self) -> dict[str, Attribute]:
+        """Every attribute, hidden ones too (DataJoint's private name)."""
+        return {**self._index, **{a.name: a for a in self.hidden}}
+
+    @property
+    def table_key(self) -> list[str]:
+        """The primary key the database enforces: ``primary_key``, or for a singleton table
+        (nothing visible in the key) its hidden key."""
+        return self.primary_key or [a.name for a in self.hidden if a.in_key]
 
     @property
     def names(self) -> list[str]:

@@ -321,7 +321,8 @@ def _write(table: TableRef, names: list[str], rows: list, mode: str) -> None:
         _refuse_unique_clashes(table, names, rows)
     if mode == "replace":  # one statement may not update a row twice (PostgreSQL): last wins
         key = [names.index(k) for k in table.primary_key if k in names]
-        rows = list({tuple(r[j] for j in key): r for r in rows}.values()) if key else rows
+        if key or not table.primary_key:  # a singleton table keeps the last row
+            rows = list({tuple(r[j] for j in key): r for r in rows}.values())
     if style in ("executemany", "each"):
         sql = backend.render(backend.insert_sql(target, names) + clause)
         if style == "each" or len(rows) == 1:  # PyMySQL's executemany copies large rows again
@@ -362,7 +363,7 @@ def conflict_clause(table: TableRef, names: list[str], mode: str) -> str:
     (like SQL ``REPLACE``, but without deleting the row, so children stay intact)."""
     if mode == "error":
         return ""
-    backend, pk = table.connection.backend, table.primary_key
+    backend, pk = table.connection.backend, table.heading.table_key
     q = backend.quote
     sets: list[str] = []
     if mode == "replace":
@@ -556,7 +557,9 @@ def update_row(table: TableRef, key: dict, values: dict) -> None:
     for k, v in key.items():
         where.append(f"{backend.quote(k)} = {PH}")
         params.append(_converter(table, heading[k])([v])[0])
-    sql = f"UPDATE {table.full_table_name} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+    sql = f"UPDATE {table.full_table_name} SET {', '.join(sets)}"
+    if where:  # none for a singleton table: its one row
+        sql += f" WHERE {' AND '.join(where)}"
     created = _write_objects(conn, pending)
     try:
         with conn.transaction:

@@ -111,11 +111,16 @@ class Schema:
     def _bind(self, cls: type, table_name: str) -> None:
         cls._connection, cls.database, cls._table_name = self.connection, self.database, table_name
         self._classes[table_name] = cls
+        _document(cls)
 
     def _declare(self, cls: type, context: dict) -> None:
         table = cls()
         if table.is_declared or not self.create_tables:
             return
+        if not isinstance(getattr(cls, "definition", None), str) or not cls.definition.strip():
+            raise errors.MissingDefinitionError(
+                f"table class {cls.__name__} has no `definition` (a string declaring its "
+                "attributes); it is needed to declare the table", table=cls.__name__)
         if self.connection.in_transaction:
             raise errors.JoinflowError("cannot declare new tables inside a transaction, e.g. "
                                        "from inside a populate/make call")
@@ -235,14 +240,18 @@ class Schema:
         if context is None:
             frame = inspect.currentframe().f_back
             context = frame.f_locals
-        made = self.make_classes()
+        made = self._make_classes()
         for name, cls in made.items():
             context.setdefault(name, cls)
         return made
 
     def make_classes(self, into: Any = None) -> dict[str, type]:
-        """Classes for the schema's tables (Parts nested in masters), also set on ``into`` (a
-        dict or a module-like object) when given."""
+        """Classes for the schema's tables (Parts nested in masters), returned and set on
+        ``into`` (a dict or a module-like object) where it has no such name yet. Without
+        ``into``: the schema's ``context``, or else the caller's namespace (as DataJoint)."""
+        if into is None:
+            into = self.context if self.context is not None else \
+                inspect.currentframe().f_back.f_locals
         out = self._make_classes()
         for name, cls in out.items():
             if isinstance(into, dict):
@@ -275,6 +284,18 @@ class Schema:
         self._bind(cls, table_name)
         cls.definition = describe(cls(), None)
         return cls
+
+
+_DEFINITION_HEADER = "\nTable definition:\n\n"
+
+
+def _document(cls: type) -> None:
+    """Append the definition to the class docstring (``help(Table)`` shows it, as in
+    DataJoint), once."""
+    definition = cls.__dict__.get("definition")
+    doc = cls.__dict__.get("__doc__") or ""
+    if isinstance(definition, str) and definition.strip() and _DEFINITION_HEADER not in doc:
+        cls.__doc__ = doc + _DEFINITION_HEADER + definition
 
 
 def _parts(cls: type) -> list[tuple[str, type]]:

@@ -19,7 +19,7 @@ class TableRef(Protocol):
     """A base table, possibly restricted: what an operation may read of a table."""
 
     definition: str
-    database: str | None
+    database: str
 
     @property
     def connection(self) -> Any: ...
@@ -61,8 +61,9 @@ class BaseTable(QueryExpression):
     the operations are added by ``table.Table``."""
 
     definition: str = ""
-    database: str | None = None
-    _table_name: str | None = None
+    # both set when a schema decorates the class; until then `connection` says so
+    database: str = None  # type: ignore[assignment]
+    _table_name: str = None  # type: ignore[assignment]
 
     # -- identity ---------------------------------------------------------------
     @property

@@ -3,6 +3,7 @@ aliases Entry, Ingest, Compute). Table classes act like instances: ``Subject & k
 ``Subject.insert1(...)``, ``len(Subject)``."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .delete import drop as _drop
@@ -63,13 +64,34 @@ class TableMeta(type):
         return True
 
 
+#: a table name without tier prefix: lowercase words joined by single underscores
+_WORDS = r"[a-z][a-z0-9]*(?:_[a-z][a-z0-9]*)*"
+
+
+def _tier_regexp(prefix: str, group: str) -> str:
+    return f"(?P<{group}>{prefix}{_WORDS})"
+
+
+def class_to_table_name(name: str) -> str:
+    """The SQL name (without tier prefix) of a table class. Underscores in the class name are
+    dropped with a warning, as in DataJoint 2.x (``Table_With_Underscores`` ->
+    ``table_with_underscores``); anything else that is not CamelCase is a DefinitionError."""
+    if "_" in name and name[:1].isupper():
+        warnings.warn(f"Table class name `{name}` contains underscores. CamelCase names "
+                      "without underscores are recommended.", UserWarning, stacklevel=5)
+        name = name.replace("_", "")
+    return to_snake(name)
+
+
 class UserTable(Table, metaclass=TableMeta):
     tier_prefix: str = ""
+    #: a regular expression matching the SQL names of this tier's tables (DataJoint's name)
+    tier_regexp: str = _tier_regexp("", "manual") + "$"
     _table_name = None
 
     @classmethod
     def sql_name(cls) -> str:
-        return cls.tier_prefix + to_snake(cls.__name__)
+        return cls.tier_prefix + class_to_table_name(cls.__name__)
 
     def __repr__(self) -> str:
         return Table.__repr__(self)
@@ -83,6 +105,7 @@ class Lookup(UserTable):
     """Small reference tables; ``contents`` are inserted when the table is declared."""
 
     tier_prefix = "#"
+    tier_regexp = _tier_regexp("#", "lookup") + "$"
     contents: Any = ()
 
 
@@ -90,6 +113,7 @@ class Imported(UserTable, AutoPopulate):
     """Rows filled by ``populate`` from data outside the database."""
 
     tier_prefix = "_"
+    tier_regexp = _tier_regexp("_", "imported") + "$"
     _auto_populated = True
 
 
@@ -97,6 +121,7 @@ class Computed(UserTable, AutoPopulate):
     """Rows computed by ``populate`` from other tables."""
 
     tier_prefix = "__"
+    tier_regexp = _tier_regexp("__", "computed") + "$"
     _auto_populated = True
 
 
@@ -104,10 +129,13 @@ class Part(UserTable):
     """A part of its master (nested class); inserted and deleted with the master."""
 
     master: Any = None
+    tier_regexp = ("(?P<master>" + "|".join(_tier_regexp(p, g) for p, g in (
+        ("", "manual"), ("#", "lookup"), ("_", "imported"), ("__", "computed"))) +
+        ")__" + _tier_regexp("", "part") + "$")
 
     @classmethod
     def sql_name(cls) -> str:
-        return cls.master._table_name + "__" + to_snake(cls.__name__)
+        return cls.master._table_name + "__" + class_to_table_name(cls.__name__)
 
     @property
     def _auto_populated(self) -> bool:  # type: ignore[override]

@@ -237,14 +237,14 @@ class Compiler:
         s.columns, s.group_by, s.col_params = agg, group_by, agg_params
         if by_u:
             return self.wrap(s)
-        agg_sql, agg_params = self.render(s)
+        agg_sql, agg_args = self.render(s)
         outer = self.compile(node.group)
         if outer.sealed:
             outer = self.wrap(outer)
         a = self.alias("g")
         on = " AND ".join(f"{outer.columns[c]} = {a}.{self.q(c)}" for c in key) or "1=1"
         kw = "LEFT JOIN" if node.keep_all else "JOIN"
-        outer.sources.append((kw, f"({agg_sql}) AS {a} ON {on}", agg_params))
+        outer.sources.append((kw, f"({agg_sql}) AS {a} ON {on}", agg_args))
         for name, expr in node.items:
             col = f"{a}.{self.q(name)}"
             outer.columns[name] = f"COALESCE({col}, 0)" if node.keep_all and is_count(expr) else col

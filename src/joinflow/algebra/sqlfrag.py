@@ -1126,7 +1126,8 @@ class _GroupConcatOrdered:
 
     def __init__(self) -> None:
         self.items: list[tuple[Any, Any]] = []
-        self.desc, self.sep, self.seen = False, ",", set()
+        self.desc, self.sep = False, ","
+        self.seen: set[Any] = set()
 
     def step(self, value: Any, key: Any, desc: int, sep: str, distinct: int) -> None:
         self.desc, self.sep = bool(desc), sep

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -102,6 +103,9 @@ def integer_value(value: Any) -> Any:
             return int(value.strip())
         except ValueError:
             pass
+    if isinstance(value, (float, np.floating, decimal.Decimal)) and math.isfinite(value):
+        raise errors.DataError(f"{value!r} is not an integer (a number with a fraction is not "
+                               "rounded: round it first, e.g. round(x))")
     if isinstance(value, (str, float, np.floating, decimal.Decimal)):
         raise errors.DataError(f"{value!r} is not an integer")
     raise errors.DataError(f"expected an integer, got {what(value)}")
@@ -463,6 +467,11 @@ class Backend:
                          fks: list[str], indexes: list[str], comment: str) -> list[str]:
         """Statements creating a table (column definitions already rendered)."""
         raise NotImplementedError
+
+    def singleton_key_type(self) -> str:
+        """The SQL type of a singleton table's hidden key column (a bool that keeps its
+        default)."""
+        return self.column_type(TypeSpec(core="bool"))
 
     def column_sql(self, name: str, sql_type: str, nullable: bool, default: str | None,
                    comment: str, checks: list[str], autoincrement: bool = False) -> str:

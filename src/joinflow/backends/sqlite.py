@@ -364,6 +364,9 @@ class SQLiteBackend(Backend):
         parts += [f"CHECK ({c})" for c in checks]
         return " ".join(parts)
 
+    def singleton_key_type(self) -> str:
+        return "INT"  # an INTEGER PRIMARY KEY column is the rowid: its default would be ignored
+
     def create_table_sql(self, schema, table, columns, pk, fks, indexes, comment):
         inline = any("PRIMARY KEY AUTOINCREMENT" in c for c in columns)
         if inline and len(pk) > 1:

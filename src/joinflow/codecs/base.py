@@ -199,9 +199,10 @@ def encoder(codec: Codec) -> Callable[[Any, CodecContext], Any]:
     method, style = codec.encode, _call_style(codec.encode)
     if style == "context":
         return lambda v, ctx: method(v, context=ctx)
+    legacy: Callable[..., Any] = method  # older codecs take key/store_name keywords
     if style == "both":
-        return lambda v, ctx: method(v, key=ctx.key, store_name=ctx.store, context=ctx)
-    return lambda v, ctx: method(v, key=ctx.key, store_name=ctx.store)
+        return lambda v, ctx: legacy(v, key=ctx.key, store_name=ctx.store, context=ctx)
+    return lambda v, ctx: legacy(v, key=ctx.key, store_name=ctx.store)
 
 
 def decoder(codec: Codec) -> Callable[[Any, CodecContext], Any]:
@@ -209,9 +210,10 @@ def decoder(codec: Codec) -> Callable[[Any, CodecContext], Any]:
     method, style = codec.decode, _call_style(codec.decode)
     if style == "context":
         return lambda v, ctx: method(v, context=ctx)
+    legacy: Callable[..., Any] = method
     if style == "both":
-        return lambda v, ctx: method(v, key=ctx.key, context=ctx)
-    return lambda v, ctx: method(v, key=ctx.key)
+        return lambda v, ctx: legacy(v, key=ctx.key, context=ctx)
+    return lambda v, ctx: legacy(v, key=ctx.key)
 
 
 def call_encode(codec: Codec, value: Any, ctx: CodecContext) -> Any:
@@ -292,7 +294,8 @@ class Registry:
 
     def chain(self, name: str, is_store: bool) -> tuple[list[Codec], str]:
         """The codecs a declared ``<name>`` goes through (outermost first) and the core type."""
-        seen, codecs = set(), []
+        seen: set[str] = set()
+        codecs: list[Codec] = []
         current = name
         while True:
             if current in seen:

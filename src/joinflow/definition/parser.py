@@ -278,10 +278,7 @@ def _parse_item(spec: TableSpec, line: str, in_key: bool, lineno: int) -> None:
         spec.items.append(parse_foreign_key(line, in_key, lineno))
         return
     m = _INDEX.match(split_comment(line)[0])
-    if m:
-        if in_key:
-            raise DefinitionError("indexes belong below the '---' separator", line=line,
-                                  lineno=lineno, token=line)
+    if m:  # an index line adds no attribute, in either section
         cols = tuple(c.strip().strip("`") for c in m.group("cols").split(",") if c.strip())
         if not cols:
             raise DefinitionError("index needs at least one attribute", line=line, lineno=lineno,
@@ -303,6 +300,7 @@ def _check(spec: TableSpec, table: str | None, lines: list[str]) -> None:
                                   f"{names[a.name]})", line=lines[a.lineno - 1].strip(),
                                   lineno=a.lineno, token=a.name, table=table)
         names[a.name] = a.lineno
-    if not any(i.in_key for i in spec.items):
-        raise DefinitionError("the table has no primary key: declare at least one attribute or "
-                              "foreign key above '---'", table=table)
+    if not spec.items:
+        raise DefinitionError("the definition declares no attributes", table=table)
+    # nothing above '---' is a singleton table (at most one row, DataJoint 2.x): the
+    # declaration gives it a hidden primary key (declare.SINGLETON)

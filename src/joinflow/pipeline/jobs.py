@@ -183,6 +183,12 @@ class Job(FreeTable):
     def target(self) -> Any:
         return self._target
 
+    @property
+    def definition(self) -> str:  # type: ignore[override]
+        """The queue's definition (DataJoint's attribute): the target's key attributes with
+        their declared types (``uuid``, not the SQL ``binary(16)``), then the job columns."""
+        return definition_for(self._target)
+
     # -- views by status -------------------------------------------------------------------
     def _status(self, status: str) -> Job:
         return self & {"status": status}

@@ -154,7 +154,8 @@ class ExternalTable(FreeTable):
                 for r in rows]
 
     # -- cleanup -----------------------------------------------------------------------------
-    def delete(self, *, delete_external_files: bool | None = None, limit: int | None = None,
+    def delete(self, *, delete_external_files: bool | None = None,  # type: ignore[override]
+               limit: int | None = None,
                display_progress: bool = True, errors_as_string: bool = True) -> list | None:
         """Delete the unused entries; with ``delete_external_files`` (default True, as
         DataJoint 0.12) also their objects. Returns the list of ``(hash, path, error)`` for

@@ -193,7 +193,7 @@ class LegacyAttachCodec(Codec, register=False):
             paths = [_object_path(u, context, store, rows[u].attachment_name) for u in want]
             for uid, data in zip(want, store.get_many(paths)):
                 local[uid] = write_attachment(folder, rows[uid].attachment_name or uid.hex, data)
-        out = []
+        out: list[str | None] = []
         for v in values:
             if v is None:
                 out.append(None)
@@ -262,10 +262,11 @@ class LegacyFilepathCodec(Codec, register=False):
         rows = _lookup(context).rows(context.schema, context.store or "", uids)
         store = _store(context)
         stage = _stage(store, context)
-        local = {u: stage / rows[u].filepath for u in uids if u in rows and rows[u].filepath}
+        relative = {u: rows[u].filepath for u in uids if u in rows}
+        local = {u: stage / rel for u, rel in relative.items() if rel}
         limit = _config_value(context.config, "filepath_checksum_size_limit")
         todo = [u for u in local if not _intact(local[u], rows[u], limit)]
-        _download(store, [(rows[u].filepath, local[u]) for u in todo])
+        _download(store, [(str(relative[u]), local[u]) for u in todo])
         for u in todo:
             if not _intact(local[u], rows[u], limit):
                 raise CodecError(f"'{local[u]}' downloaded but did not pass checksum.")

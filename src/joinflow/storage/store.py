@@ -270,7 +270,7 @@ class Store:
             seen, complete = sync(self.fs.loop, self._list_keys, bucket, folder, keys, pages)
         except Exception:  # noqa: BLE001 - e.g. no s3:ListBucket permission: HEAD instead
             return {}
-        found = {f: True for f, (_, k) in zip(wanted, split) if k in seen}
+        found: dict[str, bool | BaseException] = {f: True for f, (_, k) in zip(wanted, split) if k in seen}
         if complete:
             found.update({f: False for f in wanted if f not in found})
         return found
