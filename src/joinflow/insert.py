@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import math
 import re
+import sys
 import uuid
 import warnings
 from itertools import repeat
@@ -142,6 +143,16 @@ PLAIN_CLASSES: dict[str, tuple] = {
     "timestamp": (dt.datetime, dt.date), "time": (dt.timedelta, dt.time), "bool": (bool,)}
 
 
+def _refusing_infinity(check: Callable[[Any], Any], backend: str) -> Callable[[Any], Any]:
+    def check_finite(v: Any) -> Any:
+        v = check(v)
+        if isinstance(v, (float, np.floating)) and math.isinf(v):
+            raise errors.DataError(f"{v} cannot be stored: {backend} float columns have no "
+                                   "infinite values")
+        return v
+    return check_finite
+
+
 def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
                ) -> Callable[..., list]:
     """``convert(column, keys=None)``: driver values for a column (``keys``: each row's
@@ -155,13 +166,18 @@ def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
     nan_is_null = not attr.codec and core != "json"
     # the same checks on every backend (the driver's own words only as a last resort)
     check = None if attr.codec else value_check(core, attr.spec.args)
+    finite_only = core in ("float32", "float64") and check is not None and \
+        not table.connection.backend.stores_infinity
+    if finite_only:
+        check = _refusing_infinity(check, table.connection.backend.name)
     # fast paths: plain ints, floats and strings that are valid as they are
     int_range = float_range = str_limit = None
     if check is not None:
         if core in INTEGER_RANGES:
             int_range = INTEGER_RANGES[core]
         elif core in ("float32", "float64"):
-            top = 3.4028234663852886e38 if core == "float32" else math.inf
+            top = 3.4028234663852886e38 if core == "float32" else \
+                sys.float_info.max if finite_only else math.inf
             int_range = float_range = (-top, top)
         elif core in ("char", "varchar", "text"):
             str_limit = attr.spec.args[0] if core != "text" else math.inf

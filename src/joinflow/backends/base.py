@@ -279,6 +279,7 @@ class Backend:
     name: ClassVar[str] = ""
     placeholder: ClassVar[str] = "?"
     quote_char: ClassVar[str] = '"'
+    stores_infinity: ClassVar[bool] = True  # float columns hold inf/-inf (MySQL's do not)
     type_sql: ClassVar[dict[str, str]] = {}
     #: True where the database checks unsigned ranges itself (MySQL)
     native_unsigned: ClassVar[bool] = False

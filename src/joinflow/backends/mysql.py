@@ -30,6 +30,7 @@ DISCONNECT_CODES = {2006, 2013, 2014, 2045, 2055, 0}
 
 class MySQLBackend(Backend):
     name = "mysql"
+    stores_infinity = False
     dialect = "mysql"
     placeholder = "%s"
     quote_char = "`"
