@@ -287,7 +287,8 @@ PYTHON_VALUES = [
     decimal.Decimal("3.14159"), decimal.Decimal("-0.00"), decimal.Decimal("1E+30"), decimal.Decimal("Infinity"),
     datetime.date(1, 1, 1), datetime.date(9999, 12, 31), datetime.datetime(2024, 2, 29, 0, 0),
     datetime.datetime(1970, 1, 1, 23, 59, 59, 999999), datetime.time(0, 0), datetime.time(12, 30, 1, 5),
-    uuid.UUID(int=0), uuid.UUID("5f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"), np.str_("numpy str"), np.bytes_(b"numpy bytes"),
+    uuid.UUID(int=0), uuid.UUID("5f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"), np.str_("numpy str"),
+    np.bytes_(b"numpy bytes"),
     np.datetime64("2024-01-01T12:00", "m"), np.array([1, 2]).view(np.matrix),
 ]
 

@@ -1,6 +1,7 @@
 """Insert, update1 and validate on all three backends."""
 from __future__ import annotations
 
+import math
 import uuid
 
 import numpy as np
@@ -626,3 +627,27 @@ def test_rows_of_defaults_honour_skip_duplicates(schema):
         Single.insert([{}])
     Single.insert([{}], skip_duplicates=True)
     assert Single.to_dicts() == [{"id": 1, "x": 0}]
+
+
+def test_infinite_floats(schema, backend):
+    @schema
+    class Reading(dj.Manual):
+        definition = """
+        reading : int32
+        ---
+        value : float64
+        """
+
+    rows = [{"reading": 1, "value": math.inf}, {"reading": 2, "value": 1.5}]
+    if backend == "mysql":  # MySQL's DOUBLE has no infinity: refused before sending, nothing lost
+        for many in (True, False):
+            with pytest.raises(errors.DataError, match=r"inf cannot be stored.*`value`"):
+                Reading.insert(rows) if many else Reading.insert1(rows[0])
+        assert len(Reading) == 0
+        Reading.insert(rows[1:])
+        with pytest.raises(errors.DataError, match="-inf cannot be stored"):
+            Reading.update1({"reading": 2, "value": -math.inf})
+        assert Reading.fetch1("value") == 1.5
+    else:
+        Reading.insert(rows)
+        assert Reading.to_dicts(order_by="reading")[0]["value"] == math.inf

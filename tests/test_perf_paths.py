@@ -220,3 +220,102 @@ def test_failed_insert1_inside_transaction(schema, backend):
         T.insert1((2,))  # outside a transaction: one autocommitted statement
     T.insert1((3,))
     assert len(T) == 3
+
+
+BAD_VALUES = [  # (attribute, value): each refused, whether alone or among many good rows
+    ("small", 128), ("small", -129), ("small", 1.5), ("small", "x"),
+    ("single", 1e39), ("single", "abc"), ("single", [1.0]),
+    ("name", "x" * 9), ("name", b"bytes"), ("day", "not a date"), ("day", 20200101),
+]
+
+
+@pytest.mark.parametrize("attr, bad", BAD_VALUES, ids=[f"{a}={v!r}"[:24] for a, v in BAD_VALUES])
+def test_many_rows_refuse_what_one_row_refuses(schema, attr, bad):
+    """Columns of plain values are checked at C speed; any value that is not plain takes the
+    per-value path, so the error names the same problem as for a single row."""
+    @schema
+    class Plain(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        small : int8
+        single : float32
+        name : varchar(8)
+        day : date
+        """
+    import datetime as dt
+
+    def row(i):
+        return dict(id=i, small=i % 100, single=i / 3, name=f"n{i}", day=dt.date(2020, 1, 1 + i % 28))
+    with pytest.raises(dj.errors.DataError) as alone:
+        Plain.insert1(dict(row(0), **{attr: bad}))
+    rows = [row(i) for i in range(50)]
+    rows[37][attr] = bad
+    with pytest.raises(dj.errors.DataError) as among:
+        Plain.insert(rows)
+    assert str(among.value) == str(alone.value) and attr in str(among.value)
+    assert len(Plain()) == 0
+
+
+def test_many_rows_of_plain_values_keep_their_values(schema):
+    @schema
+    class Plain(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        small = null : int8
+        value = null : float64
+        name = null : varchar(8)
+        day = null : date
+        flag = null : bool
+        """
+    import datetime as dt
+    rows = [dict(id=i, small=(-128, 127, 0)[i % 3], value=(i / 7, 1e300, -0.0)[i % 3],
+                 name=("", "x" * 8, "é")[i % 3], day=dt.date(1999, 12, 31 + 0) if i % 2 else
+                 dt.datetime(2020, 2, 29, 23, 59), flag=bool(i % 2)) for i in range(30)]
+    rows[5].update(value=float("nan"), small=None)  # NaN is NULL; None among ints
+    rows[6].update(value=3, name=None)  # an int in a float column
+    Plain.insert(rows)
+    got = Plain.to_dicts(order_by="id")
+    want = [dict(r, day=r["day"].date() if isinstance(r["day"], dt.datetime) else r["day"])
+            for r in rows]
+    want[5]["value"] = None
+    assert got == want
+
+
+def test_bytes_attribute_takes_any_buffer(schema):
+    @schema
+    class Raw(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        data : bytes
+        """
+    big = np.arange(300_000, dtype=np.uint16)  # 600 kB
+    Raw.insert([dict(id=0, data=memoryview(b"abcdef")[::2]), dict(id=1, data=bytearray(b"xy")),
+                dict(id=2, data=memoryview(big)), dict(id=3, data=memoryview(big)[::3])])
+    got = Raw.to_arrays("data", order_by="id")
+    assert list(got) == [b"ace", b"xy", big.tobytes(), big[::3].tobytes()]
+
+
+def test_fetched_blob_arrays_are_writable_and_independent(schema):
+    @schema
+    class Blobs(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        data : <blob>
+        """
+    rng = np.random.default_rng(3)
+    values = [rng.random(200_000), np.asfortranarray(rng.random((300, 200))),
+              rng.random((300, 200)), rng.integers(0, 9, size=(50, 60, 7), dtype=np.int16)]
+    Blobs.insert([dict(id=i, data=v) for i, v in enumerate(values)])
+    for fetched in (Blobs.to_dicts(order_by="id"), Blobs.fetch(order_by="id", as_dict=True),
+                    [dict(data=d) for d in Blobs.to_arrays("data", order_by="id")],
+                    [dict(data=(Blobs & dict(id=i)).fetch1("data")) for i in range(4)]):
+        for want, row in zip(values, fetched):
+            have = row["data"]
+            assert have.flags.writeable and np.array_equal(have, want)
+            have[(0,) * have.ndim] = -1  # changes this array only
+    assert all(np.array_equal(r["data"], v) for r, v in zip(Blobs.to_dicts(order_by="id"), values))
+    assert "=BLOB=" in repr(Blobs()) and "(Total: 4)" in repr(Blobs())

@@ -60,9 +60,17 @@ def decoders(query: Any, names: list[str], download_path: str | None = None,
     return [column_decoder(query, a, download_path, squeeze, stores) for a in attrs]
 
 
-def decoded_columns(query: Any, names: list[str], raw: list, **kw: Any) -> list[list]:
-    """Column-wise decoded values."""
+def _columns(raw: list, names: list[str]) -> list[list]:
+    """The driver rows as columns; ``raw`` is emptied, so that decoders that work in place
+    release each large driver value (a blob) as soon as it is decoded."""
     cols = [list(c) for c in zip(*raw)] if raw else [[] for _ in names]
+    raw.clear()
+    return cols
+
+
+def decoded_columns(query: Any, names: list[str], raw: list, **kw: Any) -> list[list]:
+    """Column-wise decoded values (``raw`` is consumed)."""
+    cols = _columns(raw, names)
     for i, dec in enumerate(decoders(query, names, kw.get("download_path"), kw.get("squeeze", False))):
         if dec is not None:
             cols[i] = dec(cols[i])
@@ -87,7 +95,7 @@ def to_dicts(self: Any, order_by: Any = None, limit: int | None = None,
             return [dict(zip(names, r)) for r in raw]
         if not raw:
             return []
-        cols = [list(c) for c in zip(*raw)]
+        cols = _columns(raw, names)
         for i, dec in enumerate(decs):
             if dec is not None:
                 cols[i] = dec(cols[i])
@@ -385,9 +393,10 @@ def _preview_rows(query: Any, limit: int | None) -> tuple[list[str], list, int]:
     plain = [nm for nm in names if not query.heading[nm].codec]
     _, raw = rows(query, plain, limit=limit)  # Top's own order is kept, else KEY order
     total = len(query) if len(raw) >= limit else len(raw)
+    count = len(raw)
     cols = decoded_columns(query, plain, raw)  # plain columns only: converters, no codecs
     idx = {nm: i for i, nm in enumerate(plain)}
-    table = [[cols[idx[nm]][j] if nm in idx else b"" for nm in names] for j in range(len(raw))]
+    table = [[cols[idx[nm]][j] if nm in idx else b"" for nm in names] for j in range(count)]
     return names, table, total
 
 

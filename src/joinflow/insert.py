@@ -8,8 +8,11 @@ import datetime as dt
 import json
 import math
 import re
+import sys
 import uuid
 import warnings
+from itertools import repeat
+from operator import is_not, itemgetter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -81,6 +84,13 @@ def normalize(table: TableRef, rows: Any) -> tuple[list[str], list[list]]:
     if not rows:
         return [], []
     first = rows[0]
+    if set(map(type, rows)) == {dict} and set(map(len, rows)) == {len(first)}:
+        # the common case, checked at C speed: dicts of as many fields as the first, each
+        # holding all of its fields, hold the same fields
+        try:
+            return list(first), [list(map(itemgetter(nm), rows)) for nm in first]
+        except KeyError:
+            pass
     kinds = {"record" if isinstance(r, np.void) else "dict"
              if isinstance(r, collections.abc.Mapping) else "sequence" for r in rows}
     if len(kinds) > 1:
@@ -133,6 +143,16 @@ PLAIN_CLASSES: dict[str, tuple] = {
     "timestamp": (dt.datetime, dt.date), "time": (dt.timedelta, dt.time), "bool": (bool,)}
 
 
+def _refusing_infinity(check: Callable[[Any], Any], backend: str) -> Callable[[Any], Any]:
+    def check_finite(v: Any) -> Any:
+        v = check(v)
+        if isinstance(v, (float, np.floating)) and math.isinf(v):
+            raise errors.DataError(f"{v} cannot be stored: {backend} float columns have no "
+                                   "infinite values")
+        return v
+    return check_finite
+
+
 def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
                ) -> Callable[..., list]:
     """``convert(column, keys=None)``: driver values for a column (``keys``: each row's
@@ -146,13 +166,18 @@ def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
     nan_is_null = not attr.codec and core != "json"
     # the same checks on every backend (the driver's own words only as a last resort)
     check = None if attr.codec else value_check(core, attr.spec.args)
+    finite_only = core in ("float32", "float64") and check is not None and \
+        not table.connection.backend.stores_infinity
+    if finite_only:
+        check = _refusing_infinity(check, table.connection.backend.name)
     # fast paths: plain ints, floats and strings that are valid as they are
     int_range = float_range = str_limit = None
     if check is not None:
         if core in INTEGER_RANGES:
             int_range = INTEGER_RANGES[core]
         elif core in ("float32", "float64"):
-            top = 3.4028234663852886e38 if core == "float32" else math.inf
+            top = 3.4028234663852886e38 if core == "float32" else \
+                sys.float_info.max if finite_only else math.inf
             int_range = float_range = (-top, top)
         elif core in ("char", "varchar", "text"):
             str_limit = attr.spec.args[0] if core != "text" else math.inf
@@ -197,8 +222,33 @@ def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
             return v if enc is None else enc(v, key)
         return careful(v, key)
 
+    adapt = None if enc is None else enc.adapt  # codec columns are never plain (no check)
+    kinds_ok = {float} if float_range is not None else {int} if int_range is not None else \
+        {str} if str_limit is not None else set(plain)
+
+    def plain_column(col: list) -> list | None:
+        """The column converted at C speed when every value is of a class that passes as it
+        is (ints and floats in range and not NaN, strings within the limit, dates...), else
+        None (then each value is converted by ``one``, which words the errors)."""
+        kinds = set(map(type, col))
+        if not kinds or not kinds <= kinds_ok:
+            return None
+        if float_range is not None:
+            total = sum(col)
+            if total != total or not float_range[0] <= min(col) <= max(col) <= float_range[1]:
+                return None  # NaN (NULL) or out of range
+        elif int_range is not None:
+            if not int_range[0] <= min(col) <= max(col) <= int_range[1]:
+                return None
+            return col  # (an integer adapter leaves an int in range as it is)
+        elif str_limit is not None and max(map(len, col)) > str_limit:
+            return None
+        return col if adapt is None else list(map(adapt, col))
+
     def convert(col: list, keys: list | None = None) -> list:
         if keys is None:
+            if kinds_ok and len(col) > 8 and (done := plain_column(col)) is not None:
+                return done
             return [one(v) for v in col]
         return [one(v, k) for v, k in zip(col, keys)]
     return convert
@@ -243,7 +293,7 @@ def _check_missing(table: TableRef, names: list[str], empty_row: bool = False) -
 # --------------------------------------------------------------------------- writing
 def _has_none(column: list) -> bool:
     """``None in column`` without comparing arrays element-wise."""
-    return any(v is None for v in column)
+    return not all(map(is_not, column, repeat(None)))
 
 
 def _groups(table: TableRef, names: list[str], cols: list[list]) -> list[tuple[list[str], list]]:

@@ -113,8 +113,10 @@ def integer_value(value: Any) -> Any:
 
 def bytes_value(value: Any) -> Any:
     """A bytes attribute takes bytes (or a buffer of them): not arrays or other objects."""
-    if value is None or isinstance(value, (bytes, bytearray, memoryview)):
+    if value is None or isinstance(value, (bytes, bytearray)):
         return value
+    if isinstance(value, memoryview):  # the drivers bind contiguous buffers only
+        return value if value.c_contiguous else value.tobytes()
     raise errors.DataError(f"a bytes attribute takes bytes, not {type(value).__name__} "
                            "(store Python objects and arrays in a <blob> attribute)")
 
@@ -277,6 +279,7 @@ class Backend:
     name: ClassVar[str] = ""
     placeholder: ClassVar[str] = "?"
     quote_char: ClassVar[str] = '"'
+    stores_infinity: ClassVar[bool] = True  # float columns hold inf/-inf (MySQL's do not)
     type_sql: ClassVar[dict[str, str]] = {}
     #: True where the database checks unsigned ranges itself (MySQL)
     native_unsigned: ClassVar[bool] = False
@@ -399,6 +402,11 @@ class Backend:
 
     def converter(self, core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         """A function converting a fetched driver value into the Python value, or None."""
+        return None
+
+    def column_converter(self, core: str, args: tuple = ()) -> Callable[[list], list] | None:
+        """A faster equivalent of `converter` for a whole fetched column without NULLs, or None
+        (then `converter` is applied value by value)."""
         return None
 
     # -- connection ----------------------------------------------------------

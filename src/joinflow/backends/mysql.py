@@ -30,6 +30,7 @@ DISCONNECT_CODES = {2006, 2013, 2014, 2045, 2055, 0}
 
 class MySQLBackend(Backend):
     name = "mysql"
+    stores_infinity = False
     dialect = "mysql"
     placeholder = "%s"
     quote_char = "`"
@@ -87,6 +88,9 @@ class MySQLBackend(Backend):
         return raw
 
     def on_connect(self, raw: Any) -> None:
+        # large blobs arrive as memoryviews of the packed buffer: written as hex literals
+        # straight from the buffer, as PyMySQL writes bytes, without a copy into bytes first
+        raw.encoders[memoryview] = _escape_buffer
         with raw.cursor() as cur:
             cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,"
                         "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO'")
@@ -138,11 +142,11 @@ class MySQLBackend(Backend):
         """PyMySQL sends bytes; a value the server cannot receive is refused up front (the
         server would otherwise drop the connection)."""
         value = bytes_value(value)
-        if isinstance(value, (memoryview, bytearray)):
-            value = bytes(value)
-        if isinstance(value, bytes) and len(value) > self.max_packet - (1 << 16):
+        size = 0 if value is None else value.nbytes if isinstance(value, memoryview) \
+            else len(value)
+        if size > self.max_packet - (1 << 16):
             raise errors.DataError(
-                f"a value of {len(value):,} bytes exceeds the server's max_allowed_packet "
+                f"a value of {size:,} bytes exceeds the server's max_allowed_packet "
                 f"({self.max_packet:,} bytes): raise it on the server, or keep the attribute in "
                 "an object store (<blob@store>)")
         return value
@@ -331,3 +335,8 @@ class MySQLBackend(Backend):
         if self.is_disconnect(exc):
             return errors.LostConnectionError(msg)
         return errors.JoinflowError(f"mysql error {code}: {msg}")
+
+
+def _escape_buffer(value: memoryview, mapping: Any = None) -> str:
+    """PyMySQL encoder for memoryviews: the hex literal PyMySQL writes for bytes."""
+    return f"X'{value.hex()}'"

@@ -53,6 +53,8 @@ def _lower(value: Any) -> Any:
 
 
 def _date(value: Any) -> Any:
+    if value.__class__ is dt.date:
+        return value.isoformat()
     if isinstance(value, str):
         value = _parse_when(value, "date")
     if isinstance(value, dt.datetime):
@@ -125,6 +127,16 @@ def _to_datetime(v: Any) -> Any:
 
 def _to_date(v: Any) -> Any:
     return (_from_date(v) if len(v) == 10 else _from_date(v[:10])) if v.__class__ is str else v
+
+
+def _to_dates(column: list) -> list:
+    """`_to_date` of each value: at C speed when all are ISO dates (as joinflow writes them;
+    a longer text or another type makes ``fromisoformat`` raise, and then each value is
+    converted by `_to_date`)."""
+    try:
+        return list(map(_from_date, column))
+    except (TypeError, ValueError):
+        return [_to_date(v) for v in column]
 
 
 class SQLiteBackend(Backend):
@@ -255,6 +267,9 @@ class SQLiteBackend(Backend):
             "uuid": lambda v: None if v is None else uuid.UUID(bytes=v),
             "json": lambda v: None if v is None else json.loads(v),
         }.get(core)
+
+    def column_converter(self, core: str, args: tuple = ()) -> Callable[[list], list] | None:
+        return _to_dates if core == "date" else None
 
     def json_scalar(self, value: Any) -> Any:
         if isinstance(value, bool):

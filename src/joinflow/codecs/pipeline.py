@@ -110,8 +110,10 @@ class ColumnDecoder:
     """Turns a fetched column of driver values into Python values for one attribute."""
 
     def __init__(self, convert: Callable[[Any], Any] | None, codecs: list[Codec],
-                 context: CodecContext | None) -> None:
+                 context: CodecContext | None,
+                 convert_column: Callable[[list], list] | None = None) -> None:
         self.convert, self.context = convert, context
+        self.convert_column = convert_column
         inner_first = list(reversed(codecs))
         # a codec whose outer neighbour takes local files may hand it large objects as files
         self.steps = [(c, replace(context, files_ok=True)
@@ -120,9 +122,13 @@ class ColumnDecoder:
                       for i, c in enumerate(inner_first)]
 
     def __call__(self, column: list) -> list:
+        """The decoded column. ``column`` is consumed: a codec may decode it in place."""
         if self.convert is not None:
             convert = self.convert
-            column = [None if v is None else convert(v) for v in column]
+            if self.convert_column is not None and None not in column:  # (driver values)
+                column = self.convert_column(column)
+            else:
+                column = [None if v is None else convert(v) for v in column]
         for codec, ctx in self.steps:
             column = codec.decode_column(column, context=ctx)  # type: ignore[arg-type]
         return column
@@ -138,7 +144,8 @@ def column_decoder(query: Any, attr: Any, download_path: str | None = None,
     conn = query.connection
     convert = conn.backend.converter(attr.core, attr.spec.args) if attr.core else None
     if not attr.codec:
-        return ColumnDecoder(convert, [], None) if convert is not None else None
+        return None if convert is None else ColumnDecoder(
+            convert, [], None, conn.backend.column_converter(attr.core, attr.spec.args))
     ctx = make_context(column_origin(attr), attr, conn.config, stores, squeeze=squeeze,
                        download_to=download_path, tracking=_tracking(conn, attr))
     return ColumnDecoder(convert, chain_of(attr), ctx)
