@@ -150,16 +150,15 @@ def load_heading(conn: Any, schema: str, table: str) -> Heading:
         _is_v2_schema(conn, schema)
     attrs = []
     for col in cols:
-        if col.name.startswith("_"):
-            continue  # hidden attributes
         spec, comment = column_type(col, backend.name == "sqlite", raw_blobs)
         in_key = col.name in pk_order
         attrs.append(Attribute(col.name, spec, in_key, col.nullable, _default(col), comment,
                                col.sql_type, lineage.get(col.name), col.autoincrement))
     order = {name: i for i, name in enumerate(pk_order)}
     keys = sorted((a for a in attrs if a.in_key), key=lambda a: order[a.name])
-    heading = Heading(keys + [a for a in attrs if not a.in_key],
-                      backend.table_comment(conn.run, schema, table))
+    heading = Heading(keys + [a for a in attrs if not a.in_key and not a.is_hidden],
+                      backend.table_comment(conn.run, schema, table),
+                      hidden=tuple(a for a in attrs if a.is_hidden and not a.in_key))
     conn._heading_cache[cache_key] = heading
     return heading
 

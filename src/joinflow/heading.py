@@ -94,6 +94,12 @@ class Attribute:
             return "enum(" + ", ".join("'" + v.replace("'", "''") + "'" for v in spec.args) + ")"
         return spec.declared or spec.render()
 
+    @property
+    def is_hidden(self) -> bool:
+        """A platform-managed column (``_job_start_time``, ...): kept out of headings, fetches
+        and joins (DataJoint 2.x)."""
+        return self.name.startswith("_")
+
     def replace(self, **changes: Any) -> "Attribute":
         return dataclasses.replace(self, **changes)
 
@@ -101,13 +107,14 @@ class Attribute:
 class Heading:
     """An ordered, immutable collection of attributes."""
 
-    __slots__ = ("_attrs", "_index", "table_comment")
+    __slots__ = ("_attrs", "_index", "table_comment", "hidden")
 
     def __init__(self, attributes: list[Attribute] | tuple[Attribute, ...] = (),
-                 table_comment: str = "") -> None:
+                 table_comment: str = "", hidden: tuple[Attribute, ...] = ()) -> None:
         self._attrs = tuple(attributes)
         self._index = {a.name: a for a in self._attrs}
         self.table_comment = table_comment
+        self.hidden = tuple(hidden)  # a table's hidden columns (not part of the relation)
 
     # mapping-like access
     def __getitem__(self, name: str) -> Attribute:
@@ -131,6 +138,11 @@ class Heading:
     @property
     def attributes(self) -> dict[str, Attribute]:
         return dict(self._index)
+
+    @property
+    def _attributes(self) -> dict[str, Attribute]:
+        """Every column, hidden ones included (DataJoint's name)."""
+        return {**self._index, **{a.name: a for a in self.hidden}}
 
     def values(self) -> tuple[Attribute, ...]:
         return self._attrs

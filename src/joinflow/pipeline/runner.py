@@ -168,6 +168,7 @@ def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_o
     job = table.jobs if reserve_jobs else None
     if isinstance(todo, Claim):
         todo = todo.iter(job)
+    maker = Maker(table, job, make_kwargs)
     success, skipped, failures = 0, 0, []
     for key in todo:
         if stop_requested.is_set():
@@ -175,7 +176,7 @@ def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_o
         if job is not None and not reserved and not retry_deadlocks(partial(job.reserve, key)):
             continue
         try:
-            done = _make(table, job, key, make_kwargs)
+            done = maker(key)
         except Exception as exc:
             if not suppress_errors:
                 raise
@@ -187,33 +188,51 @@ def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_o
             "error": len(failures), "skip": skipped}
 
 
-def _make(table: Any, job: Job | None, key: dict, make_kwargs: dict) -> bool:
-    start = time.time()
-    in_make.set()
-    try:
-        done = table._make_one(key, make_kwargs)
-    except Exception as exc:
-        log.error("%s.make(%r) failed: %s", type(table).__name__, key, _describe(exc))
+class Maker:
+    """``make`` of one key at a time, for one populate: what does not change between keys
+    (the shape of ``make``, the done check's statement, the job statements) is settled once.
+    With a jobs queue, the key's job ends (deleted, or ``success`` with
+    ``jobs.keep_completed``) inside the transaction that writes its rows: both commit or
+    neither does, so a key is never left made but still reserved, nor done but lost."""
+
+    def __init__(self, table: Any, job: Job | None, make_kwargs: dict) -> None:
+        self.table, self.job, self.make_kwargs = table, job, make_kwargs
+        self.tripartite = table._tripartite()
+        self.done = table._done_check()
+        self.keep = bool(table.connection.config["jobs.keep_completed"])
+        self.name = type(table).__name__
+
+    def __call__(self, key: dict) -> bool:
+        job = self.job
+        finish = None
         if job is not None:
-            stack, message = traceback.format_exc(), _describe(exc)
-            retry_deadlocks(lambda: job.error(key, message, stack))
-        raise
-    except WorkerStop:  # a worker told to stop: the key goes back to the queue
-        if job is not None:
-            _release_quietly(job, key)
-        raise
-    except BaseException as exc:  # SystemExit, KeyboardInterrupt in make: recorded (DataJoint)
-        if job is not None:
-            _record_quietly(job, key, _describe(exc), traceback.format_exc())
-        raise
-    finally:
-        in_make.clear()
-    duration = time.time() - start
-    if job is not None:
-        retry_deadlocks(lambda: job.complete(key, duration))
-    log.info("%s %r %s in %.3f s", type(table).__name__, key,
-             "made" if done else "already made", duration)
-    return done
+            def finish(made: bool, start: float) -> None:
+                job.complete(key, time.time() - start, keep=self.keep)
+        in_make.set()
+        start = time.time()
+        try:
+            done = self.table._make_one(key, self.make_kwargs, self.tripartite, self.done,
+                                        finish)
+        except Exception as exc:
+            log.error("%s.make(%r) failed: %s", self.name, key, _describe(exc))
+            if job is not None:
+                stack, message = traceback.format_exc(), _describe(exc)
+                retry_deadlocks(lambda: job.error(key, message, stack))
+            raise
+        except WorkerStop:  # a worker told to stop: the key goes back to the queue
+            if job is not None:
+                _release_quietly(job, key)
+            raise
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt in make: recorded (DataJoint)
+            if job is not None:
+                _record_quietly(job, key, _describe(exc), traceback.format_exc())
+            raise
+        finally:
+            in_make.clear()
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %r %s in %.3f s", self.name, key, "made" if done else "already made",
+                     time.time() - start)
+        return done
 
 
 def _release_quietly(job: Job, key: dict) -> None:
