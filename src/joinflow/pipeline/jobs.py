@@ -278,28 +278,33 @@ class Job(FreeTable):
         return n == 1
 
     def claim_next(self, priority: int | None = None) -> dict | None:
-        """Reserve the most urgent due pending job and return its key (None if there is
-        none), autocommitted so the reservation is visible to everyone at once. One statement
-        on PostgreSQL (``UPDATE ... WHERE key IN (SELECT ... FOR UPDATE SKIP LOCKED)
-        RETURNING``: concurrent workers never wait for or collide on the same row) and on
-        SQLite (``UPDATE ... RETURNING`` under its single writer); on MySQL/MariaDB, which has
-        no ``UPDATE ... RETURNING``, ``UPDATE ... ORDER BY ... LIMIT 1`` and a ``SELECT`` of
-        the row this session just reserved."""
+        """Reserve the most urgent due pending job and return its key (None if none)."""
+        keys = self.claim(1, priority)
+        return keys[0] if keys else None
+
+    def claim(self, count: int = 1, priority: int | None = None) -> list[dict]:
+        """Reserve up to ``count`` of the most urgent due pending jobs and return their keys
+        (most urgent first), autocommitted so the reservations are visible at once. One
+        statement on PostgreSQL (``UPDATE ... WHERE key IN (SELECT ... FOR UPDATE SKIP
+        LOCKED) RETURNING``: concurrent workers never wait for or collide on the same rows)
+        and on SQLite (``UPDATE ... RETURNING`` under its single writer); on MySQL/MariaDB,
+        which has no ``UPDATE ... RETURNING``, ``UPDATE ... ORDER BY ... LIMIT n`` and a
+        ``SELECT`` of the rows this session holds."""
         conn = self.connection
         sql, read = self._claim_sql(priority is not None)
         info = session_info(conn)
         params: list = ["reserved", *info.values(), "pending"]
         if priority is not None:
             params.append(int(priority))
-        rows = conn.query(sql, params)
-        if read is not None:  # MySQL: which row did the UPDATE take?
-            if rows.rowcount != 1:
-                return None
+        rows = conn.query(sql, [*params, int(count)])
+        if read is not None:  # MySQL: which rows did the UPDATE take?
+            if rows.rowcount < 1:
+                return []
             rows = conn.query(read, ["reserved", info["connection_id"], info["pid"],
                                      info["host"]])
-        if not rows:
-            return None
-        return self._python_key(list(self.key_attrs), rows[0])
+        pk = list(self.key_attrs)
+        ordered = sorted(rows, key=lambda r: (r[-2], r[-1])) if len(rows) > 1 else rows
+        return [self._python_key(pk, r[:-2]) for r in ordered]
 
     def _claim_sql(self, with_priority: bool) -> tuple[str, str | None]:
         """The claim statement (and, on MySQL, the read-back), rendered once per table."""
@@ -314,17 +319,17 @@ class Job(FreeTable):
         due = f"{q('status')} = {PH} AND {q('scheduled_time')} <= {self._now()}"
         if with_priority:
             due += f" AND {q('priority')} <= {PH}"
-        urgent = f"ORDER BY {q('priority')}, {q('scheduled_time')} LIMIT 1"
+        urgent = f"ORDER BY {q('priority')}, {q('scheduled_time')}"
+        back = f"{pk}, {q('priority')}, {q('scheduled_time')}"
         read = None
         if name == "mysql":
-            sql = f"UPDATE {table} SET {sets} WHERE {due} {urgent}"
-            read = (f"SELECT {pk} FROM {table} WHERE {q('status')} = {PH} AND "
-                    f"{q('connection_id')} = {PH} AND {q('pid')} = {PH} AND {q('host')} = {PH} "
-                    f"ORDER BY {q('reserved_time')} DESC LIMIT 1")
+            sql = f"UPDATE {table} SET {sets} WHERE {due} {urgent} LIMIT {PH}"
+            read = (f"SELECT {back} FROM {table} WHERE {q('status')} = {PH} AND "
+                    f"{q('connection_id')} = {PH} AND {q('pid')} = {PH} AND {q('host')} = {PH}")
         else:
             lock = " FOR UPDATE SKIP LOCKED" if name == "postgresql" else ""
             sql = (f"UPDATE {table} SET {sets} WHERE ({pk}) IN (SELECT {pk} FROM {table} "
-                   f"WHERE {due} {urgent}{lock}) RETURNING {pk}")
+                   f"WHERE {due} {urgent} LIMIT {PH}{lock}) RETURNING {back}")
         cache[with_priority] = (sql, read)
         return sql, read
 
