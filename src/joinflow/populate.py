@@ -106,14 +106,24 @@ class AutoPopulate:
                  limit: int | None = None, order: str = "original",
                  make_kwargs: dict | None = None, processes: int = 1,
                  keys: list | None = None, priority: int | None = None,
-                 refresh: bool | None = None) -> dict:
+                 refresh: bool | None = None, executor: Any = None) -> dict:
         """Call ``make`` for each pending key. Returns ``{'success': n, 'error': n,
         'skip': n, 'success_count': n, 'error_list': [(key, error), ...]}``; errors are
         raised unless ``suppress_errors`` (then collected as ``repr`` text, or the exception
-        objects with ``return_exception_objects``)."""
+        objects with ``return_exception_objects``). ``executor``: a ``dask.distributed``
+        client whose cluster runs the work (``processes`` tasks, default one per worker
+        thread), coordinated by the jobs queue (see :mod:`joinflow.dask`)."""
         conn = self.connection
         if conn.in_transaction:
             raise errors.JoinflowError("populate cannot be called inside a transaction")
+        if executor is not None:
+            from .dask import populate as populate_dask
+            return populate_dask(self, executor, *restrictions,
+                                 n_workers=processes if processes > 1 else None,
+                                 suppress_errors=suppress_errors,
+                                 return_exception_objects=return_exception_objects,
+                                 max_calls=max_calls, priority=priority, refresh=refresh,
+                                 make_kwargs=make_kwargs, keys=keys)
         if order not in ("original", "reverse", "random"):
             raise errors.JoinflowError("order must be 'original', 'reverse' or 'random'")
         if reserve_jobs or processes != 1:  # the jobs queue / worker processes: pipeline/

@@ -152,7 +152,7 @@ class Claim:
                 if not held:
                     want = batch if self.max_calls is None else min(batch,
                                                                     self.max_calls - count)
-                    held = retry_deadlocks(lambda: job.claim(want, self.priority))
+                    held = retry_deadlocks(partial(job.claim, want, self.priority))
                     if not held:
                         return
                     started = time.monotonic()
