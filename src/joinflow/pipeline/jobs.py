@@ -203,6 +203,11 @@ class Job(FreeTable):
     def target(self) -> Any:
         return self._target
 
+    @property
+    def definition(self) -> str:  # type: ignore[override]
+        """The jobs table's definition (its key in the target's declared types)."""
+        return definition_for(self._target)
+
     # -- views by status -------------------------------------------------------------------
     def _status(self, status: str) -> Job:
         return self & {"status": status}
