@@ -225,3 +225,36 @@ def test_upstream_in_make(schema):
     assert (Pairing & {"subject_id": 1, "session": 2}).fetch1("text") == "alice with 2"
     with pytest.raises(dj.errors.JoinflowError, match="only available inside make"):
         Pairing().upstream
+
+
+def test_failed_make_leaves_no_uploaded_objects(schema, tmp_path):
+    import numpy as np
+    from storage_helpers import files_under
+
+    stores = {"default": "main", "main": {"protocol": "file", "location": str(tmp_path / "s")}}
+    with dj.config.override(stores=stores):
+        @schema
+        class Src(dj.Manual):
+            definition = """
+            sid : int32
+            """
+
+        @schema
+        class Stored(dj.Computed):
+            definition = """
+            -> Src
+            ---
+            data : <blob@>
+            """
+
+            def make(self, key):
+                self.insert1({**key, "data": np.arange(1000.0) + key["sid"]})
+                if key["sid"] == 1:
+                    raise RuntimeError("failed after the upload")
+
+        Src.insert([{"sid": 0}, {"sid": 1}])
+        result = Stored.populate(reserve_jobs=True, suppress_errors=True)
+        assert result["success_count"] == 1 and result["error"] == 1
+        assert len(files_under(tmp_path / "s")) == 1  # only the committed row's object
+        assert Stored.jobs.errors.fetch1("error_message") == "RuntimeError: failed after the upload"
+        assert (Stored & {"sid": 0}).fetch1("data")[5] == 5.0
