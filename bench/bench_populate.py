@@ -112,7 +112,7 @@ def run_joinflow(backend: str, n: int, workdir: Path, modes: dict,
     for name, kwargs in modes.items():
         conn = connect(backend, workdir / f"{uuid.uuid4().hex[:8]}.db")
         schema = dj.Schema("benchjf_" + uuid.uuid4().hex[:8], connection=conn)
-        cpu = name.startswith("cpu")
+        work = cpu_ms if name.startswith("cpu") else 0
 
         @schema
         class Src(dj.Manual):
@@ -121,10 +121,11 @@ def run_joinflow(backend: str, n: int, workdir: Path, modes: dict,
         @schema
         class Comp(dj.Computed):
             definition = "-> Src\n---\nvalue : int32"
+            cpu = work
 
             def make(self, key):
-                if cpu:
-                    burn(cpu_ms)
+                if self.cpu:
+                    burn(self.cpu)
                 self.insert1(dict(key, value=key["sid"]))
 
         Src.insert([{"sid": i} for i in range(n)])

@@ -225,7 +225,7 @@ def test_upstream_in_make(schema):
     assert seen == {(1, 1, 2): ([1, 2], 10), (1, 2, 2): ([1, 2], 20), (2, 1, 2): ([2], 30)}
     assert (Pairing & {"subject_id": 1, "session": 2}).fetch1("text") == "alice with 2"
     with pytest.raises(dj.errors.JoinflowError, match="only available inside make"):
-        Pairing().upstream
+        _ = Pairing().upstream
 
 
 def test_failed_make_leaves_no_uploaded_objects(schema, tmp_path):

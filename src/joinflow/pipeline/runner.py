@@ -144,7 +144,8 @@ class Claim:
         self.priority, self.max_calls = priority, max_calls
 
     def iter(self, job: Job) -> Iterator[dict]:
-        count, batch, held = 0, 1, []
+        count, batch = 0, 1
+        held: list[dict] = []
         try:
             while self.max_calls is None or count < self.max_calls:
                 if stop_requested.is_set():
