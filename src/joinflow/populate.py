@@ -197,7 +197,8 @@ class AutoPopulate:
         Four statements when make inserts one row: BEGIN, the check, INSERT, COMMIT (the
         insert needs no savepoint: if it fails, the key fails). ``finish(made, start)``, if
         given, runs inside the transaction just before COMMIT (the jobs queue ends the key's
-        job there, so the rows and the job's end commit together)."""
+        job there, so the rows and the job's end commit together). ``done=False`` skips the
+        check (the caller holds the key's reservation and checks after a failure instead)."""
         conn = self.connection
         if tripartite is None:
             tripartite = self._tripartite()
@@ -208,7 +209,8 @@ class AutoPopulate:
                 fetched = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
                 computed = _as_tuple(self.make_compute(dict(key), *fetched))
             with conn.transaction:
-                if (done(key) if done is not None else self._unrestricted() & key):
+                if done is not False and \
+                        (done(key) if done is not None else self._unrestricted() & key):
                     # done meanwhile by another worker
                     if finish is not None:
                         finish(False, start)

@@ -239,9 +239,15 @@ class Maker:
         in_make.set()
         start = time.time()
         try:
-            done = self.table._make_one(key, self.make_kwargs, self.tripartite, self.done,
-                                        finish)
+            # A reserved key is not checked before make: no worker using the queue can have
+            # made it since refresh queued it. Only a populate that bypasses the queue could;
+            # then make's insert fails on the key, and the check after the failure says so.
+            done = self.table._make_one(key, self.make_kwargs, self.tripartite,
+                                        False if job is not None else self.done, finish)
         except Exception as exc:
+            if job is not None and _made_meanwhile(self, key):
+                retry_deadlocks(lambda: job.complete(key, time.time() - start, keep=self.keep))
+                return False
             log.error("%s.make(%r) failed: %s", self.name, key, _describe(exc))
             if job is not None:
                 stack, message = traceback.format_exc(), _describe(exc)
@@ -261,6 +267,15 @@ class Maker:
             log.info("%s %r %s in %.3f s", self.name, key, "made" if done else "already made",
                      time.time() - start)
         return done
+
+
+def _made_meanwhile(maker: Maker, key: dict) -> bool:
+    """After a failed make of a reserved key: whether the table holds the key anyway (made
+    by a populate that does not use the queue); the failure was then the collision."""
+    try:
+        return bool(maker.done(key))
+    except errors.JoinflowError:
+        return False
 
 
 def _release_quietly(job: Job, key: dict) -> None:
