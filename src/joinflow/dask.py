@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copyreg
 import os
+import pickle
 import threading
 import uuid
 import weakref
@@ -44,10 +45,10 @@ def populate(tables: Any, client: Any, *restrictions: Any, n_workers: int | None
     """Populate ``tables`` (one table, or several in dependency order, each finished before
     the next starts) with ``n_workers`` tasks on the cluster of ``client`` (default: one
     task per worker process of the cluster; tasks sharing a process take turns on its
-    connection). Returns ``{'success_count', 'error_list',
-    'success', 'error', 'skip'}`` summed over the tasks and tables; a failed key's job is left
-    in ``error`` with the message and stack. With ``suppress_errors=False`` the first
-    error is raised here once the tasks are done."""
+    connection). Returns ``{'success_count', 'error_list', 'success', 'error', 'skip'}``
+    summed over the tasks and tables; a failed key's job is left in ``error`` with the
+    message and stack. With ``suppress_errors=False`` the first error is raised here once
+    the tasks are done (the other keys are made meanwhile)."""
     _require_distributed()
     if n_workers is None:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
@@ -88,9 +89,7 @@ def _populate_one(table: Any, client: Any, restrictions: tuple, *, n_workers: in
         parts = [p for p in parts if p is None or p > 0]
     if not parts:
         return _empty()
-    cls = type(inst)
-    settings = _settings(inst.connection)
-    futures = [client.submit(_task, cls, settings, part, priority, make_kwargs,
+    futures = [client.submit(_task, type(inst), part, priority, make_kwargs,
                              return_exception_objects, pure=False) for part in parts]
     total = _empty()
     for result in client.gather(futures):
@@ -98,11 +97,13 @@ def _populate_one(table: Any, client: Any, restrictions: tuple, *, n_workers: in
     return total
 
 
-def _task(cls: type, settings: dict, part: Any, priority: int | None, make_kwargs: dict,
+def _task(cls: type, part: list | int | None, priority: int | None, make_kwargs: dict,
           return_exception_objects: bool) -> dict:
-    """On a Dask worker: populate through the table's own connection (its module's, or one
-    per worker process for a class sent by value), one task at a time per connection, since
-    a ``make`` may use other tables on the same connection inside its transaction."""
+    """On a Dask worker: populate ``part`` (a list of keys to reserve one by one, or how many
+    keys to claim from the queue, None for all) through the table's own connection (its
+    module's, or one per worker process for a class sent by value), one task at a time per
+    connection, since a ``make`` may use other tables on that connection inside its
+    transaction."""
     from .pipeline import runner
     table = cls()
     conn = table.connection
@@ -112,7 +113,6 @@ def _task(cls: type, settings: dict, part: Any, priority: int | None, make_kwarg
                                  return_exception_objects=return_exception_objects,
                                  reserve_jobs=True, make_kwargs=make_kwargs,
                                  reserved=not isinstance(part, list))
-    import pickle
     checked = []
     for key, error in result["error_list"]:  # exceptions that cannot travel go as text
         if isinstance(error, BaseException):
