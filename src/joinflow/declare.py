@@ -128,6 +128,26 @@ def column_definition(attr: Attribute, backend: Any) -> str:
 
 SELECTORS = ("default", "filepath_default")
 
+#: DataJoint 2.x's hidden per-row job record (``jobs.add_job_metadata``), named here without
+#: the leading underscore that definitions do not allow
+JOB_METADATA = """\
+job_start_time = null : datetime(3) # when computation began
+job_duration = null : float32 # computation duration in seconds
+job_version = "" : varchar(64) # code version
+"""
+
+
+def job_metadata_attributes(table: str, config: Any, backend: Any) -> list[Attribute]:
+    """The hidden ``_job_start_time``, ``_job_duration``, ``_job_version`` columns that a
+    Computed or Imported table (not its parts) gets when ``jobs.add_job_metadata`` is set."""
+    from .naming import master_of, split_tier
+    if not config["jobs.add_job_metadata"] or master_of(table) is not None or \
+            split_tier(table)[0] not in ("_", "__"):
+        return []
+    from .definition.parser import parse_definition
+    spec = parse_definition("job_key : int8\n---\n" + JOB_METADATA, table=table)
+    return [a.replace(name="_" + a.name) for a in build_attributes(spec, [], backend)[1:]]
+
 
 def check_stores(attrs: list[Attribute], stores: Any, table: str = "") -> None:
     """Every store a column names must be configured; ``<x@>`` needs ``stores.default``

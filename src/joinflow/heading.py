@@ -94,6 +94,12 @@ class Attribute:
             return "enum(" + ", ".join("'" + v.replace("'", "''") + "'" for v in spec.args) + ")"
         return spec.declared or spec.render()
 
+    @property
+    def is_hidden(self) -> bool:
+        """A platform-managed column (``_job_start_time``, ...): kept out of headings, fetches
+        and joins (DataJoint 2.x)."""
+        return self.name.startswith("_")
+
     def replace(self, **changes: Any) -> "Attribute":
         return dataclasses.replace(self, **changes)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+import time
 from typing import Any
 
 from . import errors
@@ -24,6 +25,26 @@ log = logging.getLogger("joinflow")
 
 class AutoPopulate:
     _key_source: Any = None
+    _upstream_key: dict | None = None  # the key make() is working on (None outside make)
+    _upstream: Any = None              # self.upstream for that key, built on first use
+
+    @property
+    def upstream(self) -> Any:
+        """Inside ``make``: the ancestors of this table restricted to the rows the current
+        key comes from; ``self.upstream[Session]`` is ``Session`` restricted so
+        (DataJoint 2.3's ``self.upstream``). Built on first use within each ``make``."""
+        if self._upstream_key is None:
+            raise errors.JoinflowError("self.upstream is only available inside make()")
+        if self._upstream is None:
+            from .pipeline.upstream import Upstream
+            self._upstream = Upstream(self, self._upstream_key)
+        return self._upstream
+
+    @property
+    def _job_metadata(self) -> bool:
+        """Whether the table has the hidden job metadata columns (``jobs.add_job_metadata``
+        when it was declared)."""
+        return any(a.name == "_job_start_time" for a in self.heading.hidden)
 
     @property
     def key_source(self) -> Any:
@@ -85,14 +106,24 @@ class AutoPopulate:
                  limit: int | None = None, order: str = "original",
                  make_kwargs: dict | None = None, processes: int = 1,
                  keys: list | None = None, priority: int | None = None,
-                 refresh: bool | None = None) -> dict:
+                 refresh: bool | None = None, executor: Any = None) -> dict:
         """Call ``make`` for each pending key. Returns ``{'success': n, 'error': n,
         'skip': n, 'success_count': n, 'error_list': [(key, error), ...]}``; errors are
         raised unless ``suppress_errors`` (then collected as ``repr`` text, or the exception
-        objects with ``return_exception_objects``)."""
+        objects with ``return_exception_objects``). ``executor``: a ``dask.distributed``
+        client whose cluster runs the work (``processes`` tasks, default one per worker
+        thread), coordinated by the jobs queue (see :mod:`joinflow.dask`)."""
         conn = self.connection
         if conn.in_transaction:
             raise errors.JoinflowError("populate cannot be called inside a transaction")
+        if executor is not None:
+            from .dask import populate as populate_dask
+            return populate_dask(self, executor, *restrictions,
+                                 n_workers=processes if processes > 1 else None,
+                                 suppress_errors=suppress_errors,
+                                 return_exception_objects=return_exception_objects,
+                                 max_calls=max_calls, priority=priority, refresh=refresh,
+                                 make_kwargs=make_kwargs, keys=keys)
         if order not in ("original", "reverse", "random"):
             raise errors.JoinflowError("order must be 'original', 'reverse' or 'random'")
         if reserve_jobs or processes != 1:  # the jobs queue / worker processes: pipeline/
@@ -161,38 +192,74 @@ class AutoPopulate:
         return done
 
     def _make_one(self, key: dict, make_kwargs: dict, tripartite: bool | None = None,
-                  done: Any = None) -> bool:
+                  done: Any = None, finish: Any = None) -> bool:
         """Run ``make`` for one key in its own transaction; False if it was already done.
         Four statements when make inserts one row: BEGIN, the check, INSERT, COMMIT (the
-        insert needs no savepoint: if it fails, the key fails)."""
+        insert needs no savepoint: if it fails, the key fails). ``finish(made, start)``, if
+        given, runs inside the transaction just before COMMIT (the jobs queue ends the key's
+        job there, so the rows and the job's end commit together). ``done=False`` skips the
+        check (the caller holds the key's reservation and checks after a failure instead)."""
         conn = self.connection
         if tripartite is None:
             tripartite = self._tripartite()
-        if tripartite:
-            fetched = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
-            computed = _as_tuple(self.make_compute(dict(key), *fetched))
-        with conn.transaction:
-            if (done(key) if done is not None else self._unrestricted() & key):
-                # done meanwhile by another worker
-                return False
-            previous = getattr(conn, "_populating", False)
-            conn._populating = True
-            try:
-                if tripartite:
-                    again = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
-                    if not _same(again, fetched):
-                        raise errors.JoinflowError(
-                            f"the data make_fetch returned for {key} changed during "
-                            "make_compute; the key was not populated (try again)")
-                    self.make_insert(dict(key), *computed)
-                else:
-                    result = self.make(dict(key), **make_kwargs)
-                    if inspect.isgenerator(result):
-                        for _ in result:
-                            pass
-            finally:
-                conn._populating = previous
+        start = time.time()
+        self._upstream_key, self._upstream = dict(key), None
+        try:
+            if tripartite:
+                fetched = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
+                computed = _as_tuple(self.make_compute(dict(key), *fetched))
+            with conn.transaction:
+                if done is not False and \
+                        (done(key) if done is not None else self._unrestricted() & key):
+                    # done meanwhile by another worker
+                    if finish is not None:
+                        finish(False, start)
+                    return False
+                previous = getattr(conn, "_populating", False)
+                conn._populating = True
+                try:
+                    if tripartite:
+                        again = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
+                        if not _same(again, fetched):
+                            raise errors.JoinflowError(
+                                f"the data make_fetch returned for {key} changed during "
+                                "make_compute; the key was not populated (try again)")
+                        self.make_insert(dict(key), *computed)
+                    else:
+                        result = self.make(dict(key), **make_kwargs)
+                        if inspect.isgenerator(result):
+                            for _ in result:
+                                pass
+                finally:
+                    conn._populating = previous
+                if self._job_metadata:
+                    _set_job_metadata(self, key, start)
+                if finish is not None:
+                    finish(True, start)
+        finally:
+            self._upstream_key, self._upstream = None, None
         return True
+
+
+def _set_job_metadata(table: Any, key: dict, start: float) -> None:
+    """Fill the hidden ``_job_start_time``, ``_job_duration``, ``_job_version`` of the rows
+    ``make`` wrote for ``key`` (inside its transaction)."""
+    import datetime as dt
+
+    from .algebra.compiler import Compiler
+    from .backends.base import PH
+    from .pipeline.jobs import job_version
+    conn, backend = table.connection, table.connection.backend
+    heading, bind = table.heading, Compiler(backend).bind
+    hidden = {a.name: a.spec for a in heading.hidden}
+    names = [k for k in table.primary_key if k in key]
+    values = {"_job_start_time": dt.datetime.fromtimestamp(start),
+              "_job_duration": time.time() - start, "_job_version": job_version(conn.config)}
+    sets = ", ".join(f"{backend.quote(c)} = {PH}" for c in values)
+    where = " AND ".join(f"{backend.quote(k)} = {PH}" for k in names) or "1=1"
+    conn.query(f"UPDATE {backend.full_name(table.database, table.table_name)} SET {sets} "
+               f"WHERE {where}", [*(bind(v, hidden[c]) for c, v in values.items()),
+                                  *(bind(key[k], heading[k].spec) for k in names)])
 
 
 def _as_tuple(value: Any) -> tuple:

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from . import errors, lineage
 from .connection import Connection, conn as default_conn
-from .declare import build_attributes, check_stores, ddl, resolve_fk
+from .declare import build_attributes, check_stores, ddl, job_metadata_attributes, resolve_fk
 from .definition.parser import parse_definition
 from .delete import drop_tables
 from .naming import master_of, to_camel, to_snake
@@ -333,6 +333,7 @@ def declare_table(conn: Connection, schema: str, table: str, definition: str, co
     fks = [resolve_fk(d, context, class_name or table) for d in spec.foreign_keys]
     backend = conn.backend
     attrs = build_attributes(spec, fks, backend, context)
+    attrs += job_metadata_attributes(table, conn.config, backend)
     check_stores(attrs, conn.config["stores"], class_name or table)
     statements = ddl(schema, table, spec, fks, attrs, backend)
     _create_tracking_tables(conn, schema, attrs)

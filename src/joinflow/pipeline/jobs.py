@@ -88,7 +88,7 @@ def session_info(conn: Any) -> dict:
     else:
         user, cid = getpass.getuser(), 0
     info = {"user": str(user), "host": socket.gethostname(), "pid": os.getpid(),
-            "connection_id": int(cid)}
+            "connection_id": int(cid), "version": job_version(conn.config)}
     conn._jf_job_session = ((os.getpid(), id(conn._raw)), info)
     return info
 
@@ -101,6 +101,26 @@ def live_sessions(conn: Any) -> set[int] | None:
     if name == "postgresql":
         return {int(r[0]) for r in conn.query("SELECT pid FROM pg_stat_activity")}
     return None
+
+
+def job_version(config: Any) -> str:
+    """The code version recorded with jobs and computed rows (``jobs.version_method``:
+    ``'git'`` gives the short commit of the working directory, anything else nothing);
+    asked once per process."""
+    if config["jobs.version_method"] != "git":
+        return ""
+    if "git" not in _VERSIONS:
+        import subprocess
+        try:
+            out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True, timeout=5, check=False)
+            _VERSIONS["git"] = out.stdout.strip()[:64] if out.returncode == 0 else ""
+        except (OSError, subprocess.SubprocessError):
+            _VERSIONS["git"] = ""
+    return _VERSIONS["git"]
+
+
+_VERSIONS: dict[str, str] = {}
 
 
 def pid_alive(pid: int) -> bool:
@@ -264,32 +284,60 @@ class Job(FreeTable):
         return n == 1
 
     def claim_next(self, priority: int | None = None) -> dict | None:
-        """Reserve the most urgent due pending job and return its key (None if there is
-        none): ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE`` in one transaction on
-        PostgreSQL and MySQL/MariaDB, so concurrent workers never wait for or collide on the
-        same row; on SQLite the transaction (``BEGIN IMMEDIATE``) holds the write lock."""
-        conn, backend = self.connection, self.connection.backend
-        q, pk = self._q, list(self.key_attrs)
+        """Reserve the most urgent due pending job and return its key (None if none)."""
+        keys = self.claim(1, priority)
+        return keys[0] if keys else None
+
+    def claim(self, count: int = 1, priority: int | None = None) -> list[dict]:
+        """Reserve up to ``count`` of the most urgent due pending jobs and return their keys
+        (most urgent first), autocommitted so the reservations are visible at once. One
+        statement on PostgreSQL (``UPDATE ... WHERE key IN (SELECT ... FOR UPDATE SKIP
+        LOCKED) RETURNING``: concurrent workers never wait for or collide on the same rows)
+        and on SQLite (``UPDATE ... RETURNING`` under its single writer); on MySQL/MariaDB,
+        which has no ``UPDATE ... RETURNING``, ``UPDATE ... ORDER BY ... LIMIT n`` and a
+        ``SELECT`` of the rows this session holds."""
+        conn = self.connection
+        sql, read = self._claim_sql(priority is not None)
         info = session_info(conn)
-        where = f"{q('status')} = {PH} AND {q('scheduled_time')} <= {self._now()}"
-        params: list = ["pending"]
+        params: list = ["reserved", *info.values(), "pending"]
         if priority is not None:
-            where += f" AND {q('priority')} <= {PH}"
             params.append(int(priority))
-        lock = "" if backend.name == "sqlite" else " FOR UPDATE SKIP LOCKED"
-        select = (f"SELECT {', '.join(q(c) for c in pk)} FROM {self.full_table_name} "
-                  f"WHERE {where} ORDER BY {q('priority')}, {q('scheduled_time')} LIMIT 1{lock}")
-        with conn.transaction:
-            rows = conn.query(select, params)
-            if not rows:
-                return None
-            raw = rows[0]
-            sets = dict(status="reserved", **info)
-            assigns = ", ".join(f"{q(c)} = {PH}" for c in sets)
-            match = " AND ".join(f"{q(c)} = {PH}" for c in pk)
-            conn.query(f"UPDATE {self.full_table_name} SET {assigns}, {q('reserved_time')} = "
-                       f"{self._now()} WHERE {match}", [*sets.values(), *raw])
-        return self._python_key(pk, raw)
+        rows = conn.query(sql, [*params, int(count)])
+        if read is not None:  # MySQL: which rows did the UPDATE take?
+            if rows.rowcount < 1:
+                return []
+            rows = conn.query(read, ["reserved", info["connection_id"], info["pid"],
+                                     info["host"]])
+        pk = list(self.key_attrs)
+        ordered = sorted(rows, key=lambda r: (r[-2], r[-1])) if len(rows) > 1 else rows
+        return [self._python_key(pk, r[:-2]) for r in ordered]
+
+    def _claim_sql(self, with_priority: bool) -> tuple[str, str | None]:
+        """The claim statement (and, on MySQL, the read-back), rendered once per table."""
+        cache = self.__dict__.setdefault("_claim_cache", {})
+        if with_priority in cache:
+            return cache[with_priority]
+        name, q, table = self.connection.backend.name, self._q, self.full_table_name
+        pk = ", ".join(q(c) for c in self.key_attrs)
+        info = ("user", "host", "pid", "connection_id", "version")
+        sets = ", ".join(f"{q(c)} = {PH}" for c in ("status", *info))
+        sets += f", {q('reserved_time')} = {self._now()}"
+        due = f"{q('status')} = {PH} AND {q('scheduled_time')} <= {self._now()}"
+        if with_priority:
+            due += f" AND {q('priority')} <= {PH}"
+        urgent = f"ORDER BY {q('priority')}, {q('scheduled_time')}"
+        back = f"{pk}, {q('priority')}, {q('scheduled_time')}"
+        read = None
+        if name == "mysql":
+            sql = f"UPDATE {table} SET {sets} WHERE {due} {urgent} LIMIT {PH}"
+            read = (f"SELECT {back} FROM {table} WHERE {q('status')} = {PH} AND "
+                    f"{q('connection_id')} = {PH} AND {q('pid')} = {PH} AND {q('host')} = {PH}")
+        else:
+            lock = " FOR UPDATE SKIP LOCKED" if name == "postgresql" else ""
+            sql = (f"UPDATE {table} SET {sets} WHERE ({pk}) IN (SELECT {pk} FROM {table} "
+                   f"WHERE {due} {urgent} LIMIT {PH}{lock}) RETURNING {back}")
+        cache[with_priority] = (sql, read)
+        return sql, read
 
     def _python_key(self, pk: list[str], raw: tuple) -> dict:
         heading, backend = self._target.heading, self.connection.backend
@@ -306,16 +354,44 @@ class Job(FreeTable):
 
     def complete(self, key: dict, duration: float | None = None,
                  keep: bool | None = None) -> None:
-        """Mark done: kept as ``success`` with ``jobs.keep_completed``, otherwise deleted."""
+        """Mark done: kept as ``success`` with ``jobs.keep_completed``, otherwise deleted.
+        Called by populate inside the transaction that writes the key's rows, so the rows and
+        the job's end commit together (one statement)."""
         if keep is None:
             keep = bool(self.connection.config["jobs.keep_completed"])
+        sql = self._complete_sql(keep)
+        params = self._key_params(key)
         if keep:
-            self._update(key, {"status": "success", "duration": duration, "error_message": "",
-                                   "error_stack": None},
-                         raw_sets=f"{self._q('completed_time')} = {self._now()}")
-            return
-        where, params = self._key_where(key)
-        self.connection.query(f"DELETE FROM {self.full_table_name} WHERE {where}", params)
+            params = [duration, *params]
+        self.connection.query(sql, params)
+
+    def _complete_sql(self, keep: bool) -> str:
+        cache = self.__dict__.setdefault("_complete_cache", {})
+        if keep not in cache:
+            q, where = self._q, " AND ".join(f"{self._q(c)} = {PH}" for c in self.key_attrs)
+            if keep:
+                cache[keep] = (f"UPDATE {self.full_table_name} SET {q('status')} = 'success', "
+                               f"{q('duration')} = {PH}, {q('error_message')} = '', "
+                               f"{q('error_stack')} = NULL, {q('completed_time')} = "
+                               f"{self._now()} WHERE {where}")
+            else:
+                cache[keep] = f"DELETE FROM {self.full_table_name} WHERE {where}"
+        return cache[keep]
+
+    def _key_params(self, key: dict) -> list:
+        """The key's values in ``key_attrs`` order, adapted for the driver."""
+        adapters = self.__dict__.get("_adapters")
+        if adapters is None:
+            backend, heading = self.connection.backend, self._target.heading
+            adapters = self._adapters = [backend.adapter(heading[n].core, heading[n].spec.args)
+                                         for n in self.key_attrs]
+        params = []
+        for name, adapt in zip(self.key_attrs, adapters):
+            if name not in key:
+                raise errors.DataError(f"job key {key!r} lacks primary-key attribute {name!r}")
+            value = key[name]
+            params.append(adapt(value) if adapt and value is not None else value)
+        return params
 
     def error(self, key: dict, error_message: str, error_stack: str | None = None) -> None:
         """Record a failure: status ``error`` with the message and the stack."""

@@ -130,22 +130,44 @@ def _effective_processes(table: Any, processes: int, n_keys: int) -> int:
 
 
 class Claim:
-    """Keys claimed one at a time from the head of the queue (``Job.claim_next``); each key
-    it yields is already reserved."""
+    """Keys claimed from the head of the queue (``Job.claim``); each key it yields is already
+    reserved. Keys are claimed in batches sized to about ``BATCH_SECONDS`` of ``make`` time
+    (one at a time while makes are slow, up to ``MAX_BATCH`` while they are fast), so a
+    trivial make does not pay a round trip and a commit for its reservation alone, and slow
+    makes are still shared key by key among workers. Keys claimed but not started when the
+    iteration stops are given back."""
+
+    BATCH_SECONDS = 0.05
+    MAX_BATCH = 16
 
     def __init__(self, priority: int | None, max_calls: int | None) -> None:
         self.priority, self.max_calls = priority, max_calls
 
     def iter(self, job: Job) -> Iterator[dict]:
-        count = 0
-        while self.max_calls is None or count < self.max_calls:
-            if stop_requested.is_set():
-                return
-            key = retry_deadlocks(lambda: job.claim_next(self.priority))
-            if key is None:
-                return
-            count += 1
-            yield key
+        count, batch = 0, 1
+        held: list[dict] = []
+        try:
+            while self.max_calls is None or count < self.max_calls:
+                if stop_requested.is_set():
+                    return
+                if not held:
+                    want = batch if self.max_calls is None else min(batch,
+                                                                    self.max_calls - count)
+                    held = retry_deadlocks(partial(job.claim, want, self.priority))
+                    if not held:
+                        return
+                    started = time.monotonic()
+                    size = len(held)
+                key = held.pop(0)
+                count += 1
+                yield key
+                if not held:  # size the next batch from how long this one took
+                    per_key = (time.monotonic() - started) / size
+                    batch = max(1, min(self.MAX_BATCH, int(self.BATCH_SECONDS /
+                                                           max(per_key, 1e-4))))
+        finally:
+            for key in held:
+                _release_quietly(job, key)
 
 
 def retry_deadlocks(fn: Callable[[], Any], attempts: int = 5) -> Any:
@@ -168,52 +190,92 @@ def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_o
     job = table.jobs if reserve_jobs else None
     if isinstance(todo, Claim):
         todo = todo.iter(job)
+    maker = Maker(table, job, make_kwargs)
     success, skipped, failures = 0, 0, []
-    for key in todo:
-        if stop_requested.is_set():
-            break
-        if job is not None and not reserved and not retry_deadlocks(partial(job.reserve, key)):
-            continue
-        try:
-            done = _make(table, job, key, make_kwargs)
-        except Exception as exc:
-            if not suppress_errors:
-                raise
-            failures.append((key, exc if return_exception_objects else _describe(exc)))
-            continue
-        success += done
-        skipped += not done
+    try:
+        for key in todo:
+            if stop_requested.is_set():
+                break
+            if job is not None and not reserved and \
+                    not retry_deadlocks(partial(job.reserve, key)):
+                continue
+            try:
+                done = maker(key)
+            except Exception as exc:
+                if not suppress_errors:
+                    raise
+                failures.append((key, exc if return_exception_objects else _describe(exc)))
+                continue
+            success += done
+            skipped += not done
+    finally:
+        close = getattr(todo, "close", None)
+        if close is not None:  # a Claim gives back the keys it holds
+            close()
     return {"success_count": success, "error_list": failures, "success": success,
             "error": len(failures), "skip": skipped}
 
 
-def _make(table: Any, job: Job | None, key: dict, make_kwargs: dict) -> bool:
-    start = time.time()
-    in_make.set()
+class Maker:
+    """``make`` of one key at a time, for one populate: what does not change between keys
+    (the shape of ``make``, the done check's statement, the job statements) is settled once.
+    With a jobs queue, the key's job ends (deleted, or ``success`` with
+    ``jobs.keep_completed``) inside the transaction that writes its rows: both commit or
+    neither does, so a key is never left made but still reserved, nor done but lost."""
+
+    def __init__(self, table: Any, job: Job | None, make_kwargs: dict) -> None:
+        self.table, self.job, self.make_kwargs = table, job, make_kwargs
+        self.tripartite = table._tripartite()
+        self.done = table._done_check()
+        self.keep = bool(table.connection.config["jobs.keep_completed"])
+        self.name = type(table).__name__
+
+    def __call__(self, key: dict) -> bool:
+        job = self.job
+        finish = None
+        if job is not None:
+            def finish(made: bool, start: float) -> None:
+                job.complete(key, time.time() - start, keep=self.keep)
+        in_make.set()
+        start = time.time()
+        try:
+            # A reserved key is not checked before make: no worker using the queue can have
+            # made it since refresh queued it. Only a populate that bypasses the queue could;
+            # then make's insert fails on the key, and the check after the failure says so.
+            done = self.table._make_one(key, self.make_kwargs, self.tripartite,
+                                        False if job is not None else self.done, finish)
+        except Exception as exc:
+            if job is not None and _made_meanwhile(self, key):
+                retry_deadlocks(lambda: job.complete(key, time.time() - start, keep=self.keep))
+                return False
+            log.error("%s.make(%r) failed: %s", self.name, key, _describe(exc))
+            if job is not None:
+                stack, message = traceback.format_exc(), _describe(exc)
+                retry_deadlocks(lambda: job.error(key, message, stack))
+            raise
+        except WorkerStop:  # a worker told to stop: the key goes back to the queue
+            if job is not None:
+                _release_quietly(job, key)
+            raise
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt in make: recorded (DataJoint)
+            if job is not None:
+                _record_quietly(job, key, _describe(exc), traceback.format_exc())
+            raise
+        finally:
+            in_make.clear()
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %r %s in %.3f s", self.name, key, "made" if done else "already made",
+                     time.time() - start)
+        return done
+
+
+def _made_meanwhile(maker: Maker, key: dict) -> bool:
+    """After a failed make of a reserved key: whether the table holds the key anyway (made
+    by a populate that does not use the queue); the failure was then the collision."""
     try:
-        done = table._make_one(key, make_kwargs)
-    except Exception as exc:
-        log.error("%s.make(%r) failed: %s", type(table).__name__, key, _describe(exc))
-        if job is not None:
-            stack, message = traceback.format_exc(), _describe(exc)
-            retry_deadlocks(lambda: job.error(key, message, stack))
-        raise
-    except WorkerStop:  # a worker told to stop: the key goes back to the queue
-        if job is not None:
-            _release_quietly(job, key)
-        raise
-    except BaseException as exc:  # SystemExit, KeyboardInterrupt in make: recorded (DataJoint)
-        if job is not None:
-            _record_quietly(job, key, _describe(exc), traceback.format_exc())
-        raise
-    finally:
-        in_make.clear()
-    duration = time.time() - start
-    if job is not None:
-        retry_deadlocks(lambda: job.complete(key, duration))
-    log.info("%s %r %s in %.3f s", type(table).__name__, key,
-             "made" if done else "already made", duration)
-    return done
+        return bool(maker.done(key))
+    except errors.JoinflowError:
+        return False
 
 
 def _release_quietly(job: Job, key: dict) -> None:

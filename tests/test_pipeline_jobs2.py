@@ -1,0 +1,272 @@
+"""Jobs queue II: job ends inside the make transaction, batched claims, hidden job metadata
+columns and ``self.upstream`` in ``make``."""
+from __future__ import annotations
+
+import collections
+import datetime
+
+import pytest
+
+import joinflow as dj
+from joinflow.pipeline import runner
+
+
+def _chain(schema, calls=None):
+    @schema
+    class Src(dj.Manual):
+        definition = """
+        sid : int32
+        """
+
+    @schema
+    class Comp(dj.Computed):
+        definition = """
+        -> Src
+        ---
+        value : int32
+        """
+
+        def make(self, key):
+            if calls is not None:
+                calls.append(key["sid"])
+                if len(calls) == 2:  # a worker told to stop while it holds claimed keys
+                    runner.stop_requested.set()
+            self.insert1(dict(key, value=key["sid"]))
+
+    return Src, Comp
+
+
+def test_reserved_key_costs_one_transaction(schema, monkeypatch):
+    monkeypatch.setattr(runner.Claim, "BATCH_SECONDS", 10.0)  # fast makes, however loaded
+    Src, Comp = _chain(schema)
+    Src.insert([{"sid": i} for i in range(40)])
+    Comp.jobs.refresh()
+    conn = schema.connection
+    counts: collections.Counter = collections.Counter()
+    original = conn.query_raw
+
+    def counting(sql, *args, **kwargs):
+        counts[sql.split()[0].upper()] += 1
+        return original(sql, *args, **kwargs)
+
+    conn.query_raw = counting
+    try:
+        assert Comp.populate(reserve_jobs=True, refresh=False)["success_count"] == 40
+    finally:
+        del conn.query_raw
+    # per key: BEGIN, INSERT, job DELETE, COMMIT; claims come in batches
+    assert counts["COMMIT"] == 40
+    assert counts["DELETE"] == 40
+    assert counts["UPDATE"] <= 5  # the claims: 1, then batches of up to 16 keys
+    assert sum(counts.values()) <= 40 * 4 + 2 * counts["UPDATE"]  # MySQL reads claims back
+    assert len(Comp) == 40 and len(Comp.jobs) == 0
+
+
+def test_reserved_key_made_meanwhile_outside_the_queue_is_skipped(schema):
+    Src, Comp = _chain(schema)
+    Src.insert([{"sid": i} for i in range(4)])
+    Comp.jobs.refresh()
+    Comp.populate(keys=[{"sid": 2}])  # a populate that does not use the queue
+    assert len(Comp.jobs.pending) == 4
+    result = Comp.populate(reserve_jobs=True, refresh=False)
+    assert (result["success_count"], result["skip"], result["error"]) == (3, 1, 0)
+    assert len(Comp) == 4 and len(Comp.jobs) == 0
+
+
+def test_stopped_worker_gives_back_claimed_keys(schema):
+    calls: list = []
+    Src, Comp = _chain(schema, calls)
+    Src.insert([{"sid": i} for i in range(30)])
+    try:
+        result = Comp.populate(reserve_jobs=True)
+    finally:
+        runner.stop_requested.clear()
+    assert result["success_count"] == 2 and len(Comp) == 2
+    assert len(Comp.jobs.reserved) == 0  # the keys claimed but not started went back
+    assert len(Comp.jobs.pending) == 28
+    assert Comp.populate(reserve_jobs=True)["success_count"] == 28
+
+
+def test_keep_completed_success_commits_with_rows(schema):
+    Src, Comp = _chain(schema)
+    Src.insert([{"sid": i} for i in range(3)])
+    with dj.config.override(jobs={"keep_completed": True}):
+        Comp.populate(reserve_jobs=True)
+    done = Comp.jobs.completed.to_dicts(order_by="sid")
+    assert [r["sid"] for r in done] == [0, 1, 2]
+    assert all(r["duration"] >= 0 and r["completed_time"] >= r["reserved_time"] for r in done)
+
+
+# -- hidden job metadata -------------------------------------------------------------------
+def _metadata_tables(schema):
+    @schema
+    class Source(dj.Lookup):
+        definition = """
+        source_id : int16
+        ---
+        value : float32
+        """
+        contents = [(1, 1.0), (2, 2.0), (3, 3.0)]
+
+    @schema
+    class Doubled(dj.Computed):
+        definition = """
+        -> Source
+        ---
+        result : float32
+        """
+
+        class Detail(dj.Part):
+            definition = """
+            -> master
+            ---
+            detail : float32
+            """
+
+        def make(self, key):
+            value = (Source & key).fetch1("value")
+            self.insert1({**key, "result": value * 2})
+            self.Detail.insert1({**key, "detail": value})
+
+    @schema
+    class Plus(dj.Imported):
+        definition = """
+        -> Source
+        ---
+        plus : float32
+        """
+
+        def make(self, key):
+            self.insert1({**key, "plus": (Source & key).fetch1("value") + 10})
+
+    return Source, Doubled, Plus
+
+
+def test_hidden_job_metadata(schema):
+    with dj.config.override(jobs={"add_job_metadata": True, "version_method": "none"}):
+        Source, Doubled, Plus = _metadata_tables(schema)
+    hidden = ["_job_start_time", "_job_duration", "_job_version"]
+    for table in (Doubled, Plus):
+        every = table.heading._attributes
+        assert [n for n in every if n.startswith("_")] == hidden
+        assert all(every[n].is_hidden for n in hidden)
+        assert not set(hidden) & set(table.heading.names)
+    assert [a.type for a in Doubled.heading.hidden] == ["datetime(3)", "float32", "varchar(64)"]
+    for table in (Source, Doubled.Detail):  # lookup, manual and part tables get none
+        assert not [n for n in table.heading._attributes if n.startswith("_")]
+    before = datetime.datetime.now() - datetime.timedelta(seconds=5)
+    Doubled.populate()
+    Plus.populate(reserve_jobs=True)
+    for table in (Doubled, Plus):
+        rows = table.connection.query(
+            f"SELECT _job_start_time, _job_duration, _job_version FROM {table.full_table_name}")
+        assert len(rows) == 3
+        for start, duration, version in rows:
+            if isinstance(start, str):  # SQLite keeps datetimes as ISO text
+                start = datetime.datetime.fromisoformat(start)
+            assert start >= before and duration >= 0 and version == ""
+    assert all(not any(k.startswith("_") for k in row) for row in Doubled.to_dicts())
+    assert len(Doubled * Plus) == 3  # the hidden namesakes take no part in the join
+    assert sorted((Doubled * Plus).heading.names) == ["plus", "result", "source_id"]
+
+
+def test_tables_without_job_metadata_keep_working(schema):
+    Source, Doubled, Plus = _metadata_tables(schema)  # declared with the setting off
+    with dj.config.override(jobs={"add_job_metadata": True}):
+        assert Doubled.heading.hidden == ()
+        assert Doubled.populate()["success_count"] == 3
+    assert len(Doubled) == 3
+
+
+# -- self.upstream -------------------------------------------------------------------------
+def test_upstream_in_make(schema):
+    seen = {}
+
+    @schema
+    class Subject(dj.Lookup):
+        definition = """
+        subject_id : int32
+        ---
+        name : varchar(16)
+        """
+        contents = [(1, "alice"), (2, "bob")]
+
+    @schema
+    class Session(dj.Manual):
+        definition = """
+        -> Subject
+        session : int16
+        ---
+        day : int16
+        """
+
+    @schema
+    class Unrelated(dj.Lookup):
+        definition = """
+        u : int32
+        """
+        contents = [(9,)]
+
+    @schema
+    class Pairing(dj.Computed):
+        definition = """
+        -> Session
+        -> Subject.proj(partner_id='subject_id')
+        ---
+        text : varchar(64)
+        """
+
+        def make(self, key):
+            up = self.upstream
+            seen[key["subject_id"], key["session"], key["partner_id"]] = (
+                up[Subject].to_arrays("subject_id").tolist(),
+                up[Session].fetch1("day"))
+            with pytest.raises(dj.errors.JoinflowError, match="not in this trace"):
+                up[Unrelated]
+            with pytest.raises(dj.errors.JoinflowError, match="not in this trace"):
+                up[Unrelated.full_table_name]
+            assert up is self.upstream  # built once per key
+            name = up[Subject.full_table_name].restrict(
+                {"subject_id": key["subject_id"]}).fetch1("name")
+            self.insert1({**key, "text": f"{name} with {key['partner_id']}"})
+
+    Session.insert([(1, 1, 10), (1, 2, 20), (2, 1, 30)])
+    Pairing.populate({"partner_id": 2})
+    # the subject of the session and the partner: both upstream of the key
+    assert seen == {(1, 1, 2): ([1, 2], 10), (1, 2, 2): ([1, 2], 20), (2, 1, 2): ([2], 30)}
+    assert (Pairing & {"subject_id": 1, "session": 2}).fetch1("text") == "alice with 2"
+    with pytest.raises(dj.errors.JoinflowError, match="only available inside make"):
+        _ = Pairing().upstream
+
+
+def test_failed_make_leaves_no_uploaded_objects(schema, tmp_path):
+    import numpy as np
+    from storage_helpers import files_under
+
+    stores = {"default": "main", "main": {"protocol": "file", "location": str(tmp_path / "s")}}
+    with dj.config.override(stores=stores):
+        @schema
+        class Src(dj.Manual):
+            definition = """
+            sid : int32
+            """
+
+        @schema
+        class Stored(dj.Computed):
+            definition = """
+            -> Src
+            ---
+            data : <blob@>
+            """
+
+            def make(self, key):
+                self.insert1({**key, "data": np.arange(1000.0) + key["sid"]})
+                if key["sid"] == 1:
+                    raise RuntimeError("failed after the upload")
+
+        Src.insert([{"sid": 0}, {"sid": 1}])
+        result = Stored.populate(reserve_jobs=True, suppress_errors=True)
+        assert result["success_count"] == 1 and result["error"] == 1
+        assert len(files_under(tmp_path / "s")) == 1  # only the committed row's object
+        assert Stored.jobs.errors.fetch1("error_message") == "RuntimeError: failed after the upload"
+        assert (Stored & {"sid": 0}).fetch1("data")[5] == 5.0
