@@ -36,8 +36,8 @@ class AutoPopulate:
         if self._upstream_key is None:
             raise errors.JoinflowError("self.upstream is only available inside make()")
         if self._upstream is None:
-            from .pipeline.upstream import Upstream
-            self._upstream = Upstream(self, self._upstream_key)
+            from .diagram import upstream_of  # the restriction engine's trace
+            self._upstream = upstream_of(self, self._upstream_key)
         return self._upstream
 
     @property
