@@ -712,3 +712,45 @@ def test_size_on_disk(schema):
     assert size is None or size > 0
     total = schema.size_on_disk
     assert total is None or total >= (size or 0)
+
+
+# --------------------------------------------------------------------------- system schemas
+def test_system_schema_activates_but_is_never_dropped(conn, backend):
+    if backend == "sqlite":
+        pytest.skip("SQLite has no system schemas")
+    info = dj.Schema("information_schema", connection=conn)  # exists: nothing is created
+    assert info.exists
+    with pytest.raises(dj.errors.AccessError, match="'information_schema' is a system schema"):
+        info.drop(prompt=False)
+    assert dj.Schema("information_schema", connection=conn).exists
+
+
+def test_read_only_user_activates_an_existing_schema(schema, backend, tmp_path):
+    if backend != "mysql":
+        pytest.skip("user accounts are set up here for MySQL only")
+
+    @schema
+    class Probe(dj.Lookup):
+        definition = """
+        probe : int32
+        """
+        contents = [(1,), (2,)]
+
+    user = f"jfro{uuid.uuid4().hex[:8]}"
+    run = schema.connection.query
+    run(f"CREATE USER '{user}'@'%%' IDENTIFIED BY 'pw'")
+    try:
+        run(f"GRANT SELECT ON `{schema.database}`.* TO '{user}'@'%%'")
+        ro = dj.Connection(host=schema.connection.conn_info["host"],
+                           port=schema.connection.conn_info["port"], user=user, password="pw")
+        try:
+            view = dj.Schema(schema.database, connection=ro, create_tables=False)
+            assert "#probe" in view.list_tables()
+            assert sorted(dj.FreeTable(ro, f"{schema.database}.#probe").to_arrays("probe")) \
+                == [1, 2]
+            with pytest.raises(dj.errors.AccessError):
+                view.drop(prompt=False)
+        finally:
+            ro.close()
+    finally:
+        run(f"DROP USER '{user}'@'%%'")

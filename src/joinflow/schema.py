@@ -217,6 +217,9 @@ class Schema:
     # -- drop ------------------------------------------------------------------------------
     def drop(self, prompt: bool | None = None, force: bool = False) -> None:
         """Drop every table of the schema and the schema itself."""
+        if self.connection.backend.is_system_schema(self.database):
+            raise errors.AccessError(f"{self.database!r} is a system schema of the database "
+                                     "server: joinflow does not drop it")
         if not self.exists:
             log.info("schema %s does not exist", self.database)
             return

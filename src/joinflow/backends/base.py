@@ -280,6 +280,10 @@ class Backend:
     placeholder: ClassVar[str] = "?"
     quote_char: ClassVar[str] = '"'
     stores_infinity: ClassVar[bool] = True  # float columns hold inf/-inf (MySQL's do not)
+    system_schemas: ClassVar[frozenset[str]] = frozenset()  # the server's own: never dropped
+
+    def is_system_schema(self, schema: str) -> bool:
+        return schema.lower() in self.system_schemas
     type_sql: ClassVar[dict[str, str]] = {}
     #: True where the database checks unsigned ranges itself (MySQL)
     native_unsigned: ClassVar[bool] = False

@@ -31,6 +31,7 @@ DISCONNECT_CODES = {2006, 2013, 2014, 2045, 2055, 0}
 class MySQLBackend(Backend):
     name = "mysql"
     stores_infinity = False
+    system_schemas = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
     dialect = "mysql"
     placeholder = "%s"
     quote_char = "`"
@@ -176,6 +177,11 @@ class MySQLBackend(Backend):
                    "('mysql', 'information_schema', 'performance_schema', 'sys') "
                    "ORDER BY schema_name", ())
         return [r[0] for r in rows]
+
+    def schema_exists(self, run: Run, schema: str) -> bool:
+        # system databases too: activating `information_schema` must not try to create it
+        return bool(run("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
+                        (schema,)))
 
     def create_schema(self, run: Run, schema: str) -> None:
         run(f"CREATE DATABASE IF NOT EXISTS {self.quote(schema)} "

@@ -150,6 +150,14 @@ class PostgresBackend(Backend):
         return [str(p) for p in path]
 
     # -- catalog ---------------------------------------------------------------
+    system_schemas = frozenset({"information_schema", "public"})
+
+    def is_system_schema(self, schema: str) -> bool:
+        return super().is_system_schema(schema) or schema.lower().startswith("pg_")
+
+    def schema_exists(self, run: Run, schema: str) -> bool:
+        return bool(run("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)))
+
     def list_schemas(self, run: Run) -> list[str]:
         rows = run("SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%%' "
                    "AND nspname NOT IN ('information_schema', 'public') ORDER BY nspname", ())
