@@ -325,3 +325,14 @@ def test_nothing_named_is_sqlite(tmp_path, caplog):
         assert repr(c) == f"Connection(sqlite:{tmp_path / 'default.db'}, connected)"
         assert "no database server is named" in caplog.text
         c.close()
+
+
+def test_query_percent_signs(conn, backend):
+    # plain SQL keeps a lone % as it is; DataJoint's driver-style SQL writes a literal % as %%
+    # (with or without parameters) on the servers, as DataJoint's driver call reads it
+    assert conn.query("SELECT 'a%'").fetchone()[0] == "a%"
+    if backend == "sqlite":
+        assert conn.query("SELECT 'a%%'").fetchone()[0] == "a%%"
+    else:
+        assert conn.query("SELECT 'a%%'").fetchone()[0] == "a%"
+        assert conn.query("SELECT 'a%%', %s", args=(5,)).fetchone() == ("a%", 5)

@@ -253,11 +253,14 @@ class Connection:
         """Execute SQL written with the ``PH`` placeholder marker. The rows come back as a list
         that also answers ``fetchone()``/``fetchall()`` like DataJoint's cursor. ``args`` is
         DataJoint's name for ``params``. SQL with parameters but no ``PH`` marker is taken as
-        DataJoint's driver-style SQL (``%s`` placeholders, ``%%`` for a literal ``%``)."""
+        DataJoint's driver-style SQL (``%s`` placeholders, ``%%`` for a literal ``%``), and so is
+        SQL on a server written with ``%%`` (``'user'@'%%'``)."""
         if args is not None:
             params = args
         self.last_description = None
-        if params and PH not in sql:
+        # DataJoint's driver-style SQL: with parameters, or with `%%` for a literal `%` (which
+        # DataJoint's driver call turns into `%` even without parameters)
+        if PH not in sql and (params or (self.backend.placeholder == "%s" and "%%" in sql)):
             driver_sql = sql if self.backend.placeholder == "%s" else sql.replace("%s", "?")
         else:
             driver_sql = self.backend.render(sql)
