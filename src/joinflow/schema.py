@@ -21,13 +21,23 @@ from .user_tables import Lookup, Part, tier_of
 log = logging.getLogger("joinflow")
 
 
+def _caller_namespace(with_globals: bool = True) -> dict:
+    """The namespace of the code that called the caller of this function (where a user's
+    table classes live)."""
+    frame = inspect.currentframe()
+    caller = frame.f_back.f_back if frame is not None and frame.f_back is not None else None
+    if caller is None:
+        return {}
+    return {**caller.f_globals, **caller.f_locals} if with_globals else caller.f_locals
+
+
 class Schema:
     """``schema = dj.Schema('name')``; decorate table classes with ``@schema``."""
 
     def __init__(self, schema_name: str | None = None, context: dict | None = None, *,
                  connection: Connection | None = None, create_schema: bool = True,
                  create_tables: bool = True, add_objects: dict | None = None) -> None:
-        self.database: str | None = None
+        self.database: str = None  # type: ignore[assignment]  # set by activate()
         self.context = context
         self.add_objects = add_objects or {}
         self.create_tables = create_tables
@@ -80,7 +90,8 @@ class Schema:
         backend, run = self.connection.backend, self.connection.run
         sizes = [backend.table_size(run, self.database, t)
                  for t in backend.list_tables(run, self.database)]
-        return None if any(s is None for s in sizes) else sum(sizes)
+        known = [s for s in sizes if s is not None]
+        return None if len(known) < len(sizes) else sum(known)
 
     # -- decorator -------------------------------------------------------------------
     def __call__(self, cls: type, *, context: dict | None = None) -> type:
@@ -89,14 +100,13 @@ class Schema:
         if context is None:
             context = self.context
         if context is None:
-            frame = inspect.currentframe().f_back
-            context = {**frame.f_globals, **frame.f_locals}
+            context = _caller_namespace()
         if self.database is None:  # declared when the schema is activated
             self._pending.append((cls, context))
             return cls
         return self._process(cls, context)
 
-    def _process(self, cls: type, context: dict) -> type:
+    def _process(self, cls: Any, context: dict) -> type:
         context = {**context, **self.add_objects}
         self._bind(cls, cls.sql_name())
         self._declare(cls, {**context, "self": cls, cls.__name__: cls})  # `-> self.source`
@@ -108,12 +118,12 @@ class Schema:
             self._load_contents(cls)
         return cls
 
-    def _bind(self, cls: type, table_name: str) -> None:
+    def _bind(self, cls: Any, table_name: str) -> None:
         cls._connection, cls.database, cls._table_name = self.connection, self.database, table_name
         self._classes[table_name] = cls
         _document(cls)
 
-    def _declare(self, cls: type, context: dict) -> None:
+    def _declare(self, cls: Any, context: dict) -> None:
         table = cls()
         if table.is_declared or not self.create_tables:
             return
@@ -241,8 +251,7 @@ class Schema:
     def spawn_missing_classes(self, context: dict | None = None) -> dict[str, type]:
         """Create table classes for tables that have none; Parts nest in their masters."""
         if context is None:
-            frame = inspect.currentframe().f_back
-            context = frame.f_locals
+            context = _caller_namespace(with_globals=False)
         made = self._make_classes()
         for name, cls in made.items():
             context.setdefault(name, cls)
@@ -254,7 +263,7 @@ class Schema:
         ``into``: the schema's ``context``, or else the caller's namespace (as DataJoint)."""
         if into is None:
             into = self.context if self.context is not None else \
-                inspect.currentframe().f_back.f_locals
+                _caller_namespace(with_globals=False)
         out = self._make_classes()
         for name, cls in out.items():
             if isinstance(into, dict):
@@ -279,11 +288,11 @@ class Schema:
                 setattr(self._classes[master], part_name, cls)
         return out
 
-    def _class_for(self, table_name: str, tier: type, name: str) -> type:
+    def _class_for(self, table_name: str, tier: type, name: str) -> Any:
         if table_name in self._classes:
             return self._classes[table_name]
         from .describe import describe
-        cls = types.new_class(name, (tier,), {})
+        cls: Any = types.new_class(name, (tier,), {})
         self._bind(cls, table_name)
         cls.definition = describe(cls(), None)
         return cls
@@ -301,7 +310,7 @@ def _document(cls: type) -> None:
         cls.__doc__ = doc + _DEFINITION_HEADER + definition
 
 
-def _parts(cls: type) -> list[tuple[str, type]]:
+def _parts(cls: type) -> list[tuple[str, Any]]:
     out = []
     for name in dir(cls):
         if name.startswith("_") or name in ("master",):
