@@ -15,7 +15,7 @@ import inspect
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .tableref import free_table
@@ -24,6 +24,23 @@ log = logging.getLogger("joinflow")
 
 
 class AutoPopulate:
+    if TYPE_CHECKING:  # provided by the table class this is mixed into
+        database: str
+        _unrestricted: Any
+
+        @property
+        def connection(self) -> Any: ...
+        @property
+        def heading(self) -> Any: ...
+        @property
+        def primary_key(self) -> list[str]: ...
+        @property
+        def table_name(self) -> str: ...
+        @property
+        def full_table_name(self) -> str: ...
+        make_fetch: Any
+        make_compute: Any
+        make_insert: Any
     _key_source: Any = None
     _upstream_key: dict | None = None  # the key make() is working on (None outside make)
     _upstream: Any = None              # self.upstream for that key, built on first use

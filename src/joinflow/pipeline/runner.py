@@ -41,7 +41,7 @@ def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
              processes: int = 1, make_kwargs: dict | None = None, priority: int | None = None,
              refresh: bool | None = None, keys: list | None = None, limit: int | None = None,
              order: str = "original") -> dict:
-    opts = {"suppress_errors": suppress_errors,
+    opts: dict[str, Any] = {"suppress_errors": suppress_errors,
                 "return_exception_objects": return_exception_objects,
                 "reserve_jobs": reserve_jobs, "make_kwargs": make_kwargs or {}}
     if reserve_jobs:
@@ -58,11 +58,11 @@ def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
                           for i in range(processes)]
                 return _run_forked(table, claims, processes, dict(opts, reserved=True),
                                    flat=True)
-            todo = Claim(priority, max_calls).iter(job)
+            claimed: Any = Claim(priority, max_calls).iter(job)
             if display_progress:
-                todo = _bar(todo, job, type(table).__name__)
-            return run_keys(table, todo, reserved=True, **opts)
-        todo = reservable_keys(table, job, restrictions, priority, keys)
+                claimed = _bar(claimed, job, type(table).__name__)
+            return run_keys(table, claimed, reserved=True, **opts)
+        todo: Any = reservable_keys(table, job, restrictions, priority, keys)
     else:
         todo = table._pending(restrictions)
         if keys is not None:
@@ -99,7 +99,7 @@ def _bar(todo: Iterator[dict], job: Job, name: str) -> Any:
     return tqdm(todo, desc=name, total=len(job.pending))
 
 
-def reservable_keys(table: Any, job: Job, restrictions: tuple, priority: int | None,
+def reservable_keys(table: Any, job: Any, restrictions: tuple, priority: int | None,
                     keys: list | None) -> list[dict]:
     """Pending jobs among the restricted, not yet made keys: higher priority (lower number)
     first, in random order within a priority so concurrent workers rarely collide. (Whether a
@@ -189,6 +189,8 @@ def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_o
              reserve_jobs: bool, make_kwargs: dict, reserved: bool = False) -> dict:
     job = table.jobs if reserve_jobs else None
     if isinstance(todo, Claim):
+        if job is None:
+            raise errors.JoinflowError("claimed keys need reserve_jobs=True")
         todo = todo.iter(job)
     maker = Maker(table, job, make_kwargs)
     success, skipped, failures = 0, 0, []
