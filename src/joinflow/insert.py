@@ -97,7 +97,7 @@ def normalize(table: TableRef, rows: Any) -> tuple[list[str], list[list]]:
         raise errors.DataError(f"attempt to insert rows of different kinds ({', '.join(sorted(kinds))}"
                                "): use dicts for all rows, or sequences in heading order for all")
     if isinstance(first, np.void):
-        names = list(first.dtype.names)
+        names = list(first.dtype.names or ())
         return names, [list(c) for c in zip(*(r.tolist() for r in rows))]
     if isinstance(first, collections.abc.Mapping):
         keyset = first.keys()
@@ -123,7 +123,8 @@ def normalize(table: TableRef, rows: Any) -> tuple[list[str], list[list]]:
 def _user_stacklevel() -> int:
     """The stack level of the first frame outside joinflow (the user's insert call)."""
     import sys
-    frame, level = sys._getframe(1), 1
+    frame: Any = sys._getframe(1)
+    level = 1
     package = __name__.rsplit(".", 1)[0]
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == package:
         frame, level = frame.f_back, level + 1
@@ -168,10 +169,12 @@ def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
     check = None if attr.codec else value_check(core, attr.spec.args)
     finite_only = core in ("float32", "float64") and check is not None and \
         not table.connection.backend.stores_infinity
-    if finite_only:
+    if finite_only and check is not None:
         check = _refusing_infinity(check, table.connection.backend.name)
     # fast paths: plain ints, floats and strings that are valid as they are
-    int_range = float_range = str_limit = None
+    int_range: tuple[float, float] | None = None
+    float_range: tuple[float, float] | None = None
+    str_limit: float | None = None
     if check is not None:
         if core in INTEGER_RANGES:
             int_range = INTEGER_RANGES[core]
@@ -451,7 +454,7 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
     conn = table.connection
     if not names and _count_empty_rows(rows):  # rows of defaults only, e.g. [{}, {}]
         _check_missing(table, [], empty_row=True)
-        groups = [([], [()] * _count_empty_rows(rows))]
+        groups: list[tuple[list, list]] = [([], [()] * _count_empty_rows(rows))]
     elif not cols or not cols[0]:
         return
     else:

@@ -110,7 +110,7 @@ def _encode(v: Any) -> Any:
                                f"{type(v).__name__}")
 
 
-_DECODE = {
+_DECODE: dict[str, Any] = {
     "float": float,
     "bytes": base64.b64decode,
     "datetime": dt.datetime.fromisoformat,

@@ -87,7 +87,7 @@ class UserTable(Table, metaclass=TableMeta):
     tier_prefix: str = ""
     #: a regular expression matching the SQL names of this tier's tables (DataJoint's name)
     tier_regexp: str = _tier_regexp("", "manual") + "$"
-    _table_name = None
+    _table_name = None  # type: ignore[assignment]  # bound by @schema
 
     @classmethod
     def sql_name(cls) -> str:
