@@ -754,3 +754,14 @@ def test_read_only_user_activates_an_existing_schema(schema, backend, tmp_path):
             ro.close()
     finally:
         run(f"DROP USER '{user}'@'%%'")
+
+
+def test_is_activated(conn):
+    later = dj.Schema()
+    assert not later.is_activated()
+    name = f"jft_act_{uuid.uuid4().hex[:8]}"
+    later.activate(name, connection=conn)
+    try:
+        assert later.is_activated() and later.exists
+    finally:
+        later.drop(prompt=False)

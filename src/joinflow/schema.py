@@ -76,6 +76,10 @@ class Schema:
             raise errors.JoinflowError("the schema must be activated first")
         return self._connection
 
+    def is_activated(self) -> bool:
+        """Whether the schema has been activated (given its database name), as DataJoint."""
+        return self.database is not None and self._connection is not None
+
     @property
     def exists(self) -> bool:
         return self.database is not None and self.connection.backend.schema_exists(
