@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Iterator
 
 from . import errors, lineage
 from .algebra import nodes as n
@@ -276,35 +276,35 @@ def _execute(conn: Any, engine: Restrictor, counts: dict[str, int], root: str,
              transaction: bool) -> int:
     """Delete leaves first; the count of rows deleted from ``root``."""
     deleted = 0
-    prepared = None
     with conn.transaction if transaction else _null():
-        for name in reversed(list(counts)):
-            query = engine.table(name)
-            sql, params = _delete_sql(query)
-            if query.database != prepared:
-                conn.backend.before_delete(conn.run, query.database)
-                prepared = query.database
-            conn.query(sql, params)
+        for name, rowcount in _delete_leaves_first(conn, engine, list(counts)):
             if name == root:
-                deleted = conn.last_rowcount
+                deleted = rowcount
     return deleted
+
+
+def _delete_leaves_first(conn: Any, engine: Restrictor, names: list[str]
+                         ) -> Iterator[tuple[str, int]]:
+    """Run each table's DELETE, children before parents: ``(name, rows deleted)``."""
+    prepared = None
+    for name in reversed(names):
+        query = engine.table(name)
+        sql, params = _delete_sql(query)
+        if query.database != prepared:
+            conn.backend.before_delete(conn.run, query.database)
+            prepared = query.database
+        conn.query(sql, params)
+        yield name, conn.last_rowcount
 
 
 def _execute_uncounted(conn: Any, engine: Restrictor, root: str, part_integrity: str) -> int:
     """Delete leaves first in one transaction, counting what each DELETE removed; a part
     that lost rows without its master rolls it all back (``part_integrity='enforce'``)."""
     names = engine.restricted()
-    prepared = None
     with conn.transaction:
         counts = dict.fromkeys(names, 0)
-        for name in reversed(names):
-            query = engine.table(name)
-            sql, params = _delete_sql(query)
-            if query.database != prepared:
-                conn.backend.before_delete(conn.run, query.database)
-                prepared = query.database
-            conn.query(sql, params)
-            counts[name] = max(conn.last_rowcount or 0, 0)
+        for name, rowcount in _delete_leaves_first(conn, engine, names):
+            counts[name] = max(rowcount or 0, 0)
         if part_integrity == "enforce":
             _integrity(engine, counts)
     if not counts.get(root):
