@@ -9,6 +9,7 @@ import pytest
 
 import joinflow as dj
 from joinflow import errors
+from joinflow.backends.base import PH
 from joinflow.settings import Config
 
 from conftest import URLS, backend_config, connect
@@ -336,3 +337,66 @@ def test_query_percent_signs(conn, backend):
     else:
         assert conn.query("SELECT 'a%%'").fetchone()[0] == "a%"
         assert conn.query("SELECT 'a%%', %s", args=(5,)).fetchone() == ("a%", 5)
+
+
+# -- statements deferred to the next round trip (PostgreSQL pipelines them) -------------------
+def _table(schema):
+    @schema
+    class Row(dj.Manual):
+        definition = "rid : int32\n---\nval : int32"
+    return Row
+
+
+def test_deferred_statement_runs_with_the_commit(schema):
+    Row = _table(schema)
+    conn = schema.connection
+    Row.insert([{"rid": i, "val": i} for i in range(3)])
+    with conn.transaction:
+        Row.insert1({"rid": 10, "val": 10})
+        conn.defer(f"DELETE FROM {Row.full_table_name} WHERE rid = {PH}", [1])
+    assert sorted(Row.to_arrays("rid")) == [0, 2, 10]
+    conn.defer(f"DELETE FROM {Row.full_table_name} WHERE rid = {PH}", [2])  # no transaction: now
+    assert sorted(Row.to_arrays("rid")) == [0, 10]
+
+
+def test_failing_deferred_statement_fails_the_commit_and_rolls_back(schema):
+    Row = _table(schema)
+    conn = schema.connection
+    with pytest.raises(errors.JoinflowError):
+        with conn.transaction:
+            Row.insert1({"rid": 1, "val": 1})
+            conn.defer(f"INSERT INTO {Row.full_table_name} (rid, val) VALUES ({PH}, {PH})",
+                       [1, 5])  # the same key again
+    assert len(Row) == 0 and not conn.in_transaction
+    Row.insert1({"rid": 2, "val": 2})  # the connection is usable
+    assert Row.to_arrays("rid").tolist() == [2]
+
+
+def test_empty_transaction_sends_nothing_on_postgresql(schema):
+    conn = schema.connection
+    sent = []
+    original = conn._execute
+
+    def counting(sql, *args, **kwargs):
+        sent.append(sql)
+        return original(sql, *args, **kwargs)
+
+    conn._execute = counting
+    try:
+        with conn.transaction:
+            pass
+    finally:
+        del conn._execute
+    assert len(sent) == (0 if conn.backend.pipelines else 2)
+
+
+def test_bulk_copy_in_a_transaction_is_rolled_back(schema):
+    """A bulk insert (COPY on PostgreSQL) as a transaction's first statement still runs
+    inside it: the deferred BEGIN goes first."""
+    Row = _table(schema)
+    conn = schema.connection
+    with pytest.raises(RuntimeError):
+        with conn.transaction:
+            Row.insert([{"rid": i, "val": i} for i in range(500)])
+            raise RuntimeError("abort")
+    assert len(Row) == 0

@@ -55,6 +55,8 @@ class Connection:
         self._depth = 0
         self._lost_in_transaction = False  # a lost connection was reported in this transaction
         self._hooks: list[_Hooks] = []   # one per open transaction level
+        #: statements sent ahead of the next one in the same round trip (``defer``)
+        self._deferred: list[tuple[str, tuple]] = []
         self._lock = threading.RLock()
         self.schemas: dict[str, Any] = {}
         self._graph_cache: Any = None
@@ -88,6 +90,7 @@ class Connection:
             with contextlib.suppress(Exception):
                 self._raw.close()
             self._raw = None
+        self._deferred = []
 
     @property
     def is_connected(self) -> bool:
@@ -235,11 +238,22 @@ class Connection:
                  binary: bool = False) -> list:
         cur = self.backend.cursor(self._raw, binary) if binary else self._raw.cursor()
         try:
-            if many:
+            if self._deferred:  # the deferred statements go first, in the same round trip
+                deferred, self._deferred = self._deferred, []
+                with self.backend.pipeline(self._raw), self._raw.cursor() as ahead:
+                    for before in deferred:
+                        ahead.execute(*before)
+                    if many:
+                        cur.executemany(sql, params)
+                    else:
+                        cur.execute(sql, tuple(params))
+            elif many:
                 cur.executemany(sql, params)
+            else:
+                cur.execute(sql, tuple(params))
+            if many:
                 self.last_rowcount = cur.rowcount
                 return []
-            cur.execute(sql, tuple(params))
             self.last_rowcount = cur.rowcount
             if fetch and cur.description is not None:
                 self.last_description = [d[0] for d in cur.description]
@@ -282,6 +296,39 @@ class Connection:
         """Driver-style execution for catalog queries (passed to the backend)."""
         return self.query_raw(sql, params)
 
+    def defer(self, sql: str, params: tuple | list = ()) -> None:
+        """Run a statement (written with ``PH``) whose result is not needed, inside the current
+        transaction: on a backend that pipelines (PostgreSQL) it is sent together with the
+        next statement or the commit, saving a round trip; elsewhere it runs now. An error
+        it raises is raised by that next statement (and fails the transaction)."""
+        driver_sql = self.backend.render(sql)
+        if self._depth and self.backend.pipelines and self._raw is not None \
+                and not self._query_cache:
+            self._deferred.append((driver_sql, tuple(params)))
+        else:
+            self.query_raw(driver_sql, params, fetch=False)
+
+    def flush(self) -> None:
+        """Send the deferred statements now (before using the driver directly)."""
+        if self._deferred:
+            self.query_raw(self.backend.render("SELECT 1"), ())
+
+    def copy_rows(self, sql: str, rows: Any) -> None:
+        """``COPY ... FROM STDIN`` (PostgreSQL) of ``rows`` (sequences of driver values)."""
+        self.flush()
+        with self._lock:
+            if self._raw is None:
+                self.connect()
+            cur = self._raw.cursor()
+            try:
+                with cur.copy(sql) as copy:
+                    for r in rows:
+                        copy.write_row(r)
+            except Exception as exc:
+                raise self._translate(exc) from exc
+            finally:
+                cur.close()
+
     # -- transactions ----------------------------------------------------------
     @property
     def in_transaction(self) -> bool:
@@ -291,15 +338,36 @@ class Connection:
         if self._depth:
             raise errors.JoinflowError("a transaction is already in progress; use "
                                        "`with conn.transaction:` to nest safely")
-        self.query_raw(self.backend.begin_sql(), ())
+        begin = self.backend.begin_sql()
+        if self.backend.pipelines and self._raw is not None and not self._query_cache:
+            self._deferred = [(begin, ())]  # sent with the transaction's first statement
+        else:
+            self.query_raw(begin, ())
         self._lost_in_transaction = False
         self._depth = 1
         self._hooks = [_Hooks()]
 
+    def _only_begin_deferred(self) -> bool:
+        """Nothing of the transaction reached the server yet (not even its BEGIN)."""
+        return len(self._deferred) == 1 and self._deferred[0][0] == self.backend.begin_sql()
+
     def commit_transaction(self) -> None:
         hooks, self._hooks = self._hooks, []
         try:
-            self.query_raw("COMMIT", ())
+            if self._only_begin_deferred():  # an empty transaction: nothing to send
+                self._deferred = []
+            else:
+                pipelined = bool(self._deferred)
+                try:
+                    self.query_raw("COMMIT", ())
+                except BaseException:
+                    if pipelined and self._raw is not None:
+                        # a deferred statement failed and the COMMIT sent with it was skipped:
+                        # end the failed transaction
+                        self._deferred = []
+                        with contextlib.suppress(errors.JoinflowError):
+                            self.query_raw("ROLLBACK", ())
+                    raise
         except BaseException:
             _run([fn for h in reversed(hooks) for fn in h.rollback])
             raise
@@ -309,7 +377,9 @@ class Connection:
 
     def cancel_transaction(self) -> None:
         hooks, self._hooks = self._hooks, []
-        if self._raw is not None:
+        empty = self._only_begin_deferred()
+        self._deferred = []
+        if self._raw is not None and not empty:
             with contextlib.suppress(errors.JoinflowError):
                 self.query_raw("ROLLBACK", ())
         self._depth = 0

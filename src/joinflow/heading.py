@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .definition.types import TypeSpec
+from .definition.types import NUMERIC_CORE, TypeSpec
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,6 @@ class Attribute:
 
     @property
     def numeric(self) -> bool:
-        from .definition.types import NUMERIC_CORE
         return self.spec.codec is None and self.spec.core in NUMERIC_CORE
 
     # DataJoint's attribute flags
@@ -107,7 +106,7 @@ class Attribute:
 class Heading:
     """An ordered, immutable collection of attributes."""
 
-    __slots__ = ("_attrs", "_index", "table_comment", "hidden")
+    __slots__ = ("_attrs", "_index", "table_comment", "hidden", "memo")
 
     def __init__(self, attributes: list[Attribute] | tuple[Attribute, ...] = (),
                  table_comment: str = "", hidden: tuple[Attribute, ...] = ()) -> None:
@@ -117,6 +116,9 @@ class Heading:
         #: a base table's hidden columns (names starting with ``_``, e.g. a singleton's
         #: ``_singleton`` key): never fetched, inserted or matched, but part of the table
         self.hidden = tuple(hidden)
+        #: what the layers above derive from this heading and may keep while it lives (e.g.
+        #: insert's value converters); a changed table gets a new heading, so nothing stales
+        self.memo: dict = {}
 
     # mapping-like access
     def __getitem__(self, name: str) -> Attribute:

@@ -269,8 +269,13 @@ def prepare(table: TableRef, rows: Any, ignore_extra_fields: bool,
     keep = [i for i, nm in enumerate(names) if nm in heading]
     names, cols = [names[i] for i in keep], [cols[i] for i in keep]
     if cols and cols[0]:
-        _check_missing(table, names)
+        checked = heading.memo.setdefault("complete", set())
+        if (ident := frozenset(names)) not in checked:
+            _check_missing(table, names)  # raises if a required attribute is missing
+            checked.add(ident)
     attrs = [heading[nm] for nm in names]
+    if not any(a.codec for a in attrs):  # plain columns: converters kept with the heading
+        return names, [convert(c) for convert, c in zip(_plain_converters(table, attrs), cols)]
     stores = objectstores.stores_if_needed(table.connection, attrs)
     encs = [column_encoder(table, a, pending, stores) for a in attrs]
     keys = None
@@ -278,6 +283,20 @@ def prepare(table: TableRef, rows: Any, ignore_extra_fields: bool,
         pk = [j for j, a in enumerate(attrs) if a.in_key]
         keys = [{names[j]: cols[j][i] for j in pk} for i in range(len(cols[0]) if cols else 0)]
     return names, [_converter(table, a, e)(c, keys) for a, e, c in zip(attrs, encs, cols)]
+
+
+def _plain_converters(table: TableRef, attrs: list) -> list[Callable[..., list]]:
+    """The converters of codec-less attributes (they depend on the attribute, the table and
+    the backend only), made once per heading."""
+    memo = table.heading.memo
+    where = (table.connection.backend.name, table.full_table_name)
+    out = []
+    for a in attrs:
+        convert = memo.get(("convert", a.name, where))
+        if convert is None:
+            convert = memo[("convert", a.name, where)] = _converter(table, a)
+        out.append(convert)
+    return out
 
 
 def _check_missing(table: TableRef, names: list[str], empty_row: bool = False) -> None:
@@ -343,7 +362,10 @@ def _write(table: TableRef, names: list[str], rows: list, mode: str) -> None:
         if key or not table.primary_key:  # a singleton table keeps the last row
             rows = list({tuple(r[j] for j in key): r for r in rows}.values())
     if style in ("executemany", "each"):
-        sql = backend.render(backend.insert_sql(target, names) + clause)
+        memo, ident = table.heading.memo, ("insert", tuple(names), mode, backend.name, target)
+        sql = memo.get(ident)
+        if sql is None:
+            sql = memo[ident] = backend.render(backend.insert_sql(target, names) + clause)
         if style == "each" or len(rows) == 1:  # PyMySQL's executemany copies large rows again
             for r in rows:
                 conn.query_raw(sql, r, fetch=False)
@@ -394,16 +416,7 @@ def conflict_clause(table: TableRef, names: list[str], mode: str) -> str:
 
 def _copy(conn: Any, target: str, names: list[str], rows: list) -> None:
     cols = ", ".join(conn.backend.quote(c) for c in names)
-    with conn._lock:
-        cur = conn._raw.cursor()
-        try:
-            with cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
-        except Exception as exc:
-            raise (conn.backend.translate_error(exc) or errors.JoinflowError(str(exc))) from exc
-        finally:
-            cur.close()
+    conn.copy_rows(f"COPY {target} ({cols}) FROM STDIN", rows)
 
 
 def named_data_error(table: TableRef, exc: errors.DataError) -> errors.DataError:

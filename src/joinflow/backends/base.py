@@ -7,6 +7,8 @@ into the driver's style (and escapes ``%`` for the ``%s`` drivers).
 """
 from __future__ import annotations
 
+import contextlib
+
 import datetime as dt
 import decimal
 import json
@@ -425,6 +427,14 @@ class Backend:
 
     def begin_sql(self) -> str:
         return "BEGIN"
+
+    #: statements can be pipelined (sent together, results read after): see ``pipeline``
+    pipelines = False
+
+    def pipeline(self, raw: Any) -> Any:
+        """A context in which statements executed on ``raw`` are sent without waiting for each
+        one's result; leaving it reads them all (and raises the first error)."""
+        return contextlib.nullcontext()
 
     def cursor(self, raw: Any, binary: bool = False) -> Any:
         """A driver cursor; ``binary``: the results carry large binary values (PostgreSQL then

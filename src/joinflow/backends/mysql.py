@@ -103,10 +103,15 @@ class MySQLBackend(Backend):
             cur.execute("SELECT @@max_allowed_packet")
             self.max_packet = int(cur.fetchone()[0])
             cur.execute("SELECT VERSION()")
-            if "mariadb" in str(cur.fetchone()[0]).lower():
+            version = str(cur.fetchone()[0])
+            self.skip_locked = _has_skip_locked(version)
+            if "mariadb" in version.lower():
                 # MariaDB 10.11's split-materialized optimization returns too few rows for
                 # unions of restricted aggregations (found by differential testing)
                 cur.execute("SET SESSION optimizer_switch = 'split_materialized=off'")
+
+    #: ``SELECT ... FOR UPDATE SKIP LOCKED`` (MySQL 8.0.1+, MariaDB 10.6+); set on connect
+    skip_locked = False
 
     def describe_target(self, config: Any) -> str:
         user = config["database.user"] or "root"
@@ -346,3 +351,15 @@ class MySQLBackend(Backend):
 def _escape_buffer(value: memoryview, mapping: Any = None) -> str:
     """PyMySQL encoder for memoryviews: the hex literal PyMySQL writes for bytes."""
     return f"X'{value.hex()}'"
+
+
+def _has_skip_locked(version: str) -> bool:
+    """Whether a server of this ``VERSION()`` knows ``FOR UPDATE SKIP LOCKED``."""
+    import re
+    found = re.match(r"(\d+)\.(\d+)\.?(\d*)", version)
+    if not found:
+        return False
+    major, minor, patch = (int(g or 0) for g in found.groups())
+    if "mariadb" in version.lower():
+        return (major, minor) >= (10, 6)
+    return (major, minor, patch) >= (8, 0, 1)

@@ -83,6 +83,7 @@ class PostgresBackend(Backend):
         if tls is not None:
             kwargs["sslmode"] = "require" if tls else "disable"
         raw = psycopg.connect(**kwargs)
+        self.pipelines = psycopg.Pipeline.is_supported()
         self.on_connect(raw)
         return raw
 
@@ -92,6 +93,11 @@ class PostgresBackend(Backend):
         # binary results of types psycopg does not know (native enums of DataJoint schemas)
         # come back as text, as they do in text format
         raw.adapters.register_loader(0, _unknown_binary_loader())
+
+    pipelines = True  # unless libpq is older than 14 (checked on connect)
+
+    def pipeline(self, raw: Any) -> Any:
+        return raw.pipeline()
 
     def cursor(self, raw: Any, binary: bool = False) -> Any:
         # bytea in text format is hex: twice the bytes on the wire and a decoding pass

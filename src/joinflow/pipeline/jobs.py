@@ -293,12 +293,17 @@ class Job(FreeTable):
         (most urgent first), autocommitted so the reservations are visible at once. One
         statement on PostgreSQL (``UPDATE ... WHERE key IN (SELECT ... FOR UPDATE SKIP
         LOCKED) RETURNING``: concurrent workers never wait for or collide on the same rows)
-        and on SQLite (``UPDATE ... RETURNING`` under its single writer); on MySQL/MariaDB,
-        which has no ``UPDATE ... RETURNING``, ``UPDATE ... ORDER BY ... LIMIT n`` and a
+        and on SQLite (``UPDATE ... RETURNING`` under its single writer). MySQL/MariaDB have
+        no ``UPDATE ... RETURNING``: a short transaction locks the most urgent rows with
+        ``SELECT ... FOR UPDATE SKIP LOCKED`` (MySQL 8, MariaDB 10.6+; read along the status
+        index, where ``UPDATE ... ORDER BY ... LIMIT`` would sort every pending row) and
+        updates them by key; older servers run ``UPDATE ... ORDER BY ... LIMIT n`` and a
         ``SELECT`` of the rows this session holds."""
         conn = self.connection
-        sql, read = self._claim_sql(priority is not None)
         info = session_info(conn)
+        if conn.backend.name == "mysql" and getattr(conn.backend, "skip_locked", False):
+            return self._claim_locked(count, priority, info)
+        sql, read = self._claim_sql(priority is not None)
         params: list = ["reserved", *info.values(), "pending"]
         if priority is not None:
             params.append(int(priority))
@@ -311,6 +316,31 @@ class Job(FreeTable):
         pk = list(self.key_attrs)
         ordered = sorted(rows, key=lambda r: (r[-2], r[-1])) if len(rows) > 1 else rows
         return [self._python_key(pk, r[:-2]) for r in ordered]
+
+    def _claim_locked(self, count: int, priority: int | None, info: dict) -> list[dict]:
+        conn, q, table = self.connection, self._q, self.full_table_name
+        pk = [q(c) for c in self.key_attrs]
+        due = f"{q('status')} = {PH} AND {q('scheduled_time')} <= {self._now()}"
+        params: list = ["pending"]
+        if priority is not None:
+            due += f" AND {q('priority')} <= {PH}"
+            params.append(int(priority))
+        select = (f"SELECT {', '.join(pk)}, {q('priority')}, {q('scheduled_time')} FROM {table} "
+                  f"WHERE {due} ORDER BY {q('priority')}, {q('scheduled_time')} LIMIT {PH} "
+                  "FOR UPDATE SKIP LOCKED")
+        with conn.transaction:
+            rows = conn.query(select, [*params, int(count)])
+            if not rows:
+                return []
+            n = len(pk)
+            one = "(" + ", ".join([PH] * n) + ")"
+            target = f"({', '.join(pk)})" if n > 1 else pk[0]
+            sets = ", ".join(f"{q(c)} = {PH}" for c in ("status", *info))
+            conn.query(f"UPDATE {table} SET {sets}, {q('reserved_time')} = {self._now()} "
+                       f"WHERE {target} IN ({', '.join([one if n > 1 else PH] * len(rows))})",
+                       ["reserved", *info.values(), *(v for r in rows for v in r[:n])])
+        keys = [self._python_key(list(self.key_attrs), r[:n]) for r in rows]
+        return keys
 
     def _claim_sql(self, with_priority: bool) -> tuple[str, str | None]:
         """The claim statement (and, on MySQL, the read-back), rendered once per table."""
@@ -363,7 +393,8 @@ class Job(FreeTable):
         params = self._key_params(key)
         if keep:
             params = [duration, *params]
-        self.connection.query(sql, params)
+        # inside populate's transaction: sent with its COMMIT where the backend pipelines
+        self.connection.defer(sql, params)
 
     def _complete_sql(self, keep: bool) -> str:
         cache = self.__dict__.setdefault("_complete_cache", {})

@@ -329,6 +329,7 @@ def _child_init(table: Any) -> None:
     conn = table.connection
     conn._raw = None
     conn._depth = 0
+    conn._deferred = []
     conn._hooks = []
     conn._lock = threading.RLock()
     _child_table = table
