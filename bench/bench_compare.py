@@ -148,6 +148,8 @@ def raw_floor(conn, tables, sizes) -> dict[str, float]:
         del payload
         T["Blob"].delete_quick()
     if "populate" in want:
+        T["Comp"].delete_quick()
+        T["Src"].delete_quick()
         T["Src"].insert([dict(k=i) for i in range(sizes["keys"])])
         time("populate", r.populate, setup=T["Comp"].delete_quick)
         T["Comp"].delete_quick()

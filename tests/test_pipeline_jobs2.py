@@ -287,3 +287,35 @@ def test_failed_make_leaves_no_uploaded_objects(schema, tmp_path):
         assert len(files_under(tmp_path / "s")) == 1  # only the committed row's object
         assert Stored.jobs.errors.fetch1("error_message") == "RuntimeError: failed after the upload"
         assert (Stored & {"sid": 0}).fetch1("data")[5] == 5.0
+
+
+def test_claims_take_the_most_urgent_keys_with_and_without_skip_locked(schema, monkeypatch):
+    """MySQL 8 / MariaDB 10.6+ claim with SELECT ... FOR UPDATE SKIP LOCKED; older servers
+    with UPDATE ... ORDER BY ... LIMIT and a read-back. Both take the most urgent due jobs."""
+    Src, Comp = _chain(schema)
+    Src.insert([{"sid": i} for i in range(6)])
+    Comp.jobs.refresh()
+    Comp.jobs.refresh({"sid": 4}, priority=1)  # already queued: keeps its priority
+    jobs, conn = Comp.jobs, schema.connection
+    jobs._update({"sid": 4}, {"priority": 1})
+    jobs._update({"sid": 5}, {"priority": 2})
+    variants = [True, False] if conn.backend.name == "mysql" else [None]
+    taken = []
+    for locked in variants:
+        if locked is not None:
+            monkeypatch.setattr(conn.backend, "skip_locked", locked)
+        taken.append([k["sid"] for k in jobs.claim(2)])
+    assert taken[0] == [4, 5]
+    if len(taken) > 1:
+        assert len(taken[1]) == 2 and set(taken[1]) <= {0, 1, 2, 3}
+    assert len(jobs.reserved) == 2 * len(variants)
+    assert Comp.populate(reserve_jobs=True, refresh=False)["success_count"] == 6 - 2 * len(variants)
+
+
+@pytest.mark.parametrize("version,expected", [
+    ("10.11.19-MariaDB-0+deb12u1", True), ("10.5.8-MariaDB", False), ("10.6.0-MariaDB", True),
+    ("8.0.36", True), ("8.0.0", False), ("5.7.44-log", False), ("11.4.2-MariaDB", True),
+    ("unknown", False)])
+def test_skip_locked_by_server_version(version, expected):
+    from joinflow.backends.mysql import _has_skip_locked
+    assert _has_skip_locked(version) is expected

@@ -295,24 +295,20 @@ class Job(FreeTable):
         LOCKED) RETURNING``: concurrent workers never wait for or collide on the same rows)
         and on SQLite (``UPDATE ... RETURNING`` under its single writer). MySQL/MariaDB have
         no ``UPDATE ... RETURNING``: a short transaction locks the most urgent rows with
-        ``SELECT ... FOR UPDATE SKIP LOCKED`` (MySQL 8, MariaDB 10.6+; read along the status
-        index, where ``UPDATE ... ORDER BY ... LIMIT`` would sort every pending row) and
-        updates them by key; older servers run ``UPDATE ... ORDER BY ... LIMIT n`` and a
-        ``SELECT`` of the rows this session holds."""
+        ``SELECT ... FOR UPDATE SKIP LOCKED`` (read along the status index, where ``UPDATE ...
+        ORDER BY ... LIMIT`` would sort every pending row) and updates them by key. Servers
+        without ``SKIP LOCKED`` (MySQL 5.7, MariaDB before 10.6) lock the same way and wait
+        for a concurrent claim instead of skipping its rows (a locking read then sees them
+        reserved and passes over them)."""
         conn = self.connection
         info = session_info(conn)
-        if conn.backend.name == "mysql" and getattr(conn.backend, "skip_locked", False):
+        if conn.backend.name == "mysql":
             return self._claim_locked(count, priority, info)
-        sql, read = self._claim_sql(priority is not None)
+        sql = self._claim_sql(priority is not None)
         params: list = ["reserved", *info.values(), "pending"]
         if priority is not None:
             params.append(int(priority))
         rows = conn.query(sql, [*params, int(count)])
-        if read is not None:  # MySQL: which rows did the UPDATE take?
-            if rows.rowcount < 1:
-                return []
-            rows = conn.query(read, ["reserved", info["connection_id"], info["pid"],
-                                     info["host"]])
         pk = list(self.key_attrs)
         ordered = sorted(rows, key=lambda r: (r[-2], r[-1])) if len(rows) > 1 else rows
         return [self._python_key(pk, r[:-2]) for r in ordered]
@@ -327,7 +323,8 @@ class Job(FreeTable):
             params.append(int(priority))
         select = (f"SELECT {', '.join(pk)}, {q('priority')}, {q('scheduled_time')} FROM {table} "
                   f"WHERE {due} ORDER BY {q('priority')}, {q('scheduled_time')} LIMIT {PH} "
-                  "FOR UPDATE SKIP LOCKED")
+                  "FOR UPDATE" + (" SKIP LOCKED" if getattr(conn.backend, "skip_locked", False)
+                                  else ""))
         with conn.transaction:
             rows = conn.query(select, [*params, int(count)])
             if not rows:
@@ -342,8 +339,8 @@ class Job(FreeTable):
         keys = [self._python_key(list(self.key_attrs), r[:n]) for r in rows]
         return keys
 
-    def _claim_sql(self, with_priority: bool) -> tuple[str, str | None]:
-        """The claim statement (and, on MySQL, the read-back), rendered once per table."""
+    def _claim_sql(self, with_priority: bool) -> str:
+        """The claim statement of PostgreSQL and SQLite, rendered once per table."""
         cache = self.__dict__.setdefault("_claim_cache", {})
         if with_priority in cache:
             return cache[with_priority]
@@ -357,17 +354,11 @@ class Job(FreeTable):
             due += f" AND {q('priority')} <= {PH}"
         urgent = f"ORDER BY {q('priority')}, {q('scheduled_time')}"
         back = f"{pk}, {q('priority')}, {q('scheduled_time')}"
-        read = None
-        if name == "mysql":
-            sql = f"UPDATE {table} SET {sets} WHERE {due} {urgent} LIMIT {PH}"
-            read = (f"SELECT {back} FROM {table} WHERE {q('status')} = {PH} AND "
-                    f"{q('connection_id')} = {PH} AND {q('pid')} = {PH} AND {q('host')} = {PH}")
-        else:
-            lock = " FOR UPDATE SKIP LOCKED" if name == "postgresql" else ""
-            sql = (f"UPDATE {table} SET {sets} WHERE ({pk}) IN (SELECT {pk} FROM {table} "
-                   f"WHERE {due} {urgent} LIMIT {PH}{lock}) RETURNING {back}")
-        cache[with_priority] = (sql, read)
-        return sql, read
+        lock = " FOR UPDATE SKIP LOCKED" if name == "postgresql" else ""
+        sql = (f"UPDATE {table} SET {sets} WHERE ({pk}) IN (SELECT {pk} FROM {table} "
+               f"WHERE {due} {urgent} LIMIT {PH}{lock}) RETURNING {back}")
+        cache[with_priority] = sql
+        return sql
 
     def _python_key(self, pk: list[str], raw: tuple) -> dict:
         heading, backend = self._target.heading, self.connection.backend
