@@ -143,6 +143,7 @@ def _config(settings: dict) -> Any:
 
 _CONNECTIONS: dict[str, Connection] = {}
 _ORIGINALS: weakref.WeakValueDictionary[str, Connection] = weakref.WeakValueDictionary()
+_TOKENS: weakref.WeakKeyDictionary[Connection, str] = weakref.WeakKeyDictionary()  # its inverse
 _LOCKS: dict[int, threading.Lock] = {}
 _GUARD = threading.Lock()
 
@@ -164,9 +165,9 @@ def _rebuild_connection(settings: dict, token: str) -> Connection:
 
 
 def _reduce_connection(conn: Connection) -> tuple:
-    token = getattr(conn, "_jf_pickle_token", None)
+    token = _TOKENS.get(conn)
     if token is None:
-        token = conn._jf_pickle_token = f"{os.getpid()}-{uuid.uuid4().hex}"
+        token = _TOKENS[conn] = f"{os.getpid()}-{uuid.uuid4().hex}"
         _ORIGINALS[token] = conn
     return _rebuild_connection, (_settings(conn), token)
 

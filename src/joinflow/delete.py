@@ -3,6 +3,7 @@ parsing driver errors): every descendant's rows that reference deleted rows, thr
 foreign keys and across schemas, are deleted first, leaves first, in one transaction."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any, Iterator
@@ -10,6 +11,7 @@ from typing import Any, Iterator
 from . import errors, lineage
 from .algebra import nodes as n
 from .algebra.compiler import Compiler
+from .dependencies import split_id
 from .diagram.restriction import Fixed, Restrictor, check_part_integrity, master_name
 from .naming import master_of
 from .prompt import confirm as _confirm, should_prompt
@@ -88,9 +90,9 @@ def _reads(node: Any, tables: set[tuple[str, str]]) -> bool:
         return (node.schema, node.table) in tables
     if isinstance(node, n.SqlCond):
         return "select" in node.text.lower()
-    if isinstance(node, (n.Node, n.Cond)):
-        return any(_reads(getattr(node, f), tables) for f in node.__dataclass_fields__
-                   if f != "heading")
+    if isinstance(node, (n.Node, n.Cond)) and dataclasses.is_dataclass(node):  # every one is
+        return any(_reads(getattr(node, f.name), tables) for f in dataclasses.fields(node)
+                   if f.name != "heading")
     if isinstance(node, tuple):
         return any(_reads(x, tables) for x in node)
     return False
@@ -115,9 +117,9 @@ def _use_subqueries(conn: Any, roots: dict[str, list]) -> bool:
         affected.update(deps.descendants(*r.split(".", 1)))
     if len(affected) > SUBQUERY_MAX_TABLES:
         return False
-    below = {tuple(x.split(".", 1)) for x in affected}
+    below = {split_id(x) for x in affected}
     for node_id, conds in roots.items():
-        below_root = below - {tuple(node_id.split(".", 1))}
+        below_root = below - {split_id(node_id)}
         for c in conds:
             node = getattr(c, "node", None)
             if node is None or _reads(node, below_root):
@@ -249,8 +251,9 @@ def _cascade(table: TableRef, keysets: KeySets, transaction: bool, prompt: bool 
             return _execute_uncounted(conn, planned[0], table.full_table_name, part_integrity)
     if planned is None:
         planned = _plan(table, keysets, part_integrity)
-    assert planned is not None and planned[1] is not None
+    assert planned is not None
     engine, counts = planned
+    assert counts is not None
     if part_integrity == "enforce":
         _integrity(engine, counts)
     named = {name: c for name, c in counts.items() if c}

@@ -29,6 +29,8 @@ class QueryExpression:
     # -- basics ---------------------------------------------------------------
     @property
     def node(self) -> n.Node:
+        if self._node is None:  # a bare ``QueryExpression()``: tables override this property
+            raise AttributeError("this QueryExpression has no query")
         return self._node
 
     @property
@@ -128,9 +130,9 @@ class QueryExpression:
             raise QueryError(f"aggregation requires the group to contain the primary key of the "
                              f"grouping expression; missing: {missing}")
         on = n.shared_attributes(self.heading, group.heading)
-        node = _make_aggr(self.node, group.node, on, named, keep)
+        grouped = _make_aggr(self.node, group.node, on, named, keep)
         # the result: A's primary key, the attributes of A listed (``...``: all), the aggregates
-        node = make_proj(node, tuple(attributes) + tuple(named), {})
+        node = make_proj(grouped, tuple(attributes) + tuple(named), {})
         return self._from(node, self.connection)
 
     aggregate = aggr
@@ -282,7 +284,9 @@ def make_proj(node: n.Node, attributes: tuple, named: dict) -> n.Proj:
                              f"string, not {type(expr).__name__}")
         if expr.strip() in heading:
             renames.setdefault(expr.strip(), []).append(new)
-    items, attrs = [], []
+    # (name, source attribute or None, SQL expression or None), as `n.Proj` takes them
+    items: list[tuple[str, str | None, str | None]] = []
+    attrs = []
     for attr in heading.values():  # kept and renamed attributes stay in heading order
         name = attr.name
         selected = attr.in_key or keep_all or name in wanted

@@ -217,13 +217,13 @@ def to_arrays(self: Any, *attrs: str, include_key: bool = False, order_by: Any =
     names = _names(self, attrs)
     pk = self.primary_key if include_key else []
     all_names = names + [k for k in pk if k not in names]
-    cols = dict(zip(all_names, _fetch_columns(self, all_names, order_by, limit, offset,
-                                              squeeze=squeeze, download_path=download_path)))
-    arrays = tuple(_array(self.heading[nm], cols[nm]) for nm in names)
+    by_name = dict(zip(all_names, _fetch_columns(self, all_names, order_by, limit, offset,
+                                                 squeeze=squeeze, download_path=download_path)))
+    selected = tuple(_array(self.heading[nm], by_name[nm]) for nm in names)
     if include_key:
-        keys_list = [dict(zip(pk, r)) for r in zip(*(cols[k] for k in pk))]
-        return (keys_list, *arrays)
-    return arrays[0] if len(arrays) == 1 else arrays
+        keys_list = [dict(zip(pk, r)) for r in zip(*(by_name[k] for k in pk))]
+        return (keys_list, *selected)
+    return selected[0] if len(selected) == 1 else selected
 
 
 # --------------------------------------------------------------------------- Arrow / polars
@@ -365,7 +365,7 @@ def fetch(self: Any, *attrs: str, offset: int | None = None, limit: int | None =
                                           download_path=download_path)))
     if as_dict:
         return [dict(zip(names, r)) for r in zip(*(cols[nm] for nm in names))]
-    out = []
+    out: list[np.ndarray | list[dict]] = []
     for a in attrs:
         if a == "KEY":
             pk = self.primary_key

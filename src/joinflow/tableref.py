@@ -4,7 +4,7 @@ with its identity (no operations), ``NamedTable`` one addressed by name. ``table
 the operations on top, so the operation modules never import ``table``: arrows point down."""
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from . import errors
 from .algebra import nodes as n
@@ -54,6 +54,10 @@ class TableRef(Protocol):
     def __and__(self, restriction: Any) -> QueryExpression: ...
 
     def _unrestricted(self) -> Any: ...
+
+
+#: the class of a table a method returns a copy of (``typing.Self`` needs Python 3.11)
+_Table = TypeVar("_Table", bound="BaseTable")
 
 
 class BaseTable(QueryExpression):
@@ -112,7 +116,7 @@ class BaseTable(QueryExpression):
         return self.table_name in self.connection.backend.list_tables(self.connection.run,
                                                                        self.database)
 
-    def restrict(self, restriction: Any, semantic_check: bool = True) -> QueryExpression:
+    def restrict(self: _Table, restriction: Any, semantic_check: bool = True) -> _Table:
         q = QueryExpression.restrict(self, restriction, semantic_check)
         copy = self.__class__.__new__(self.__class__)
         copy.__dict__.update(self.__dict__)

@@ -164,7 +164,7 @@ def value_check(core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
         return check_float
     if core == "decimal":
         p, sc = (int(args[0]), int(args[1]) if len(args) > 1 else 0) if args else (10, 0)
-        limit, step = decimal.Decimal(10) ** (p - sc), decimal.Decimal(1).scaleb(-sc)
+        bound, step = decimal.Decimal(10) ** (p - sc), decimal.Decimal(1).scaleb(-sc)
         wide = decimal.Context(prec=p + 40)
 
         def check_decimal(v: Any) -> Any:
@@ -177,20 +177,20 @@ def value_check(core: str, args: tuple = ()) -> Callable[[Any], Any] | None:
                 raise errors.DataError(f"expected a number, got {what(v)}")
             d = v if isinstance(v, decimal.Decimal) else decimal.Decimal(
                 str(int(v) if isinstance(v, (bool, np.bool_)) else v))
-            if d.is_finite() and (abs(d) >= limit
-                                 or abs(d).quantize(step, context=wide) >= limit):
+            if d.is_finite() and (abs(d) >= bound
+                                 or abs(d).quantize(step, context=wide) >= bound):
                 raise errors.DataError(f"{v} is out of range for decimal({p},{sc}): at most "
                                        f"{p - sc} digits before the point")
             return v
         return check_decimal
     if core in ("char", "varchar", "text"):
-        limit = int(args[0]) if args and core != "text" else None
+        max_len = int(args[0]) if args and core != "text" else None
 
         def check_string(v: Any) -> Any:
             if not isinstance(v, (str, *_NUMBERS)):
                 raise errors.DataError(f"expected a string, got {what(v)}")
-            if limit is not None and len(str(v)) > limit:
-                raise errors.DataError(f"{v!r} is too long for {core}({limit}) "
+            if max_len is not None and len(str(v)) > max_len:
+                raise errors.DataError(f"{v!r} is too long for {core}({max_len}) "
                                        f"({len(str(v))} characters)")
             return v
         return check_string

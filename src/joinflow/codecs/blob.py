@@ -203,7 +203,7 @@ def pack_buffer(obj: Any, *, compress: bool | Literal["auto"] | CompressionPolic
         else:
             buf[pos:pos + size] = np.frombuffer(chunk, dtype=np.uint8, count=size)
         pos += size
-    raw = memoryview(buf).toreadonly()
+    raw = buf.data.toreadonly()  # memoryview(buf): numpy types ndarray as a Buffer only on 3.12+
     if _compression_level(raw, compress) is None:
         return raw
     return _maybe_compress(bytes(raw), compress)
@@ -218,7 +218,7 @@ def _maybe_compress(raw: bytes, compress: bool | str | CompressionPolicy) -> byt
     return packed if len(packed) < len(raw) else raw
 
 
-def _compression_level(raw: bytes, compress: bool | str | CompressionPolicy) -> int | None:
+def _compression_level(raw: bytes | memoryview, compress: bool | str | CompressionPolicy) -> int | None:
     """The zlib level to try on ``raw``, or None to store it as it is."""
     if compress is True:
         return zlib.Z_DEFAULT_COMPRESSION if len(raw) > FORCED_COMPRESS_OVER else None
@@ -243,7 +243,7 @@ class _Writer:
     __slots__ = ("chunks", "depth", "dj0_reason", "size")
 
     def __init__(self) -> None:
-        self.chunks: list[Any] = []  # bytes, memoryviews of format "B", or _FortranChunk
+        self.chunks: list[bytes | memoryview | _FortranChunk] = []  # memoryviews of format "B"
         self.dj0_reason = ""   # why the value needs the dj0 header, "" if it does not
         self.depth = 0
         self.size = 0
@@ -264,7 +264,7 @@ class _Writer:
         self.chunks[slot] = _U64.pack(self.size - start)
         self.size += 8
 
-    def put(self, code: int, *parts: bytes | memoryview) -> None:
+    def put(self, code: int, *parts: bytes | memoryview | _FortranChunk) -> None:
         """Append a type code and payload parts."""
         if code not in _MATLAB_CODES and not self.dj0_reason:
             self.dj0_reason = f"type code {code:#04x}"

@@ -7,11 +7,15 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from ..errors import CodecError
 from . import blob as blobfmt
 from .base import Codec, CodecContext, FileContent
+
+
+#: the ``blob.compression`` setting -> `pack_buffer`'s ``compress`` (anything else: "auto")
+_COMPRESS_SETTING: Final[dict[str, bool]] = {"always": True, "never": False}
 
 
 class BlobCodec(Codec):
@@ -23,9 +27,9 @@ class BlobCodec(Codec):
         return "<hash>" if is_store else "bytes"
 
     def encode(self, value: Any, *, context: CodecContext | None = None) -> bytes | memoryview:
-        policy = "auto"
+        policy: bool | Literal["auto"] = "auto"
         if context is not None and context.config is not None:
-            policy = {"always": True, "never": False}.get(context.config["blob.compression"], "auto")
+            policy = _COMPRESS_SETTING.get(context.config["blob.compression"], "auto")
         return blobfmt.pack_buffer(value, compress=policy)
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Any:

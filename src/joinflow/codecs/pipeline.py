@@ -8,7 +8,7 @@ in one concurrent batch."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Final, Mapping
 
 from ..errors import CodecError, DataError
 from .base import (Codec, CodecContext, Encoded, ObjectWrite, RowWrite, StoreAccess, encoder,
@@ -69,7 +69,7 @@ class ColumnEncoder:
     """Turns Python values into driver parameters for one attribute."""
 
     def __init__(self, attr: Any, adapt: Callable[[Any], Any] | None, codecs: list[Codec],
-                 context: CodecContext | None, pending: Pending) -> None:
+                 context: CodecContext, pending: Pending) -> None:
         self.attr, self.adapt, self.context, self.pending = attr, adapt, context, pending
         self.steps = [(c, encoder(c)) for c in codecs]
         self.uses_row_key = any(c.uses_row_key for c in codecs)
@@ -78,7 +78,7 @@ class ColumnEncoder:
         if value is None:
             return None
         if self.steps:
-            ctx = self.context if key is None else self.context.with_key(key)  # type: ignore[union-attr]
+            ctx = self.context if key is None else self.context.with_key(key)
             for codec, enc in self.steps:
                 try:
                     codec.validate(value)
@@ -93,13 +93,17 @@ class ColumnEncoder:
         return self.adapt(value) if self.adapt else value
 
 
+#: the context of an encoder without codecs (which never reads it)
+_NO_CONTEXT: Final = CodecContext()
+
+
 def column_encoder(table: Any, attr: Any, pending: Pending | None = None,
                    stores: StoreAccess | None = None) -> ColumnEncoder | None:
     """The encoder of ``attr`` for inserts into ``table`` (None: values pass unchanged)."""
     conn = table.connection
     adapt = conn.backend.adapter(attr.core, attr.spec.args)
     if not attr.codec:
-        return ColumnEncoder(attr, adapt, [], None, Pending()) if adapt else None
+        return ColumnEncoder(attr, adapt, [], _NO_CONTEXT, Pending()) if adapt else None
     where = TableRef(table.database, table.table_name)
     ctx = make_context(where, attr, conn.config, stores, tracking=_tracking(conn, attr))
     return ColumnEncoder(attr, adapt, chain_of(attr), ctx, pending if pending is not None

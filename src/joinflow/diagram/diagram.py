@@ -398,11 +398,11 @@ class Diagram(nx.MultiDiGraph):
             if p not in ids or c not in ids or ids[p] == ids[c]:
                 continue
             attr_map = d.get("attr_map", {})
-            key = set(_key_of(conn, c))
+            child_key = set(_key_of(conn, c))
             edge = Edge(parent=ids[p], child=ids[c], primary=_is_primary(conn, c, attr_map),
                         renamed=bool(d.get("aliased")),
                         label=", ".join(f"{k} <- {v}" for k, v in attr_map.items() if k != v),
-                        one_to_one=bool(key) and set(attr_map) == key)
+                        one_to_one=bool(child_key) and set(attr_map) == child_key)
             edges.setdefault((edge.parent, edge.child, edge.label), edge)
         groups: dict[str, list[str]] = {}
         for node_id in nodes:

@@ -215,9 +215,8 @@ class Restrictor:
             keys = _up(query, data["attr_map"])
             query = keys if parent == master else \
                 free_table(self.conn, parent).restrict(keys, semantic_check=False)
-        if literal:
-            query = query.to_dicts()
-        self.contrib.setdefault(master, {})[("lift", part)] = query
+        self.contrib.setdefault(master, {})[("lift", part)] = (
+            query.to_dicts() if literal else query)
         self.lifted = True
 
     # -- upstream ---------------------------------------------------------------------
