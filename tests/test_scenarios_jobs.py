@@ -236,3 +236,51 @@ def test_top_level_names(schema):
     assert job.table_name == "~~analysis"
     assert job.progress() == {"pending": 0, "reserved": 0, "success": 0, "error": 0,
                               "ignore": 0, "total": 0}
+
+
+def test_key_source_wider_than_the_table_is_refused(schema):
+    """DataJoint checks that every primary-key attribute of key_source is in the table."""
+    Subject, Analysis = _pipeline(schema)
+
+    @schema
+    class Param(dj.Lookup):
+        definition = """
+        param_id : int16
+        """
+        contents = [(1,), (2,)]
+
+    @schema
+    class Wide(dj.Computed):
+        definition = """
+        -> Subject
+        ---
+        v : float64
+        """
+
+        @property
+        def key_source(self):
+            return Subject * Param
+
+        def make(self, key):
+            self.insert1({"subject_id": key["subject_id"], "v": 1.0})
+
+    message = "The populate target lacks attribute param_id from the primary key of key_source"
+    for call in (Wide.populate, Wide.progress, lambda: Wide.populate(reserve_jobs=True)):
+        with pytest.raises(dj.DataJointError, match=message):
+            call()
+    assert len(Wide()) == 0
+
+    @schema
+    class FromClass(dj.Computed):
+        definition = """
+        -> Subject
+        ---
+        v : float64
+        """
+        key_source = Subject  # a table class as key_source
+
+        def make(self, key):
+            self.insert1({**key, "v": 2.0})
+
+    assert FromClass.populate(reserve_jobs=True) == {"success_count": 5, "error_list": []}
+    assert FromClass.progress() == (0, 5)

@@ -109,8 +109,21 @@ class AutoPopulate:
                 "Cannot call populate on a restricted table. Instead, pass conditions to "
                 "populate() as arguments.")
 
-    def _pending(self, restrictions: tuple) -> Any:
+    def _source(self) -> Any:
+        """``key_source``, checked as DataJoint checks it: each of its primary-key
+        attributes must be an attribute of this table."""
         todo = self.key_source
+        if isinstance(todo, type):  # a table class given as key_source
+            todo = todo()
+        names = set(self.heading.names)
+        missing = [a for a in todo.primary_key if a not in names]
+        if missing:
+            raise errors.JoinflowError(f"The populate target lacks attribute {missing[0]} from "
+                                       "the primary key of key_source")
+        return todo
+
+    def _pending(self, restrictions: tuple) -> Any:
+        todo = self._source()
         for r in restrictions:
             todo = todo & r
         from .condition import Not
@@ -121,7 +134,7 @@ class AutoPopulate:
         reports it as DataJoint does: an INFO record of the ``joinflow`` logger, ``Name
         Completed n of N (p%)   time`` (printed when no logging handler would show it)."""
         self._check_unrestricted()
-        total = self.key_source
+        total = self._source()
         for r in restrictions:
             total = total & r
         remaining = len(self._pending(restrictions))
