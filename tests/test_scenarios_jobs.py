@@ -284,3 +284,52 @@ def test_key_source_wider_than_the_table_is_refused(schema):
 
     assert FromClass.populate(reserve_jobs=True) == {"success_count": 5, "error_list": []}
     assert FromClass.progress() == (0, 5)
+
+
+def test_refresh_stale_and_orphan_timeouts(schema):
+    """DataJoint 2.3.5: ``stale_timeout`` removes jobs (all but ``ignore``) whose keys left
+    key_source; only ``orphan_timeout`` takes a live reservation back for its age."""
+    import time
+
+    Subject, Analysis = _pipeline(schema, fail=(3,))
+
+    @schema
+    class Picky(dj.Computed):
+        definition = """
+        -> Subject
+        ---
+        v : float64
+        """
+
+        @property
+        def key_source(self):
+            return Subject & "name != 'gone'"
+
+        def make(self, key):
+            if key["subject_id"] == 2:
+                raise ValueError("two")
+            self.insert1({**key, "v": 1.0})
+
+    with dj.config.override(jobs={"keep_completed": True}):
+        Picky.populate(reserve_jobs=True, suppress_errors=True, max_calls=3)
+        assert Picky.jobs.reserve({"subject_id": 4})
+        Picky.jobs.ignore({"subject_id": 5})
+        statuses = {j["subject_id"]: j["status"] for j in Picky.jobs.to_dicts()}
+        assert statuses == {1: "success", 2: "error", 3: "success", 4: "reserved", 5: "ignore"}
+        for i in range(1, 6):
+            Subject.update1({"subject_id": i, "name": "gone"})
+        # the error record of a key in neither key_source nor the table goes at once
+        assert Picky.jobs.refresh() == {"added": 0, "removed": 1, "orphaned": 0, "re_pended": 0}
+        time.sleep(1.5)
+        # a reservation is not taken back for its age without orphan_timeout
+        Subject.insert1({"subject_id": 9, "name": "new"})
+        assert Picky.jobs.reserve({"subject_id": 9}) is False  # not queued yet
+        assert Picky.jobs.refresh(stale_timeout=1) == {"added": 1, "removed": 3, "orphaned": 0,
+                                                       "re_pended": 0}
+        assert {j["subject_id"]: j["status"] for j in Picky.jobs.to_dicts()} == \
+            {5: "ignore", 9: "pending"}
+        assert Picky.jobs.reserve({"subject_id": 9})
+        time.sleep(1.2)
+        assert Picky.jobs.refresh()["orphaned"] == 0  # our own live session, 1 s old
+        assert Picky.jobs.refresh(orphan_timeout=1)["orphaned"] == 1
+        assert (Picky.jobs & {"subject_id": 9}).fetch1("status") == "pending"
