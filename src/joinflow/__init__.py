@@ -22,6 +22,8 @@ from .user_tables import (Compute, Computed, Entry, Imported, Ingest, Lookup, Ma
                           Part)
 
 from .diagram import Diagram  # noqa: E402
+from .populate import AutoPopulate  # noqa: E402
+from .pipeline.jobs import Job  # noqa: E402
 from . import blob  # noqa: E402,F401  (DataJoint's dj.blob.pack / unpack)
 
 schema = Schema
@@ -34,4 +36,5 @@ __all__ = [
     "Computed", "Part", "Entry", "Ingest", "Compute", "FreeTable", "Table", "QueryExpression",
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
     "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
+    "AutoPopulate", "Job",
 ] + list(errors.__all__)

@@ -51,7 +51,9 @@ class AutoPopulate:
         key comes from; ``self.upstream[Session]`` is ``Session`` restricted so
         (DataJoint 2.3's ``self.upstream``). Built on first use within each ``make``."""
         if self._upstream_key is None:
-            raise errors.JoinflowError("self.upstream is only available inside make()")
+            raise errors.JoinflowError(
+                "self.upstream is only available inside make(). Outside make(), construct a "
+                "trace explicitly: dj.Diagram.trace(self & key).")
         if self._upstream is None:
             from .diagram import upstream_of  # the restriction engine's trace
             self._upstream = upstream_of(self, self._upstream_key)
@@ -82,8 +84,9 @@ class AutoPopulate:
                 q = q.proj(*fk.columns)
             query = q if query is None else query * q
         if query is None:
-            raise errors.JoinflowError(f"{self.full_table_name} has no primary-key parents; "
-                                       "define key_source")
+            raise errors.JoinflowError(
+                "A table must have dependencies from its primary key for auto-populate to "
+                f"work: {self.full_table_name} has none (or define key_source)")
         return query
 
     @property
@@ -96,25 +99,48 @@ class AutoPopulate:
         legacy = getattr(self, "_make_tuples", None)  # DataJoint 0.x's name for make
         if legacy is not None:
             return legacy(key)
-        raise NotImplementedError(f"{type(self).__name__}.make(key) is not defined")
+        raise NotImplementedError(
+            "Subclasses of AutoPopulate must implement the method `make` or "
+            "(`make_fetch` + `make_compute` + `make_insert`)")
+
+    def _check_unrestricted(self) -> None:
+        if getattr(self, "restricted", False):
+            raise errors.JoinflowError(
+                "Cannot call populate on a restricted table. Instead, pass conditions to "
+                "populate() as arguments.")
+
+    def _source(self) -> Any:
+        """``key_source``, checked as DataJoint checks it: each of its primary-key
+        attributes must be an attribute of this table."""
+        todo = self.key_source
+        if isinstance(todo, type):  # a table class given as key_source
+            todo = todo()
+        names = set(self.heading.names)
+        missing = [a for a in todo.primary_key if a not in names]
+        if missing:
+            raise errors.JoinflowError(f"The populate target lacks attribute {missing[0]} from "
+                                       "the primary key of key_source")
+        return todo
 
     def _pending(self, restrictions: tuple) -> Any:
-        todo = self.key_source
+        todo = self._source()
         for r in restrictions:
             todo = todo & r
         from .condition import Not
         return todo.restrict(Not(self._unrestricted().proj()), semantic_check=False)
 
     def progress(self, *restrictions: Any, display: bool = False) -> tuple[int, int]:
-        """(remaining, total) keys of ``key_source`` (restricted)."""
-        total = self.key_source
+        """(remaining, total) keys of ``key_source`` (restricted). ``display=True`` also
+        reports it as DataJoint does: an INFO record of the ``joinflow`` logger, ``Name
+        Completed n of N (p%)   time`` (printed when no logging handler would show it)."""
+        self._check_unrestricted()
+        total = self._source()
         for r in restrictions:
             total = total & r
         remaining = len(self._pending(restrictions))
         count = len(total)
         if display:
-            pct = 100 * (count - remaining) / count if count else 100
-            print(f"{type(self).__name__}: completed {count - remaining}/{count} ({pct:.1f}%)")
+            _report_progress(type(self).__name__, remaining, count)
         return remaining, count
 
     def populate(self, *restrictions: Any, suppress_errors: bool = False,
@@ -132,25 +158,26 @@ class AutoPopulate:
         thread), coordinated by the jobs queue (see :mod:`joinflow.dask`)."""
         conn = self.connection
         if conn.in_transaction:
-            raise errors.JoinflowError("populate cannot be called inside a transaction")
+            raise errors.JoinflowError("Populate cannot be called during a transaction.")
+        self._check_unrestricted()
         if executor is not None:
             from .dask import populate as populate_dask
-            return populate_dask(self, executor, *restrictions,
+            return _result(populate_dask(self, executor, *restrictions,
                                  n_workers=processes if processes > 1 else None,
                                  suppress_errors=suppress_errors,
                                  return_exception_objects=return_exception_objects,
                                  max_calls=max_calls, priority=priority, refresh=refresh,
-                                 make_kwargs=make_kwargs, keys=keys)
+                                 make_kwargs=make_kwargs, keys=keys))
         if order not in ("original", "reverse", "random"):
             raise errors.JoinflowError("order must be 'original', 'reverse' or 'random'")
         if reserve_jobs or processes != 1:  # the jobs queue / worker processes: pipeline/
             from .pipeline.runner import populate as populate_jobs
-            return populate_jobs(self, restrictions, suppress_errors=suppress_errors,
+            return _result(populate_jobs(self, restrictions, suppress_errors=suppress_errors,
                                  return_exception_objects=return_exception_objects,
                                  reserve_jobs=reserve_jobs, max_calls=max_calls,
                                  display_progress=display_progress, processes=processes,
                                  make_kwargs=make_kwargs, priority=priority, refresh=refresh,
-                                 keys=keys, limit=limit, order=order)
+                                 keys=keys, limit=limit, order=order))
         pending = self._pending(restrictions)
         if keys is not None:
             pending = pending & list(keys)
@@ -177,10 +204,9 @@ class AutoPopulate:
             except Exception as exc:
                 if not suppress_errors:
                     raise
-                log.error("%s.make(%r) failed: %r", type(self).__name__, key, exc)
-                failures.append((key, exc if return_exception_objects else repr(exc)))
-        return {"success_count": success, "error_list": failures, "success": success,
-                "error": len(failures), "skip": skipped}
+                log.error("%s.make(%r) failed: %s", type(self).__name__, key, error_text(exc))
+                failures.append((key, exc if return_exception_objects else error_text(exc)))
+        return PopulateResult(success, failures, skipped)
 
     def _tripartite(self) -> bool:
         own_make = any("make" in vars(c) for c in type(self).__mro__ if c is not AutoPopulate
@@ -239,8 +265,8 @@ class AutoPopulate:
                         again = _as_tuple(self.make_fetch(dict(key), **make_kwargs))
                         if not _same(again, fetched):
                             raise errors.JoinflowError(
-                                f"the data make_fetch returned for {key} changed during "
-                                "make_compute; the key was not populated (try again)")
+                                "Referential integrity failed! The `make_fetch` data has "
+                                f"changed (key {key}: not populated, try again)")
                         self.make_insert(dict(key), *computed)
                     else:
                         result = self.make(dict(key), **make_kwargs)
@@ -256,6 +282,72 @@ class AutoPopulate:
         finally:
             self._upstream_key, self._upstream = None, None
         return True
+
+
+class PopulateResult(dict):
+    """What ``populate`` returns: DataJoint 2.x's ``{'success_count': n, 'error_list':
+    [(key, error), ...]}`` (equal to it, printed and iterated as it). The counts
+    ``result['success']``, ``result['error']`` and ``result['skip']`` (keys already made by
+    another worker) can also be read, without being items of the dict."""
+
+    def __init__(self, success_count: int = 0, error_list: list | None = None,
+                 skip: int = 0) -> None:
+        super().__init__(success_count=success_count,
+                         error_list=list(error_list) if error_list else [])
+        self.skip = skip
+
+    def __missing__(self, key: Any) -> Any:
+        if key == "success":
+            return self["success_count"]
+        if key == "error":
+            return len(self["error_list"])
+        if key == "skip":
+            return self.skip
+        raise KeyError(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def _result(raw: Any) -> PopulateResult:
+    if isinstance(raw, PopulateResult):
+        return raw
+    return PopulateResult(raw["success_count"], raw["error_list"], raw.get("skip", 0))
+
+
+def error_text(exc: BaseException) -> str:
+    """An error as DataJoint reports it: ``'ValueError: message'``, or ``'ValueError'``
+    when the message is empty."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _report_progress(name: str, remaining: int, total: int) -> None:
+    import datetime as dt
+    message = "%-20s Completed %d of %d (%2.1f%%)   %s" % (
+        name, total - remaining, total, 100 - 100 * remaining / (total + 1e-12),
+        dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, None, None,
+                            "progress")
+    if _handled(record):
+        log.handle(record)  # to the handlers, whatever the logger's level (caplog sees it)
+    else:
+        print(message)
+
+
+def _handled(record: logging.LogRecord) -> bool:
+    """Whether a handler on the way from the joinflow logger to the root would emit it."""
+    logger: logging.Logger | None = log
+    while logger is not None:
+        if any(record.levelno >= h.level for h in logger.handlers):
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
 
 
 def _set_job_metadata(table: Any, key: dict, start: float) -> None:

@@ -73,7 +73,28 @@ class Diagram(nx.MultiDiGraph):
             for x in names:  # tables in no foreign key
                 self._ensure(x)
             self.nodes_to_show = {x for x, d in self.nodes(data=True) if d["schema"] == database}
+        self._keep_related({d["schema"] for x, d in self.nodes(data=True)
+                            if x in self.nodes_to_show} | set(getattr(conn, "schemas", {})))
         self._expanded_nodes = set(self.nodes_to_show)
+
+    def _keep_related(self, seeds: set[str]) -> None:
+        """Keep the tables of ``seeds`` (the schemas this session activated and the source's)
+        and of the schemas linked to them by foreign keys, as DataJoint's graph holds only the
+        loaded schemas: tables of unrelated schemas on the server are not in the diagram
+        (``len(d)``, ``d.nodes()``)."""
+        schema_of = {x: d.get("schema") for x, d in self.nodes(data=True)}
+        links: dict[Any, set] = {}
+        for a, b in self.edges():
+            if schema_of[a] != schema_of[b]:
+                links.setdefault(schema_of[a], set()).add(schema_of[b])
+                links.setdefault(schema_of[b], set()).add(schema_of[a])
+        keep, todo = set(seeds), list(seeds)
+        while todo:
+            for other in links.get(todo.pop(), ()):
+                if other not in keep:
+                    keep.add(other)
+                    todo.append(other)
+        self.remove_nodes_from([x for x, s in schema_of.items() if s not in keep])
 
     def _load(self, conn: Any) -> None:
         self._connection = conn

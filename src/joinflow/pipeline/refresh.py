@@ -4,11 +4,12 @@
   ``pending`` jobs, in one ``INSERT ... SELECT`` (a concurrent refresh adding the same keys is
   harmless: clashes are skipped);
 * **orphaned**: reservations whose worker is gone (its database session no longer exists; on
-  SQLite, its process on this host no longer runs) or that are older than the timeout
-  (``orphan_timeout``, else ``jobs.stale_timeout`` seconds) go back to ``pending``;
+  SQLite, its process on this host no longer runs) and, given ``orphan_timeout``, those older
+  than that many seconds go back to ``pending`` (as in DataJoint 2.3.5, a reservation is never
+  taken back for its age alone without ``orphan_timeout``: a long ``make`` is not made twice);
 * **removed**: success and error records whose keys left both ``key_source`` and the table,
-  and pending jobs older than ``stale_timeout`` whose keys left ``key_source``, are deleted
-  (DataJoint 2.3.5's rule: a key may leave ``key_source`` for a moment);
+  and jobs (but ``ignore``) older than ``stale_timeout`` whose keys left ``key_source``, are
+  deleted (DataJoint 2.3.5's rule: a key may leave ``key_source`` for a moment);
 * **re_pended**: ``success`` jobs (``jobs.keep_completed``) whose rows were deleted from the
   table go back to ``pending``.
 """
@@ -27,13 +28,11 @@ def refresh(job: Job, restrictions: tuple, *, delay: float = 0, priority: int | 
     config = job.connection.config
     if priority is None:
         priority = int(config["jobs.default_priority"])
-    timeout = orphan_timeout if orphan_timeout is not None else (
-        stale_timeout if stale_timeout is not None else config["jobs.stale_timeout"])
     removed = _remove_vanished(job, stale_timeout if stale_timeout is not None
                                else config["jobs.stale_timeout"])
     return {"added": _add_pending(job, restrictions, delay, priority),
             "removed": removed,
-            "orphaned": _clear_orphans(job, timeout),
+            "orphaned": _clear_orphans(job, orphan_timeout),
             "re_pended": _re_pend(job)}
 
 
@@ -66,9 +65,9 @@ def _matches(job: Job, alias: str) -> str:
 
 
 def _remove_vanished(job: Job, stale_timeout: float | None) -> int:
-    """Success and error records whose key left both ``key_source`` and the table, and
-    pending jobs older than ``stale_timeout`` (0: never) whose key left ``key_source``: at
-    most two set-based DELETEs."""
+    """Success and error records whose key left both ``key_source`` and the table, and jobs
+    of any status but ``ignore`` older than ``stale_timeout`` (0: never) whose key left
+    ``key_source``: at most two set-based DELETEs."""
     conn, q = job.connection, job.connection.backend.quote
     sub, params = job.target.key_source.proj().compile()
     gone = f"NOT EXISTS (SELECT 1 FROM ({sub}) AS _ks WHERE {_matches(job, '_ks')})"
@@ -77,9 +76,9 @@ def _remove_vanished(job: Job, stale_timeout: float | None) -> int:
            f"AND NOT EXISTS (SELECT 1 FROM {target} AS _t WHERE {_matches(job, '_t')})")
     count = max(conn.query(sql, ["success", "error", *params]).rowcount, 0)
     if stale_timeout:
-        sql = (f"DELETE FROM {job.full_table_name} WHERE {q('status')} = {PH} AND "
+        sql = (f"DELETE FROM {job.full_table_name} WHERE {q('status')} <> {PH} AND "
                f"{q('created_time')} < {now_sql(conn.backend.name, offset=True)} AND {gone}")
-        count += max(conn.query(sql, ["pending", offset_param(conn.backend.name,
+        count += max(conn.query(sql, ["ignore", offset_param(conn.backend.name,
                                                               -float(stale_timeout)),
                                       *params]).rowcount, 0)
     return count
