@@ -333,3 +333,33 @@ def test_refresh_stale_and_orphan_timeouts(schema):
         assert Picky.jobs.refresh()["orphaned"] == 0  # our own live session, 1 s old
         assert Picky.jobs.refresh(orphan_timeout=1)["orphaned"] == 1
         assert (Picky.jobs & {"subject_id": 9}).fetch1("status") == "pending"
+
+
+def test_reserved_error_without_message_reads_as_datajoints(schema):
+    _, Analysis = _pipeline(schema, fail=(2, 3))
+    result = Analysis.populate(reserve_jobs=True, suppress_errors=True)
+    assert sorted(e for _, e in result["error_list"]) == ["RuntimeError", "ValueError: bad subject 3"]
+    messages = sorted(Analysis.jobs.errors.to_arrays("error_message").tolist())
+    assert messages == ["RuntimeError", "ValueError: bad subject 3"]
+
+
+def test_two_processes_return_exception_objects(conn, make_schema, backend):
+    if backend == "sqlite":
+        pytest.skip("the conn fixture's SQLite is in memory: one process")
+    schema = make_schema()
+    _, Analysis = _pipeline(schema, fail=(3,))
+    result = Analysis.populate(reserve_jobs=True, processes=2, suppress_errors=True,
+                               return_exception_objects=True)
+    assert result["success_count"] == 4
+    [(key, err)] = result["error_list"]
+    assert key == {"subject_id": 3}
+    assert isinstance(err, ValueError) and str(err) == "bad subject 3"
+
+
+def test_jobs_repr_and_claim_order(schema):
+    _, Analysis = _pipeline(schema)
+    Analysis.jobs.refresh()
+    text = repr(Analysis.jobs)
+    assert not text.startswith("FreeTable") and "subject_id" in text.splitlines()[0]
+    claimed = [k["subject_id"] for k in Analysis.jobs.claim(5)]
+    assert claimed == [1, 2, 3, 4, 5]  # equally urgent: in key order

@@ -330,7 +330,7 @@ def _report_progress(name: str, remaining: int, total: int) -> None:
     message = "%-20s Completed %d of %d (%2.1f%%)   %s" % (
         name, total - remaining, total, 100 - 100 * remaining / (total + 1e-12),
         dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
-    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, None, None,
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, (), None,
                             "progress")
     if _handled(record):
         log.handle(record)  # to the handlers, whatever the logger's level (caplog sees it)

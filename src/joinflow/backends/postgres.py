@@ -72,7 +72,7 @@ class PostgresBackend(Backend):
     # -- connection ---------------------------------------------------------
     def connect(self, config: Any) -> Any:
         import psycopg
-        kwargs = dict(host=config["database.host"] or "localhost",
+        kwargs: dict[str, Any] = dict(host=config["database.host"] or "localhost",
                       port=config["database.port"] or 5432,
                       user=config["database.user"] or "postgres",
                       dbname=config["database.name"] or "postgres", autocommit=True,

@@ -196,8 +196,8 @@ class Job(FreeTable):
         if self.table_name not in conn.backend.list_tables(conn.run, self.database):
             declare(conn, self.database, self.table_name, definition_for(self._target))
 
-    def __repr__(self) -> str:
-        return FreeTable.__repr__(self)
+    def __repr__(self) -> str:  # the rows, as DataJoint shows a jobs table (no header line)
+        return super(FreeTable, self).__repr__()
 
     @property
     def target(self) -> Any:
@@ -211,7 +211,7 @@ class Job(FreeTable):
 
     # -- views by status -------------------------------------------------------------------
     def _status(self, status: str) -> Job:
-        return self & {"status": status}
+        return self.restrict({"status": status})
 
     @property
     def pending(self) -> Job:
@@ -310,7 +310,9 @@ class Job(FreeTable):
             params.append(int(priority))
         rows = conn.query(sql, [*params, int(count)])
         pk = list(self.key_attrs)
-        ordered = sorted(rows, key=lambda r: (r[-2], r[-1])) if len(rows) > 1 else rows
+        # most urgent first; equally urgent jobs in key order (as the status index gives them)
+        ordered = sorted(rows, key=lambda r: (r[-2], r[-1], *r[:-2])) if len(rows) > 1 \
+            else rows
         return [self._python_key(pk, r[:-2]) for r in ordered]
 
     def _claim_locked(self, count: int, priority: int | None, info: dict) -> list[dict]:
@@ -479,6 +481,7 @@ def schema_jobs(schema: Any) -> list[Job]:
     for cls in classes.values():
         if not (isinstance(cls, type) and issubclass(cls, AutoPopulate)):
             continue
-        if jobs_table_name(cls._table_name) in existing:
-            out.append(Job(cls()))
+        table = cls()
+        if jobs_table_name(table.table_name) in existing:
+            out.append(Job(table))
     return sorted(out, key=lambda j: j.table_name)

@@ -299,7 +299,9 @@ def _record_quietly(job: Job, key: dict, message: str, stack: str) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """An error as DataJoint reports it: ``'ValueError: message'``, or ``'ValueError'``."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # -- several processes ---------------------------------------------------------------------
@@ -309,7 +311,7 @@ _child_table: Any = None
 def _run_forked(table: Any, todo: list, processes: int, opts: dict, flat: bool = False) -> dict:
     chunks = todo if flat else [todo[i::processes] for i in range(processes)]
     ctx = multiprocessing.get_context("fork")
-    child_opts = dict(opts, return_exception_objects=False)
+    child_opts = opts
     with ctx.Pool(processes, initializer=_child_init, initargs=(table,)) as pool:
         results = pool.starmap(_child_run, [(chunk, child_opts) for chunk in chunks])
     total = {"success_count": 0, "error_list": [], "success": 0, "error": 0, "skip": 0}
@@ -337,6 +339,19 @@ def _child_init(table: Any) -> None:
 
 def _child_run(chunk: list, opts: dict) -> dict:
     try:
-        return run_keys(_child_table, chunk, **opts)
+        result = run_keys(_child_table, chunk, **opts)
     except Exception as exc:  # noqa: BLE001 - exceptions may not pickle: report them as text
         return {"raised": _describe(exc)}
+    # exception objects go back to the parent as they are when they pickle, else as text
+    result["error_list"] = [(key, err if isinstance(err, str) or _pickles(err)
+                             else _describe(err)) for key, err in result["error_list"]]
+    return result
+
+
+def _pickles(obj: Any) -> bool:
+    import pickle
+    try:
+        pickle.loads(pickle.dumps(obj))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: send it as text
+        return False
