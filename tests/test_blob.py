@@ -232,14 +232,22 @@ def test_fortran_data_order() -> None:
     assert np.frombuffer(complex_blob[-16:], "<f4").tolist() == [1, 3, 2, 4]  # real parts, then imaginary
 
 
-def test_decoded_arrays_are_writable_copies() -> None:
+def test_decoded_arrays_are_read_only_views_or_writable_copies() -> None:
     arr = np.arange(1000.0).reshape(20, 50)
-    blob = bytearray(pack(arr, compress=False))
+    stored = pack(arr, compress=False)
+    view = unpack(stored)  # DataJoint's arrays: read-only views of the stored bytes
+    assert_same(view, arr)
+    assert not view.flags.writeable and view.flags.f_contiguous
+    with pytest.raises(ValueError, match="read-only"):
+        view[0, 0] = -1.0
+    blob = bytearray(stored)  # bytes the caller may change: never aliased
     out = unpack(blob)
-    out[0, 0] = -1.0
     blob[-8:] = b"\0" * 8
-    assert out.flags.writeable and out.flags.f_contiguous
-    assert out[-1, -1] == 999.0
+    assert out[-1, -1] == 999.0 and not out.flags.writeable
+    out = unpack(blob, writable=True)
+    out[0, 0] = -1.0
+    assert out.flags.writeable and out.flags.f_contiguous and out.flags.aligned
+    assert out[-1, -1] == 0.0 and unpack(stored)[0, 0] == 0.0
     assert_same(unpack(memoryview(bytes(pack(arr)))), arr)
 
 

@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "download_path": ".",
     "enable_python_native_blobs": True,
     "blob.compression": "auto",      # "auto" | "always" | "never"
+    "blob.writable_arrays": False,   # fetched arrays: read-only views (DataJoint) or copies
     "stores": {},
     "cache": None,                   # folder caching fetched hash-addressed objects
     "cache_size_limit": None,        # bytes; least recently used cache entries are evicted

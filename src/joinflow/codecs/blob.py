@@ -522,20 +522,25 @@ _SUBCLASS_ENCODERS: tuple[tuple[type | tuple[type, ...], Encoder], ...] = (
 
 # ------------------------------------------------------------------------- unpack
 
-def unpack(data: bytes | bytearray | memoryview, *, squeeze: bool = False) -> Any:
+def unpack(data: bytes | bytearray | memoryview, *, squeeze: bool = False,
+           writable: bool = False) -> Any:
     """Deserialize a blob made by `pack`, DataJoint (``dj0``) or MATLAB's mym (``mYm``).
 
     ``squeeze`` drops singleton dimensions of every decoded array.  0-d arrays always
-    come back as numpy scalars.  Malformed, truncated or unsupported bytes raise
+    come back as numpy scalars.  Numeric arrays are read-only views of ``data``, as
+    DataJoint returns them (no copy: they keep ``data`` alive); ``writable`` gives each its
+    own writable, aligned copy instead.  Malformed, truncated or unsupported bytes raise
     `BlobError`; the whole input must be consumed.
     """
     buf = _byte_view(data)
     if buf[:len(ZLIB_PREFIX)] == ZLIB_PREFIX:
         buf = memoryview(_inflate(buf))
+    elif not writable and not buf.readonly:  # views must not see the caller change its bytes
+        buf = memoryview(buf.tobytes())
     header = bytes(buf[:4])
     if header not in (MYM, DJ0):
         raise BlobError(f"not a blob: unknown header {header!r} (expected b'mYm\\0' or b'dj0\\0')")
-    reader = _Reader(buf, 4, squeeze)
+    reader = _Reader(buf, 4, squeeze, writable)
     try:
         value = reader.value()
     except RecursionError:
@@ -582,11 +587,11 @@ _U8_DTYPE, _U64_DTYPE = np.dtype("u1"), np.dtype("<u8")
 class _Reader:
     """A cursor over the blob that checks every read against the bytes left."""
 
-    __slots__ = ("buf", "depth", "end", "pos", "squeeze")
+    __slots__ = ("buf", "depth", "end", "pos", "squeeze", "writable")
 
-    def __init__(self, buf: memoryview, pos: int, squeeze: bool) -> None:
+    def __init__(self, buf: memoryview, pos: int, squeeze: bool, writable: bool = False) -> None:
         self.buf, self.pos, self.end = buf, pos, len(buf)
-        self.squeeze, self.depth = squeeze, 0
+        self.squeeze, self.depth, self.writable = squeeze, 0, writable
 
     @property
     def left(self) -> int:
@@ -831,7 +836,11 @@ def _read_numeric(r: _Reader, shape: tuple[int, ...], count: int, dtype: np.dtyp
     if size > r.left:  # the label is formatted only when needed
         r.short(size, f"{'complex ' if is_complex else ''}{dtype} array data")
     if not is_complex:
-        return r.array(dtype, count, "array data").reshape(shape, order="F").copy(order="K")
+        view = r.array(dtype, count, "array data").reshape(shape, order="F")
+        if r.writable:
+            return view.copy(order="K")
+        view.flags.writeable = False  # (also when the bytes given were writable)
+        return view
     out = np.empty(shape, _COMPLEX_OF[dtype], order="F")
     out.real = r.array(dtype, count, "array data").reshape(shape, order="F")
     out.imag = r.array(dtype, count, "array data").reshape(shape, order="F")

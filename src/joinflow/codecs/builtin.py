@@ -34,18 +34,24 @@ class BlobCodec(Codec):
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Any:
         squeeze = bool(context and context.squeeze)
-        return blobfmt.unpack(stored, squeeze=squeeze)
+        return blobfmt.unpack(stored, squeeze=squeeze, writable=_writable(context))
 
     def decode_column(self, values: list, *, context: CodecContext) -> list:
-        """Decode in place: each stored blob is released as soon as its value exists, so a
-        column of large blobs never holds both forms of every row, and each decoded array can
-        reuse the memory of the blob decoded before it (fresh memory costs page faults)."""
-        squeeze = bool(context and context.squeeze)
+        """Decode in place. Arrays are read-only views of the fetched bytes (DataJoint's
+        arrays; no copy). With ``blob.writable_arrays`` each array is a copy, and each stored
+        blob is released as soon as its value exists, so a column of large blobs never holds
+        both forms of every row."""
+        squeeze, writable = bool(context and context.squeeze), _writable(context)
         unpack = blobfmt.unpack
         for i, stored in enumerate(values):
             if stored is not None:
-                values[i] = unpack(stored, squeeze=squeeze)
+                values[i] = unpack(stored, squeeze=squeeze, writable=writable)
         return values
+
+
+def _writable(context: CodecContext | None) -> bool:
+    return bool(context is not None and context.config is not None
+                and context.config["blob.writable_arrays"])
 
 
 class AttachFileType(str):

@@ -139,7 +139,9 @@ class LegacyBlobCodec(Codec, register=False):
         store = _store(context)
         objects = [(_object_path(u, context, store), legacy_to_hash(u)) for u in uids]
         data = dict(zip(uids, fetch_verified(store, objects, _cache(context)), strict=True))
-        return [None if v is None else blobfmt.unpack(data[v], squeeze=context.squeeze)
+        return [None if v is None else blobfmt.unpack(
+            data[v], squeeze=context.squeeze,
+            writable=bool(context.config is not None and context.config["blob.writable_arrays"]))
                 for v in values]
 
     def decode(self, stored: Any, *, context: CodecContext | None = None) -> Any:
