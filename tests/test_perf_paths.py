@@ -298,7 +298,7 @@ def test_bytes_attribute_takes_any_buffer(schema):
     assert list(got) == [b"ace", b"xy", big.tobytes(), big[::3].tobytes()]
 
 
-def test_fetched_blob_arrays_are_writable_and_independent(schema):
+def test_fetched_blob_arrays_are_read_only_views_or_independent_copies(schema):
     @schema
     class Blobs(dj.Manual):
         definition = """
@@ -310,12 +310,23 @@ def test_fetched_blob_arrays_are_writable_and_independent(schema):
     values = [rng.random(200_000), np.asfortranarray(rng.random((300, 200))),
               rng.random((300, 200)), rng.integers(0, 9, size=(50, 60, 7), dtype=np.int16)]
     Blobs.insert([dict(id=i, data=v) for i, v in enumerate(values)])
-    for fetched in (Blobs.to_dicts(order_by="id"), Blobs.fetch(order_by="id", as_dict=True),
-                    [dict(data=d) for d in Blobs.to_arrays("data", order_by="id")],
-                    [dict(data=(Blobs & dict(id=i)).fetch1("data")) for i in range(4)]):
+
+    def every_fetch():
+        return (Blobs.to_dicts(order_by="id"), Blobs.fetch(order_by="id", as_dict=True),
+                [dict(data=d) for d in Blobs.to_arrays("data", order_by="id")],
+                [dict(data=(Blobs & dict(id=i)).fetch1("data")) for i in range(4)])
+
+    for fetched in every_fetch():  # DataJoint's arrays: read-only views of the fetched bytes
         for want, row in zip(values, fetched):
             have = row["data"]
-            assert have.flags.writeable and np.array_equal(have, want)
+            assert not have.flags.writeable and np.array_equal(have, want)
+            with pytest.raises(ValueError, match="read-only"):
+                have[(0,) * have.ndim] = -1
+    schema.connection.config["blob.writable_arrays"] = True
+    for fetched in every_fetch():
+        for want, row in zip(values, fetched):
+            have = row["data"]
+            assert have.flags.writeable and have.flags.aligned and np.array_equal(have, want)
             have[(0,) * have.ndim] = -1  # changes this array only
     assert all(np.array_equal(r["data"], v) for r, v in zip(Blobs.to_dicts(order_by="id"), values))
     assert "=BLOB=" in repr(Blobs()) and "(Total: 4)" in repr(Blobs())
