@@ -196,8 +196,6 @@ class Connection:
     def _query_raw(self, sql: str, params: tuple | list, *, many: bool, fetch: bool,
                    reconnect: bool | None, binary: bool) -> list:
         refuse = reconnect is False  # asked not to: a closed connection stays closed
-        if reconnect is None:
-            reconnect = self.config["database.reconnect"]
         with self._lock:
             for attempt in (0, 1):
                 if self._raw is None and refuse and not self._depth:
@@ -216,6 +214,8 @@ class Connection:
                     if not self._is_disconnect(exc):
                         raise self._translate(exc) from exc
                     self.close()
+                    if reconnect is None:  # (read only when needed: queries are hot)
+                        reconnect = bool(self.config["database.reconnect"])
                     if attempt == 0 and self._depth == 0 and reconnect:
                         log.warning("lost connection; reconnecting")
                         continue
