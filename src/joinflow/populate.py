@@ -192,7 +192,8 @@ class AutoPopulate:
         bar = _progress(todo, display_progress, type(self).__name__)
         success, skipped, failures = 0, 0, []
         tripartite = self._tripartite()  # once, not per key
-        done = self._done_check()
+        exact = self._done_check()
+        done = _DoneAhead(self, todo, exact)
         for key in bar:
             try:
                 if self._make_one(key, make_kwargs or {}, tripartite, done):
@@ -202,6 +203,9 @@ class AutoPopulate:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:
+                if done.ahead and _made_meanwhile(exact, key):
+                    skipped += 1  # made by another process after its batch was checked
+                    continue
                 if not suppress_errors:
                     raise
                 log.error("%s.make(%r) failed: %s", type(self).__name__, key, error_text(exc))
@@ -282,6 +286,73 @@ class AutoPopulate:
         finally:
             self._upstream_key, self._upstream = None, None
         return True
+
+
+class _DoneAhead:
+    """``done(key)`` for populate's keys in their order: while makes are fast, one SELECT
+    answers for the next batch of keys (sized to about ``BATCH_SECONDS`` of make time, up to
+    ``MAX_BATCH``), so a trivial make does not pay a round trip for its check; slow makes are
+    checked one by one, in their own transaction, as before. A key another process makes
+    after its batch was checked fails at its insert: the populate loop then checks that key
+    alone (``exact``) and counts it as skipped."""
+
+    BATCH_SECONDS = 0.05
+    MAX_BATCH = 16
+
+    def __init__(self, table: Any, keys: list, exact: Any) -> None:
+        self.table, self.keys, self.exact = table, keys, exact
+        self.next = 0                 # index of the key expected next
+        self.known: dict[int, bool] = {}
+        self.ahead = False            # answered from a batch since the last failure check
+        self.last: float | None = None
+        self.per_key = 1.0            # seconds a make took, last measured
+
+    def __call__(self, key: dict) -> bool:
+        now = time.monotonic()
+        if self.last is not None:
+            self.per_key = now - self.last
+        self.last = now
+        i = self.next
+        if i >= len(self.keys) or self.keys[i] is not key:  # not in the expected order
+            self.ahead = False
+            return bool(self.exact(key))
+        self.next = i + 1
+        if i not in self.known:
+            size = max(1, min(self.MAX_BATCH, int(self.BATCH_SECONDS / max(self.per_key, 1e-4))))
+            if size == 1:
+                self.ahead = False
+                return bool(self.exact(key))
+            self.known = self._check(i, size)
+        self.ahead = True
+        return self.known.pop(i)
+
+    def _check(self, start: int, size: int) -> dict[int, bool]:
+        """Which of ``keys[start:start + size]`` the table holds: one SELECT."""
+        table, backend = self.table, self.table.connection.backend
+        from .algebra.compiler import Compiler
+        from .backends.base import PH
+        pk, heading, bind = table.primary_key, table.heading, Compiler(backend).bind
+        batch = self.keys[start:start + size]
+        if any(len(k) != len(pk) or any(k.get(a) is None for a in pk) for k in batch):
+            return {start + j: bool(self.exact(k)) for j, k in enumerate(batch)}
+        specs = [heading[a].spec for a in pk]
+        rows = [tuple(bind(k[a], s) for a, s in zip(pk, specs)) for k in batch]
+        one = "(" + ", ".join([PH] * len(pk)) + ")" if len(pk) > 1 else PH
+        cols = ", ".join(backend.quote(a) for a in pk)
+        target = f"({cols})" if len(pk) > 1 else cols
+        sql = (f"SELECT {cols} FROM {backend.full_name(table.database, table.table_name)} "
+               f"WHERE {target} IN ({', '.join([one] * len(rows))})")
+        found = {tuple(r) for r in table.connection.query(sql, [v for r in rows for v in r])}
+        # a value the driver returns in another form than it was bound counts as not made:
+        # make then fails at its insert and the key is checked alone
+        return {start + j: r in found for j, r in enumerate(rows)}
+
+
+def _made_meanwhile(exact: Any, key: dict) -> bool:
+    try:
+        return bool(exact(key))
+    except errors.JoinflowError:
+        return False
 
 
 class PopulateResult(dict):
