@@ -281,22 +281,34 @@ def test_graph_is_checked_when_built():
 
 
 def test_mermaid_text():
+    """DataJoint 2.3.5's text: bare labels, ``Master_Part`` ids, every foreign key ``-->`` with a
+    ``linkStyle`` (amber: renamed, 2px: one-to-one), the group's name as the subgraph id."""
     text = drawing.to_mermaid(Graph(university().nodes + (Node("u.end", "end", "Other"),), university().edges,
                                     groups=(("uni", ("u.student", "u.summary", "u.summary__course")),)))
-    lines = [line.strip() for line in text.splitlines()]
-    assert lines[0] == "flowchart TB"
-    assert "classDef manual fill:#E8F0E9,stroke:#3E7A52,color:#28513A" in lines
-    assert 'Student["Student"]:::manual' in lines and 'Grade(["Grade"]):::imported' in lines
-    assert 'subgraph schema_0["uni"]' in lines and 'subgraph entity_Summary[" "]' in lines
-    sub = lines.index('subgraph entity_Summary[" "]')
-    assert lines[sub + 1:sub + 4] == ['Summary(["Summary"]):::computed', 'Summary_Course["Summary.Course"]:::part',
-                                      "end"]
-    assert 'Summary_Term["Summary.Term"]:::part' in lines   # its master is in the frame, it is not: drawn alone
-    assert "Department -.-> StudentMajor" in lines and "Department --> Course" in lines
-    assert 'Letter_A_B["Letter#lt;#quot;A#quot;#amp;B#gt;"]:::lookup' in lines
-    assert 't_end["end"]:::other' in lines
-    assert "linkStyle 10 stroke:#C77D3A,stroke-width:1px" in lines
-    assert text.count("-->") + text.count(".->") == len(university().edges)
+    lines = text.split("\n")
+    assert lines[:3] == ["flowchart TB", "", "    classDef manual fill:#E8F0E9,stroke:#3E7A52,color:#28513A"]
+    assert [line.split()[1] for line in lines if line.startswith("    classDef")] == [
+        "manual", "lookup", "computed", "imported", "part", "other", "collapsed"]
+    stripped = [line.strip() for line in lines]
+    assert "Student[Student]:::manual" in stripped and "Grade([Grade]):::imported" in stripped
+    sub = lines.index('    subgraph uni["uni"]')
+    assert lines[sub + 1:sub + 7] == [
+        '        subgraph entity_Summary[" "]', "            Summary([Summary]):::computed",
+        "            Summary_Course[Course]:::part", "        end", "        Student[Student]:::manual", "    end"]
+    assert "Summary_Term[Term]:::part" in stripped   # its master is in the frame, it is not: drawn alone
+    assert 'Letter_A_B["Letter#lt;#quot;A#quot;#amp;B#gt;"]:::lookup' in stripped
+    assert "t_end[end]:::other" in stripped
+    edges = [line.strip() for line in lines if "-->" in line]
+    styles = [line.strip() for line in lines if "linkStyle" in line]
+    assert len(edges) == len(styles) == len(university().edges) and ".->" not in text
+    assert edges[:3] == ["Department --> StudentMajor", "Department --> Course", "Student --> StudentMajor"]
+    assert styles[0] == "linkStyle 0 stroke:#171C39,stroke-width:1px"
+    assert styles[2] == "linkStyle 2 stroke:#171C39,stroke-width:2px"       # Student -> StudentMajor: 1:1
+    renamed = [k for k, e in enumerate(edges) if e == "Student --> Advisor"]
+    assert [styles[k].split(" ", 2)[2] for k in renamed] == ["stroke:#171C39,stroke-width:2px",
+                                                            "stroke:#C77D3A,stroke-width:1px"]
+    assert lines[-1].strip() == styles[-1] and not text.endswith("\n")
+    assert drawing.to_mermaid(Graph((), ())).endswith("color:#404040\n\n")
 
 
 def test_dot_source():

@@ -430,10 +430,8 @@ def test_master_part_delete_and_direct_insert_rules(schema, tmp_path):
     with pytest.raises(errors.JoinflowError, match="(?i)make|populate|direct"):
         Recording.insert1(dict(subject_id=2, session=1, n_samples=1, mean_value=0.0),
                           skip_duplicates=True)
-    with pytest.raises(errors.JoinflowError):
-        Recording.Channel.insert1(dict(key, channel=9, samples=np.zeros(1), peak=0.0))
-    Recording.Channel.insert1(dict(key, channel=9, samples=np.zeros(1), peak=0.0),
-                              allow_direct_insert=True)
+    # DataJoint 2.3.5 guards only the master: a part of an existing master row takes inserts
+    Recording.Channel.insert1(dict(key, channel=9, samples=np.zeros(1), peak=0.0))
     assert len(Recording.Channel & key) == 3
     # deleting the master removes its parts and its downstream computed rows
     (Recording & key).delete()

@@ -122,9 +122,10 @@ def make_condition(arg: Any, heading: Heading, semantic_check: bool = True) -> n
 
 
 def check_fragment_names(text: str, heading: Heading) -> None:
-    """Fail early (at restriction time) when a SQL condition names an unknown attribute."""
+    """Fail early (at restriction time) when a SQL condition names an unknown attribute.
+    A table's hidden attributes (e.g. ``_job_duration``) may be named, as in DataJoint."""
     from .algebra.sqlfrag import referenced_columns
-    names = set(heading.names)
+    names = set(heading.names) | {a.name for a in heading.hidden}
     lower = {nm.lower() for nm in names}
     for col in sorted(referenced_columns(text)):
         if col not in names and col.lower() not in lower:

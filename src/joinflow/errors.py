@@ -1,7 +1,8 @@
 """The joinflow exception hierarchy.
 
     JoinflowError                       root of everything joinflow raises
-    ├── ConfigError                     bad or missing configuration
+    ├── ConfigError (KeyError, ValueError)
+    │                                   unknown configuration key or invalid value
     ├── DefinitionError (+SyntaxError-free, ValueError)
     │   │                               malformed table definition; names line and token
     │   └── MissingDefinitionError (NotImplementedError)
@@ -34,7 +35,10 @@ class JoinflowError(Exception):
     """Root of all joinflow errors."""
 
 
-class ConfigError(JoinflowError, KeyError):
+class ConfigError(JoinflowError, KeyError, ValueError):
+    """An unknown configuration key (a ``KeyError``) or a value the key does not allow
+    (a ``ValueError``, as DataJoint's validation error is)."""
+
     def __str__(self) -> str:  # KeyError quotes its message; we do not
         return Exception.__str__(self)
 

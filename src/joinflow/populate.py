@@ -263,7 +263,7 @@ class AutoPopulate:
                         finish(False, start)
                     return False
                 previous = getattr(conn, "_populating", False)
-                conn._populating = True
+                conn._populating = self.full_table_name  # the one table make may insert into
                 try:
                     if tripartite:
                         again = _as_tuple(self.make_fetch(dict(key), **make_kwargs))

@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "filepath_checksum_size_limit": None,
     "add_hidden_timestamp": False,
     "display.diagram_direction": "LR",
+    "display.diagram_theme": "auto",
     "jobs.auto_refresh": True,
     "jobs.keep_completed": False,
     "jobs.stale_timeout": 3600,
@@ -96,6 +97,55 @@ def redact(value: Any, key: str = "") -> Any:
 
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
+# Keys with a fixed set of values (as DataJoint 2.3.5 validates them).
+CHOICES: dict[str, tuple] = {
+    "jobs.version_method": ("git", "none", None),
+    "display.diagram_direction": ("TB", "LR"),
+    "display.diagram_theme": ("light", "dark", "auto"),
+}
+# Integer keys with bounds (inclusive; None: unbounded); None is not a value for these.
+BOUNDS: dict[str, tuple[int | None, int | None]] = {
+    "jobs.default_priority": (0, 255),
+    "jobs.stale_timeout": (0, None),
+    "display.limit": (None, None),
+    "display.width": (None, None),
+}
+
+
+def _choices_text(choices: tuple) -> str:
+    names = [repr(c) for c in choices]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _checked_int(key: str, value: Any) -> int:
+    """``value`` as an integer within the bounds of ``key`` (DataJoint 2.3.5's rules: integral
+    numbers and numeric strings are accepted)."""
+    low, high = BOUNDS[key]
+    number: Any = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip()) if "." in value else int(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if not isinstance(number, int):
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    number = int(number)
+    if (low is not None and number < low) or (high is not None and number > high):
+        allowed = (f"from {low} to {high}" if high is not None else f">= {low}") \
+            if low is not None else f"<= {high}"
+        raise ConfigError(f"{key} must be an integer {allowed}, got {value!r}")
+    return number
+
+
+def _checked_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ConfigError(f"{key} must be true or false, got {value!r}")
+
 
 def _normalize(key: str, value: Any) -> Any:
     if key not in DEFAULTS and not key.startswith("stores."):
@@ -104,6 +154,10 @@ def _normalize(key: str, value: Any) -> Any:
         value = BACKEND_ALIASES.get(str(value).lower(), str(value).lower())
         if value not in VALID_BACKENDS:
             raise ConfigError(f"database.backend must be one of {VALID_BACKENDS}, got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"{key} must be {_choices_text(CHOICES[key])}, got {value!r}")
+    if key in BOUNDS:
+        return _checked_int(key, value)
     if key in INT_KEYS and isinstance(value, str):
         try:
             value = int(value) if value.strip() else None
@@ -114,6 +168,8 @@ def _normalize(key: str, value: Any) -> Any:
         if low not in _TRUE | _FALSE:
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         value = low in _TRUE
+    if key in BOOL_KEYS and key.startswith(("jobs.", "display.")):
+        value = _checked_bool(key, value)
     if key == "stores":  # completeness (required keys) is checked when a store is used
         value = validate_stores(value, complete=False)
     if key == "cache" and value is not None and not isinstance(value, (str, os.PathLike)):

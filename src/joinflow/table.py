@@ -56,14 +56,17 @@ class Table(BaseTable):
         self.insert(df, **kwargs)
 
     def _check_direct_insert(self, allow: bool | None) -> None:
+        """DataJoint 2.3.5's guard: an auto-populated (Imported/Computed) table takes rows only
+        from its own ``make`` during ``populate`` (or with ``allow_direct_insert=True``); its
+        Part tables are not guarded (their foreign key to the master keeps them consistent)."""
         if allow or not getattr(self, "_auto_populated", False):
             return
-        if getattr(self.connection, "_populating", None):
+        populating = getattr(self.connection, "_populating", None)
+        if populating is True or populating == self.full_table_name:
             return
         raise errors.JoinflowError(
-            f"Inserts into an auto-populated table ({self.full_table_name}) can only be done "
-            "inside its make method during a populate call. To override, set keyword argument "
-            "allow_direct_insert=True.")
+            "Inserts into an auto-populated table can only be done inside its make method "
+            "during a populate call. To override, set keyword argument allow_direct_insert=True.")
 
     def validate(self, rows: Any, *, ignore_extra_fields: bool = False) -> ValidationResult:
         return _insert.validate_rows(self, rows, ignore_extra_fields=ignore_extra_fields)

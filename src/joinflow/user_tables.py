@@ -137,10 +137,6 @@ class Part(UserTable):
     def sql_name(cls) -> str:
         return cls.master._table_name + "__" + class_to_table_name(cls.__name__)
 
-    @property
-    def _auto_populated(self) -> bool:  # type: ignore[override]
-        return bool(getattr(self.master, "_auto_populated", False))
-
     def delete(self, *args: Any, force: bool = False, **kwargs: Any) -> Any:
         if force:
             kwargs.setdefault("part_integrity", "ignore")

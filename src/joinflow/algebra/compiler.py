@@ -30,6 +30,9 @@ class Select:
     #: bound values of computed columns whose expression holds placeholders (by column name).
     #: A Select with such columns is rendered (or wrapped) before anything refers to them.
     col_params: dict[str, list] = field(default_factory=dict)
+    #: a base table's hidden columns (name -> SQL expression): never output, but a string
+    #: restriction of the table (or of its restrictions) may name them, as in DataJoint
+    hidden: dict[str, str] = field(default_factory=dict)
 
     @property
     def sealed(self) -> bool:
@@ -118,9 +121,13 @@ class Compiler:
         return expr if expr.endswith("." + self.q(name)) or expr == self.q(name) else ""
 
     def wrap(self, s: Select) -> Select:
-        sql, params = self.render(s)
+        # hidden columns pass through a plain (e.g. limited) select, not a distinct or grouped one
+        hidden = {h: e for h, e in s.hidden.items() if h not in s.columns} \
+            if not (s.distinct or s.group_by) else {}
+        sql, params = self.render(replace(s, columns={**s.columns, **hidden}) if hidden else s)
         a = self.alias("s")
-        return Select({c: f"{a}.{self.q(c)}" for c in s.columns}, [("", f"({sql}) AS {a}", params)])
+        return Select({c: f"{a}.{self.q(c)}" for c in s.columns}, [("", f"({sql}) AS {a}", params)],
+                      hidden={h: f"{a}.{self.q(h)}" for h in hidden})
 
     def as_source(self, node: n.Node) -> tuple[str, dict[str, str], list]:
         """A node as one FROM source: (text, columns, params)."""
@@ -142,13 +149,15 @@ class Compiler:
 
     def c_tablenode(self, node: n.TableNode) -> Select:
         text, cols, params = self.as_source(node)
-        return Select(cols, [("", text, params)])
+        alias = text.rsplit(" AS ", 1)[1]
+        return Select(cols, [("", text, params)],
+                      hidden={h.name: f"{alias}.{self.q(h.name)}" for h in node.heading.hidden})
 
     def c_restrict(self, node: n.Restrict) -> Select:
         s = self.compile(node.child)
         if s.sealed:
             s = self.wrap(s)
-        text, params = self.condition(node.cond, s.columns)
+        text, params = self.condition(node.cond, {**s.hidden, **s.columns})
         if text != "1=1":
             s.where.append((text, params))
         return s

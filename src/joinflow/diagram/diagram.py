@@ -470,8 +470,37 @@ class Diagram(nx.MultiDiGraph):
         return np.asarray(Image.open(self.make_png()))
 
     def make_mermaid(self) -> str:
+        """Mermaid flowchart text, as DataJoint 2.3.5 writes it: ids are class names
+        (``Master_Part``), a schema's subgraph is labelled with its Python module when its
+        tables come from one module that no other schema shown shares, and a collapsed schema
+        is one node named so, reading ``(N tables)``."""
+        from dataclasses import replace
+
         from ..drawing import to_mermaid
-        return to_mermaid(self._graph())
+        graph = self._graph()
+        shown = self.topo_sort()
+        modules = _context_modules(self.context)
+        by_schema: dict[str, set[str]] = {}
+        for x in shown:
+            if x in modules:
+                by_schema.setdefault(self.nodes[x]["schema"], set()).add(modules[x])
+        owners: dict[str, int] = {}
+        for found in by_schema.values():
+            for module in found:
+                owners[module] = owners.get(module, 0) + 1
+        labels = {schema: next(iter(found)) for schema, found in by_schema.items()
+                  if len(found) == 1 and owners[next(iter(found))] == 1}
+        names = {self.nodes[x]["node_id"]: self._class_name(x) for x in shown
+                 if x in self._expanded_nodes}
+        collapsed = [x for x in shown if x not in self._expanded_nodes]
+        nodes = []
+        for node in graph.nodes:
+            if node.collapsed:
+                count = sum(self.nodes[x]["schema"] == node.id for x in collapsed)
+                names[node.id] = labels.get(node.id, node.id)
+                node = replace(node, label=f"({count} tables)")
+            nodes.append(node)
+        return to_mermaid(replace(graph, nodes=tuple(nodes)), names=names, group_labels=labels)
 
     def _repr_svg_(self) -> str:
         return self.svg_string()
@@ -606,6 +635,23 @@ def _context_names(context: dict) -> dict[str, str]:
                     if isinstance(part, type) else None
                 if isinstance(part_name, str) and attr[:1].isupper():
                     out.setdefault(part_name, f"{key}.{attr}")
+    return out
+
+
+def _context_modules(context: dict) -> dict[str, str]:
+    """Full table name -> the (last part of the) module of its class in ``context``."""
+    out: dict[str, str] = {}
+    for value in list(context.values()):
+        if not isinstance(value, type) or not isinstance(getattr(value, "definition", None), str):
+            continue
+        try:
+            name = getattr(value, "full_table_name", None)
+        except Exception:  # noqa: BLE001 - undeclared classes have no table
+            continue
+        if isinstance(name, str):
+            module = str(getattr(value, "__module__", "") or "").rsplit(".", 1)[-1]
+            if module:
+                out.setdefault(name, module)
     return out
 
 
