@@ -65,7 +65,7 @@ def test_reserved_key_costs_one_transaction(schema, monkeypatch):
         assert Comp.populate(reserve_jobs=True, refresh=False)["success_count"] == 40
     finally:
         del conn.query_raw, conn.defer, conn._execute
-    # per key: BEGIN, INSERT, job DELETE, COMMIT; claims come in batches (1, then up to 16)
+    # per key: BEGIN, INSERT, job DELETE, COMMIT; claims come in batches (1, then up to 64)
     claims = counts["UPDATE"]
     assert claims <= 5
     assert counts["DELETE"] == 40

@@ -138,7 +138,7 @@ class Claim:
     iteration stops are given back."""
 
     BATCH_SECONDS = 0.05
-    MAX_BATCH = 16
+    MAX_BATCH = 64
 
     def __init__(self, priority: int | None, max_calls: int | None) -> None:
         self.priority, self.max_calls = priority, max_calls
