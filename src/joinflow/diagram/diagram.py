@@ -620,28 +620,31 @@ def _context_names(context: dict) -> dict[str, str]:
     """Full table name -> class name (``Master.Part`` for parts) of the table classes
     in ``context``."""
     out: dict[str, str] = {}
-    for key, value in list(context.items()):
-        if not isinstance(value, type) or not isinstance(
-                getattr(value, "definition", None), str) or key.startswith("_"):
+    for key, value, name in _declared_tables(context):
+        if key.startswith("_"):
             continue
-        try:
-            name = getattr(value, "full_table_name", None)
-        except Exception:  # noqa: BLE001 - undeclared classes have no table
-            continue
-        if isinstance(name, str):
-            out.setdefault(name, key)
-            for attr, part in vars(value).items():
-                part_name = getattr(part, "full_table_name", None) \
-                    if isinstance(part, type) else None
-                if isinstance(part_name, str) and attr[:1].isupper():
-                    out.setdefault(part_name, f"{key}.{attr}")
+        out.setdefault(name, key)
+        for attr, part in vars(value).items():
+            part_name = getattr(part, "full_table_name", None) \
+                if isinstance(part, type) else None
+            if isinstance(part_name, str) and attr[:1].isupper():
+                out.setdefault(part_name, f"{key}.{attr}")
     return out
 
 
 def _context_modules(context: dict) -> dict[str, str]:
     """Full table name -> the (last part of the) module of its class in ``context``."""
     out: dict[str, str] = {}
-    for value in list(context.values()):
+    for _, value, name in _declared_tables(context):
+        module = str(getattr(value, "__module__", "") or "").rsplit(".", 1)[-1]
+        if module:
+            out.setdefault(name, module)
+    return out
+
+
+def _declared_tables(context: dict) -> Iterator[tuple[str, type, str]]:
+    """(name in ``context``, class, full table name) of the declared table classes."""
+    for key, value in list(context.items()):
         if not isinstance(value, type) or not isinstance(getattr(value, "definition", None), str):
             continue
         try:
@@ -649,10 +652,7 @@ def _context_modules(context: dict) -> dict[str, str]:
         except Exception:  # noqa: BLE001 - undeclared classes have no table
             continue
         if isinstance(name, str):
-            module = str(getattr(value, "__module__", "") or "").rsplit(".", 1)[-1]
-            if module:
-                out.setdefault(name, module)
-    return out
+            yield key, value, name
 
 
 def _key_of(conn: Any, name: str) -> list[str]:
