@@ -123,7 +123,7 @@ class CompressionPolicy:
     """When ``compress="auto"`` compresses: only if a zlib sample shrinks enough."""
 
     min_size: int = MIN_COMPRESS  #: never compress blobs of this size or less
-    sample_size: int = 64 * 1024  #: at most this many bytes are compressed to estimate the ratio
+    sample_size: int = 24 * 1024  #: at most this many bytes are compressed to estimate the ratio
     sample_share: int = 16        #: ... and at most 1/sample_share of the blob (>= 4 KB)
     max_ratio: float = 0.85       #: compress only if the sample shrinks below this
     level: int = 1                #: zlib level for automatic compression
