@@ -43,7 +43,7 @@ def raw_insert(conn, table, rows):
     cols = ["id", "value", "label", "day", "count"]
     tuples = [tuple(r[c] for c in cols) for r in rows]
     if b.name == "sqlite":
-        tuples = [(i, v, l, d.isoformat(), c) for i, v, l, d, c in tuples]
+        tuples = [(i, v, lb, d.isoformat(), c) for i, v, lb, d, c in tuples]
     sql = f"INSERT INTO {table} ({', '.join(b.quote(c) for c in cols)}) VALUES ({', '.join([b.placeholder] * 5)})"
     raw = conn._raw
     if b.name == "postgresql":
@@ -133,7 +133,6 @@ def bench_backend(backend, nrows, repeat, tmp):
         q = Group * Member * Item & "value > 100" & "gname < 'g5'"
         sql = conn.backend.render(q.compile()[0])
         params = q.compile()[1]
-        b = conn.backend
         handwritten = (f"SELECT g.gid, g.gname, m.id, m.weight, i.value, i.label, i.day, i.count "
                        f"FROM {Group.full_table_name} g JOIN {Member.full_table_name} m ON g.gid = m.gid "
                        f"JOIN {table} i ON i.id = m.id WHERE i.value > 100 AND g.gname < 'g5'")
