@@ -38,6 +38,7 @@ def _chain(schema, calls=None):
 
 def test_reserved_key_costs_one_transaction(schema, monkeypatch):
     monkeypatch.setattr(runner.Claim, "BATCH_SECONDS", 10.0)  # fast makes, however loaded
+    schema.connection.config["populate.group_commit"] = 0  # every key commits alone
     Src, Comp = _chain(schema)
     Src.insert([{"sid": i} for i in range(40)])
     Comp.jobs.refresh()
@@ -343,3 +344,64 @@ def test_fast_makes_are_checked_in_batches(schema, monkeypatch):
     assert result["success_count"] == 39 and result["skip"] == 1
     assert len(Comp) == 40 and (Comp & {"sid": 7}).fetch1("value") == -7
     assert 1 <= len(checks) <= 10 and max(checks) > 1  # batches, not one check per key
+
+
+
+def test_fast_makes_share_commits_and_a_failing_key_leaves_the_others(schema, monkeypatch):
+    """Fast makes commit in groups (a savepoint per key); a key that fails inside a group is
+    rolled back alone, the keys made before it are committed, and the group goes on."""
+    monkeypatch.setattr(runner.CommitGroup, "FAST", 10.0)  # fast, however loaded the machine
+    Src, Comp = _chain(schema)
+
+    class Failing(Comp):
+        def make(self, key):
+            self.insert1(dict(key, value=key["sid"]))
+            if key["sid"] == 13:
+                raise ValueError("thirteen")
+
+    Failing.__name__ = Comp.__name__
+    Src.insert([{"sid": i} for i in range(40)])
+    conn = schema.connection
+    commits = []
+    original = conn.commit_transaction
+
+    def counting():
+        commits.append(1)
+        return original()
+
+    conn.commit_transaction = counting
+    try:
+        for reserve in (False, True):
+            Comp.delete_quick()
+            commits.clear()
+            result = Failing().populate(reserve_jobs=reserve, suppress_errors=True)
+            assert result["success_count"] == 39 and len(result["error_list"]) == 1
+            assert len(Comp) == 39 and not (Comp & {"sid": 13})
+            assert len(commits) < 39  # groups, not one commit per key
+            assert not conn.in_transaction
+    finally:
+        del conn.commit_transaction
+
+
+def test_group_dropped_by_the_server_is_made_again(schema, monkeypatch):
+    """When the server rolls a whole group back (a MySQL deadlock), its keys are made again
+    one by one: every key ends up made once."""
+    monkeypatch.setattr(runner.CommitGroup, "FAST", 10.0)
+    Src, Comp = _chain(schema)
+    Src.insert([{"sid": i} for i in range(20)])
+    calls: list = []
+
+    class Flaky(Comp):
+        def make(self, key):
+            calls.append(key["sid"])
+            if key["sid"] == 9 and calls.count(9) == 1:
+                raise RuntimeError("Deadlock found when trying to get lock")
+            self.insert1(dict(key, value=key["sid"]))
+
+    Flaky.__name__ = Comp.__name__
+    monkeypatch.setattr(runner, "_transaction_lost", lambda conn, exc: "Deadlock" in str(exc))
+    result = Flaky().populate(suppress_errors=True)
+    assert len(result["error_list"]) == 1 and result["success_count"] == 19
+    assert len(Comp) == 19 and sorted(Comp.to_arrays("sid").tolist()) == \
+        [i for i in range(20) if i != 9]
+    assert max(calls.count(i) for i in range(20)) == 2  # the group's keys, made again

@@ -422,7 +422,10 @@ class Connection:
                 self.commit_transaction()
                 return
             name = f"jf_sp{self._depth}"
-            self.query_raw(f"SAVEPOINT {name}", ())
+            if self.backend.pipelines and self._raw is not None and not self._query_cache:
+                self._deferred.append((f"SAVEPOINT {name}", ()))  # sent with the next statement
+            else:
+                self.query_raw(f"SAVEPOINT {name}", ())
             self._depth += 1
             self._hooks.append(_Hooks())
             try:
@@ -430,18 +433,34 @@ class Connection:
             except BaseException:
                 self._depth -= 1
                 inner = self._hooks.pop()
-                if self._raw is not None:
-                    with contextlib.suppress(errors.JoinflowError):
-                        self.query_raw(f"ROLLBACK TO SAVEPOINT {name}", ())
+                self._rollback_to(name)
                 _run(inner.rollback)
                 raise
-            else:
-                self._depth -= 1
-                inner = self._hooks.pop()
-                self._hooks[-1].commit += inner.commit     # now part of the enclosing level
-                self._hooks[-1].rollback += inner.rollback
-                if not self._lost_in_transaction:
+            if not self._lost_in_transaction:
+                try:  # (a deferred statement of the block may fail here: the block fails)
                     self.query_raw(f"RELEASE SAVEPOINT {name}", ())
+                except BaseException:
+                    self._depth -= 1
+                    inner = self._hooks.pop()
+                    self._rollback_to(name)
+                    _run(inner.rollback)
+                    raise
+            self._depth -= 1
+            inner = self._hooks.pop()
+            self._hooks[-1].commit += inner.commit     # now part of the enclosing level
+            self._hooks[-1].rollback += inner.rollback
+
+    def _rollback_to(self, name: str) -> None:
+        """Undo a savepoint's block. Statements deferred by the block go out first; if one of
+        them fails, the pipeline skips the rollback, so it is sent again on its own."""
+        for _ in (0, 1):
+            if self._raw is None:
+                return
+            try:
+                self.query_raw(f"ROLLBACK TO SAVEPOINT {name}", ())
+                return
+            except errors.JoinflowError:
+                self._deferred = []
 
     # -- catalog caches ----------------------------------------------------------
     def invalidate(self) -> None:

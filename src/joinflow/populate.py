@@ -194,22 +194,36 @@ class AutoPopulate:
         tripartite = self._tripartite()  # once, not per key
         exact = self._done_check()
         done = _DoneAhead(self, todo, exact)
-        for key in bar:
-            try:
-                if self._make_one(key, make_kwargs or {}, tripartite, done):
-                    success += 1
-                else:
-                    skipped += 1
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as exc:
-                if done.ahead and _made_meanwhile(exact, key):
-                    skipped += 1  # made by another process after its batch was checked
-                    continue
-                if not suppress_errors:
+        from .pipeline.runner import CommitGroup
+        group = CommitGroup(conn, enabled=not tripartite)
+        try:
+            for key in bar:
+                group.before()
+                start = time.monotonic()
+                try:
+                    made = self._make_one(key, make_kwargs or {}, tripartite, done)
+                except (KeyboardInterrupt, SystemExit):
                     raise
-                log.error("%s.make(%r) failed: %s", type(self).__name__, key, error_text(exc))
-                failures.append((key, exc if return_exception_objects else error_text(exc)))
+                except Exception as exc:
+                    for again, was in group.failed(exc):  # the server dropped the group
+                        success, skipped = success - was, skipped - (not was)
+                        was = self._make_one(again, make_kwargs or {}, tripartite, exact)
+                        success, skipped = success + was, skipped + (not was)
+                    if done.ahead and _made_meanwhile(exact, key):
+                        skipped += 1  # made by another process after its batch was checked
+                        continue
+                    if not suppress_errors:
+                        raise
+                    log.error("%s.make(%r) failed: %s", type(self).__name__, key,
+                              error_text(exc))
+                    failures.append((key, exc if return_exception_objects
+                                     else error_text(exc)))
+                    continue
+                group.after(key, made, time.monotonic() - start)
+                success += made
+                skipped += not made
+        finally:
+            group.commit()
         return PopulateResult(success, failures, skipped)
 
     def _tripartite(self) -> bool:

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "enable_python_native_blobs": True,
     "blob.compression": "auto",      # "auto" | "always" | "never"
     "blob.writable_arrays": False,   # fetched arrays: read-only views (DataJoint) or copies
+    "populate.group_commit": 0.05,   # seconds of fast makes that share one COMMIT (0: none)
     "stores": {},
     "cache": None,                   # folder caching fetched hash-addressed objects
     "cache_size_limit": None,        # bytes; least recently used cache entries are evicted

@@ -151,6 +151,11 @@ class Claim:
                 if stop_requested.is_set():
                     return
                 if not held:
+                    # a claim is its own short transaction, visible at once: the keys made
+                    # so far commit first
+                    group = getattr(_open_group, "group", None)
+                    if group is not None:
+                        group.commit()
                     want = batch if self.max_calls is None else min(batch,
                                                                     self.max_calls - count)
                     held = retry_deadlocks(partial(job.claim, want, self.priority))
@@ -168,6 +173,77 @@ class Claim:
         finally:
             for key in held:
                 _release_quietly(job, key)
+
+
+class CommitGroup:
+    """Fast makes share one COMMIT. While makes take under ``FAST`` seconds, the keys of up to
+    ``seconds`` (``populate.group_commit``, default 0.05; 0: every key commits alone) or
+    ``MAX_KEYS`` keys run in one transaction, each key in a savepoint of its own: a failing key
+    still leaves nothing behind and the others stay. A key's rows are visible to other
+    sessions when its group commits (at most ``seconds`` later); a crash loses the group's
+    uncommitted keys, which are then simply made again (their jobs are still reserved by a
+    session that is gone, so ``refresh()`` takes them back). If the server rolls the whole
+    transaction back (a MySQL deadlock), the group's keys are made again one by one."""
+
+    FAST = 0.005
+    MAX_KEYS = 64
+
+    def __init__(self, conn: Any, enabled: bool) -> None:
+        self.conn = conn
+        self.seconds = float(conn.config["populate.group_commit"] or 0) if enabled else 0.0
+        self.open, self.fast = False, False
+        self.keys: list[tuple[dict, bool]] = []  # (key, made) of the open group
+        self.started = 0.0
+
+    def before(self) -> None:
+        """Before a key: open a group if makes are fast."""
+        if self.seconds > 0 and self.fast and not self.open and not self.conn.in_transaction:
+            self.conn.start_transaction()
+            self.open, self.keys, self.started = True, [], time.monotonic()
+            _open_group.group = self
+
+    def after(self, key: dict, made: bool, seconds: float) -> None:
+        """After a key that succeeded (made or found made): commit the group when it is full."""
+        self.fast = seconds < self.FAST
+        if self.open:
+            self.keys.append((key, made))
+            if not self.fast or len(self.keys) >= self.MAX_KEYS or \
+                    time.monotonic() - self.started >= self.seconds:
+                self.commit()
+
+    def commit(self) -> None:
+        if self.open:
+            self.open, self.keys = False, []
+            _open_group.group = None
+            if self.conn.in_transaction:
+                self.conn.commit_transaction()
+
+    def failed(self, exc: BaseException) -> list[tuple[dict, bool]]:
+        """After a key that failed: commit the keys made before it, or, if the server rolled
+        the whole transaction back, roll it back here too and return the keys to make again."""
+        if not self.open:
+            return []
+        if not _transaction_lost(self.conn, exc):
+            self.commit()
+            return []
+        keys, self.keys, self.open = self.keys, [], False
+        _open_group.group = None
+        if self.conn.in_transaction:
+            self.conn.cancel_transaction()
+        return keys
+
+
+#: the commit group open in this thread (a claim commits it first)
+_open_group = threading.local()
+
+
+def _transaction_lost(conn: Any, exc: BaseException) -> bool:
+    """Whether an error ended the server's whole transaction (MySQL rolls a transaction back
+    on a deadlock, and may on a lock wait timeout; a lost connection ends it everywhere)."""
+    if isinstance(exc, errors.LostConnectionError):
+        return True
+    text = str(exc).lower()
+    return conn.backend.name == "mysql" and ("deadlock" in text or "lock wait timeout" in text)
 
 
 def retry_deadlocks(fn: Callable[[], Any], attempts: int = 5) -> Any:
@@ -193,6 +269,7 @@ def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_o
             raise errors.JoinflowError("claimed keys need reserve_jobs=True")
         todo = todo.iter(job)
     maker = Maker(table, job, make_kwargs)
+    group = CommitGroup(table.connection, enabled=not maker.tripartite)
     success, skipped, failures = 0, 0, []
     try:
         for key in todo:
@@ -201,16 +278,24 @@ def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_o
             if job is not None and not reserved and \
                     not retry_deadlocks(partial(job.reserve, key)):
                 continue
+            group.before()
+            start = time.monotonic()
             try:
                 done = maker(key)
             except Exception as exc:
+                for again, made in group.failed(exc):  # the server dropped the group: again
+                    success, skipped = success - made, skipped - (not made)
+                    made = bool(maker(again))
+                    success, skipped = success + made, skipped + (not made)
                 if not suppress_errors:
                     raise
                 failures.append((key, exc if return_exception_objects else _describe(exc)))
                 continue
+            group.after(key, bool(done), time.monotonic() - start)
             success += done
             skipped += not done
     finally:
+        group.commit()
         close = getattr(todo, "close", None)
         if close is not None:  # a Claim gives back the keys it holds
             close()
@@ -282,8 +367,8 @@ def _made_meanwhile(maker: Maker, key: dict) -> bool:
 
 def _release_quietly(job: Job, key: dict) -> None:
     try:
-        if job.connection.in_transaction:
-            job.connection.cancel_transaction()
+        if job.connection.in_transaction:  # a commit group: the keys made before this one stay
+            job.connection.commit_transaction()
         job.release(key)
     except Exception as exc:  # noqa: BLE001 - the session is gone: refresh() will find the reservation
         log.warning("could not release the reservation of %r: %s", key, exc)
@@ -291,8 +376,8 @@ def _release_quietly(job: Job, key: dict) -> None:
 
 def _record_quietly(job: Job, key: dict, message: str, stack: str) -> None:
     try:
-        if job.connection.in_transaction:
-            job.connection.cancel_transaction()
+        if job.connection.in_transaction:  # a commit group: the keys made before this one stay
+            job.connection.commit_transaction()
         job.error(key, message, stack)
     except Exception as exc:  # noqa: BLE001 - the session is gone: refresh() recovers the key
         log.warning("could not record the interruption of %r: %s", key, exc)
