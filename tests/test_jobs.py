@@ -282,7 +282,16 @@ def test_eight_workers_make_every_key_exactly_once(worker_env):
     mod = _import_mod(worker_env)
     n = 2000
     mod.Src.insert([{"sid": i} for i in range(n)])
-    procs = [_worker(worker_env, "--max-idle", "0", "--quiet") for _ in range(8)]
+    gate = Path(worker_env["JOBSTEST_MARKER"]).with_name("gate")
+    gate.mkdir()
+    env = dict(worker_env, JOBSTEST_GATE=str(gate))
+    procs = [_worker(env, "--max-idle", "0", "--quiet") for _ in range(8)]
+    end = time.monotonic() + 120
+    while len(list(gate.glob("ready-*"))) < len(procs):  # all imported: a fast one cannot do it all
+        assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
+        assert time.monotonic() < end, "the workers did not start"
+        time.sleep(0.02)
+    (gate / "go").touch()
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     log = mod.MakeLog.to_arrays("sid", "pid")

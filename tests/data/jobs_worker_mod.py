@@ -1,7 +1,8 @@
 """A user module for the jobs tests' worker subprocesses (`joinflow worker jobs_worker_mod:Comp`).
 
 Configured from the environment: JOBSTEST_BACKEND, JOBSTEST_SCHEMA, JOBSTEST_DB (SQLite file),
-JOBSTEST_SLOW_KEY (make of that key writes JOBSTEST_MARKER and then sleeps) ."""
+JOBSTEST_SLOW_KEY (make of that key writes JOBSTEST_MARKER and then sleeps), JOBSTEST_GATE (a folder:
+the worker writes ready-<pid> there and waits for a file `go`, so that several workers start together)."""
 import os
 import time
 import uuid
@@ -17,6 +18,12 @@ if os.environ["JOBSTEST_BACKEND"] == "sqlite":
 conn = dj.Connection(config=cfg)
 schema = dj.Schema(os.environ["JOBSTEST_SCHEMA"], connection=conn)
 SLOW_KEY = int(os.environ.get("JOBSTEST_SLOW_KEY", "-1"))
+if os.environ.get("JOBSTEST_GATE"):  # start together: a fast worker could otherwise make every key
+    gate = Path(os.environ["JOBSTEST_GATE"])
+    (gate / f"ready-{os.getpid()}").touch()
+    end = time.monotonic() + 120
+    while not (gate / "go").exists() and time.monotonic() < end:
+        time.sleep(0.01)
 
 
 @schema
