@@ -540,6 +540,9 @@ class Backend:
     failed_statement_aborts_transaction: ClassVar[bool] = False
     #: a cascade restricts children by nested subqueries where safe (no key tables)
     cascade_subqueries: ClassVar[bool] = False
+    #: one writer at a time for the whole database (SQLite): a transaction kept open across
+    #: several keys would shut other worker processes out
+    single_writer: ClassVar[bool] = False
 
     # -- DML ---------------------------------------------------------------
     #: how many rows one statement carries: "executemany" (the driver batches) or "values"

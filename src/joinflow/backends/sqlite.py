@@ -158,6 +158,7 @@ class SQLiteBackend(Backend):
     default_keyword = None      # UPDATE ... SET col = DEFAULT is not SQLite
     limit_all = "-1"
     explicit_null_default = False
+    single_writer = True
 
     def insert_select_sql(self, target, columns, select, upsert=False):
         # an upsert after INSERT ... SELECT needs a WHERE clause (parser ambiguity)

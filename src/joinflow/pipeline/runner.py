@@ -269,7 +269,10 @@ def run_keys(table: Any, todo: Any, *, suppress_errors: bool, return_exception_o
             raise errors.JoinflowError("claimed keys need reserve_jobs=True")
         todo = todo.iter(job)
     maker = Maker(table, job, make_kwargs)
-    group = CommitGroup(table.connection, enabled=not maker.tripartite)
+    # one SQLite file has one writer: a group would hold it for its 50 ms and starve the other
+    # workers of the queue (their busy handlers rarely catch the moment between two groups)
+    group = CommitGroup(table.connection, enabled=not maker.tripartite and not (
+        reserve_jobs and table.connection.backend.single_writer))
     success, skipped, failures = 0, 0, []
     try:
         for key in todo:
