@@ -254,6 +254,7 @@ def _converter(table: TableRef, attr: Any, enc: ColumnEncoder | None = OMIT
                 return done
             return [one(v) for v in col]
         return [one(v, k) for v, k in zip(col, keys)]
+    convert.one = one  # type: ignore[attr-defined]  # one value (insert1's fast path)
     return convert
 
 
@@ -437,6 +438,9 @@ def named_data_error(table: TableRef, exc: errors.DataError) -> errors.DataError
 def insert_rows(table: TableRef, rows: Any, *, mode: str = "error", ignore_extra_fields: bool = False,
                 chunk_size: int | None = None) -> None:
     try:
+        if mode != "replace" and (rows.__class__ is tuple or rows.__class__ is list) and \
+                len(rows) == 1 and rows[0].__class__ is dict and _insert_one(table, rows[0], mode):
+            return
         _insert_rows(table, rows, mode, ignore_extra_fields, chunk_size)
     except errors.DataError as exc:
         err = named_data_error(table, exc)
@@ -489,6 +493,62 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
                 _guard(conn, created)
                 _write_tracking_rows(conn, pending.rows)
                 _write(table, gnames, grows[i:i + chunk_size], mode)
+
+
+class _OnePlan:
+    """How a dict with these fields, in this order, is inserted as one row: its statement and
+    one converter per field. Made once per heading, mode and field order."""
+
+    __slots__ = ("sql", "converters", "required")
+
+    def __init__(self, sql: str, converters: list, required: frozenset) -> None:
+        self.sql, self.converters, self.required = sql, converters, required
+
+
+def _one_plan(table: TableRef, names: tuple, mode: str) -> _OnePlan | None:
+    """The plan for ``insert1`` of a dict with fields ``names``, or None when the general path
+    must handle it: unknown fields (an error, or ignored), codec columns (objects, tracking
+    rows), required attributes missing (the general path words the error)."""
+    heading = table.heading
+    if not names or any(nm not in heading for nm in names):
+        return None
+    attrs = [heading[nm] for nm in names]
+    if any(a.codec for a in attrs):
+        return None
+    try:
+        _check_missing(table, list(names))
+    except errors.DataError:
+        return None
+    backend = table.connection.backend
+    target = table.full_table_name
+    sql = backend.render(backend.insert_sql(target, list(names)) + conflict_clause(
+        table, list(names), mode))
+    return _OnePlan(sql, [c.one for c in _plain_converters(table, attrs)],  # type: ignore[attr-defined]
+                    frozenset(j for j, a in enumerate(attrs) if not a.nullable))
+
+
+def _insert_one(table: TableRef, row: dict, mode: str) -> bool:
+    """``insert1`` of a dict of plain values in one statement, with everything but the values
+    kept per heading: the insert of a typical ``make``. False (nothing done) when the general
+    path is needed: codecs, missing or unknown fields, a NULL for a required attribute (its
+    default, or the error), a transaction that a failed statement would spoil (PostgreSQL
+    outside populate)."""
+    memo = table.heading.memo
+    ident = ("one", tuple(row), mode, table.database, table.table_name)
+    plan = memo.get(ident, OMIT)
+    if plan is OMIT:
+        plan = memo[ident] = _one_plan(table, ident[1], mode)
+    if plan is None:
+        return False
+    conn = table.connection
+    if conn.in_transaction and conn.backend.failed_statement_aborts_transaction and \
+            not getattr(conn, "_populating", False):
+        return False
+    values = tuple([one(v) for one, v in zip(plan.converters, row.values())])
+    if None in values and any(values[j] is None for j in plan.required):
+        return False
+    conn.query_raw(plan.sql, values, fetch=False)
+    return True
 
 
 def _one_statement(conn: Any, groups: list, pending: Pending, created: list) -> bool:
