@@ -305,7 +305,8 @@ def keys(self: Any, order_by: Any = None, limit: int | None = None,
         return [{} for _ in range(len(self if limit is None and not offset else
                                       self.to_dicts(limit=limit, offset=offset)))]
     cols = _fetch_columns(self, pk, order_by, limit, offset)
-    return [dict(zip(pk, r)) for r in zip(*cols)] if cols[0] else []
+    with _no_gc():  # (many small dicts: the collector would walk the heap over and over)
+        return [dict(zip(pk, r)) for r in zip(*cols)] if cols[0] else []
 
 
 def fetch1(self: Any, *attrs: str, squeeze: bool = False,
