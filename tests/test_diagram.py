@@ -279,9 +279,10 @@ drawing = pytest.mark.skipif(importlib.util.find_spec("joinflow.drawing") is Non
 def test_rendering(schema, tmp_path):
     _lab(schema)
     diagram = dj.Diagram(schema)
-    svg = diagram.svg_string()
-    assert svg.lstrip().startswith("<svg") and svg.rstrip().endswith("svg>")
-    assert diagram._repr_svg_() == svg
+    svg = diagram.svg_string()  # graphviz's starts with an XML declaration, as DataJoint's
+    assert "<svg" in svg[:400] and svg.rstrip().endswith("svg>")
+    inline = diagram._repr_svg_()  # what Jupyter embeds: the <svg> element alone
+    assert inline.startswith("<svg") and svg.endswith(inline)
     assert "flowchart" in diagram.make_mermaid() or "graph" in diagram.make_mermaid()
     assert diagram.make_png().getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
     for ext in ("svg", "png", "mmd"):

@@ -503,7 +503,11 @@ class Diagram(nx.MultiDiGraph):
         return to_mermaid(replace(graph, nodes=tuple(nodes)), names=names, group_labels=labels)
 
     def _repr_svg_(self) -> str:
-        return self.svg_string()
+        """The ``<svg>`` element alone, as Jupyter embeds it (graphviz's output starts with an
+        XML declaration and a DOCTYPE, which IPython's SVG display drops too)."""
+        text = self.svg_string()
+        start = text.find("<svg")
+        return text[start:] if start > 0 else text
 
     def draw(self) -> None:
         """Show the picture (inline in Jupyter; else with matplotlib, else as text)."""
