@@ -377,7 +377,12 @@ def test_fast_makes_share_commits_and_a_failing_key_leaves_the_others(schema, mo
             result = Failing().populate(reserve_jobs=reserve, suppress_errors=True)
             assert result["success_count"] == 39 and len(result["error_list"]) == 1
             assert len(Comp) == 39 and not (Comp & {"sid": 13})
-            assert len(commits) < 39  # groups, not one commit per key
+            if reserve and conn.backend.name == "sqlite":
+                # one writer per SQLite file: queue workers commit each key alone, so that a
+                # group does not shut the other workers out
+                assert len(commits) >= 39
+            else:
+                assert len(commits) < 39  # groups, not one commit per key
             assert not conn.in_transaction
     finally:
         del conn.commit_transaction
