@@ -120,9 +120,13 @@ def declare(dj: Any, schema: Any) -> dict:
 def run(dj: Any, schema: Any, *, rows: int, blobs: int, blob_mb: float, keys: int,
         del_a: int, fanout: int, repeat: int, only: list[str] | None = None,
         report: Callable[[str, float], Any] = lambda name, t: None,
-        tables: dict | None = None) -> dict[str, float]:
+        tables: dict | None = None,
+        blob_insert_floor: Callable[[], Any] | None = None,
+        blob_fetch_floor: Callable[[], Any] | None = None) -> dict[str, float]:
     """Time each workload on the tables of ``declare`` (declared in ``schema`` unless given);
-    ``{name: seconds}``."""
+    ``{name: seconds}``. ``blob_insert_floor``, ``blob_fetch_floor``: the driver doing the same
+    blob work, timed right after joinflow's (recorded as ``blob insert floor``, ``blob fetch
+    floor``), in the same state of the process and the tables."""
     t = tables or declare(dj, schema)
     Item, Blob, Src, Comp = t["Item"], t["Blob"], t["Src"], t["Comp"]
     DelA, DelB, DelC = t["DelA"], t["DelB"], t["DelC"]
@@ -149,6 +153,11 @@ def run(dj: Any, schema: Any, *, rows: int, blobs: int, blob_mb: float, keys: in
         # the server's max_allowed_packet (16 MB by default on MariaDB)
         record("blob insert", best(lambda: [Blob.insert1(r) for r in brows], repeat,
                                    setup=Blob.delete_quick))
+        if blob_insert_floor is not None:
+            record("blob insert floor", best(blob_insert_floor, repeat, setup=Blob.delete_quick))
+            Blob.delete_quick()
+            for r in brows:
+                Blob.insert1(r)
         if "blob fetch" in want:
             got: list = []  # the last result only, like the raw floor's (freed between runs)
             record("blob fetch", best(lambda: got.append(Blob.to_dicts()), repeat,
@@ -156,6 +165,10 @@ def run(dj: Any, schema: Any, *, rows: int, blobs: int, blob_mb: float, keys: in
             check = got[-1]
             assert len(check) == blobs and np.array_equal(check[-1]["data"], arrays[-1])
             del got[:], check
+            if blob_fetch_floor is not None:  # the same rows, the same process state
+                record("blob fetch floor", best(lambda: got.append(blob_fetch_floor()), repeat,
+                                                setup=got.clear))
+                del got[:]
         Blob.delete_quick()
     if "populate" in want:
         Src.insert([dict(k=i) for i in range(keys)])
