@@ -1,0 +1,240 @@
+"""Schema-addressed objects: one object (file or folder) per row and attribute, at a path that
+mirrors the schema (DataJoint 2.3.5 layout, byte- and JSON-compatible)::
+
+    {schema_prefix}/[{partition attr=value}/...]{schema}/{table}/{attr=value}/.../{field}_{token}{ext}
+
+``schema_prefix`` (default ``_schema``; ``""`` for none), ``partition_pattern`` (e.g.
+``"{subject}"``: those key attributes lead the path, before the schema) and ``token_length``
+(a random suffix, 4 to 16 characters, default 8) come from the store's settings. Nothing is
+deduplicated: every write gets a fresh token, so re-inserting a row never overwrites the object
+of another (or of a row being deleted).
+
+Codecs built on :class:`SchemaAddressedCodec` (``<object@>``, ``<npy@>``) declare
+``uses_row_key``: their ``CodecContext.key`` holds the row's primary key, in the table's
+primary-key order. The API for such a codec::
+
+    store = self.store_of(context)              # the joinflow Store of the column
+    path = self.new_path(context, ext=".npy")   # a fresh path for this row's object
+    ...                                         # return Encoded(json, writes=(ObjectWrite(...),))
+    self.owned(stored)                          # (store, [paths]) a stored value owns (delete)
+
+Writes are ``ObjectWrite(..., content_addressed=False)``: the insert path uploads them before
+the row's transaction and removes them if it fails; deleting a row removes what it owns after
+the delete commits (``remove_owned_after_commit``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import re
+import secrets
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..codecs.base import Codec, CodecContext
+from ..errors import CodecError
+
+log = logging.getLogger("joinflow")
+
+#: the characters of a path token (URL- and filename-safe)
+TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+TOKEN_MIN, TOKEN_MAX = 4, 16
+#: characters that make a key value unusable as a path segment as it is
+UNSAFE_CHARS = frozenset('/\\:*?"<>|')
+LONG_VALUE = 100      # longer key values are shortened (first 50 characters + a hash)
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def generate_token(length: int = 8) -> str:
+    """A random token of ``length`` characters (clamped to 4..16)."""
+    n = min(TOKEN_MAX, max(TOKEN_MIN, int(length)))
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(n))
+
+
+def encode_pk_value(value: Any) -> str:
+    """A primary-key value as a path segment: numbers as ``str``, datetimes as
+    ``YYYY-MM-DDTHH-MM-SS``, dates (and times) in ISO form, other values as text, percent-quoted
+    when they contain a path-unsafe character and shortened (with an MD5 suffix) beyond 100
+    characters."""
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, _dt.datetime):
+        return value.strftime("%Y-%m-%dT%H-%M-%S")
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    text = str(value)
+    if len(text) > LONG_VALUE:
+        digest = hashlib.md5(text.encode()).hexdigest()[:8]
+        return urllib.parse.quote(f"{text[:50]}_{digest}", safe="")
+    if any(c in UNSAFE_CHARS for c in text):
+        return urllib.parse.quote(text, safe="")
+    return text
+
+
+def partition_attributes(pattern: str | None) -> list[str]:
+    """The attribute names of a ``partition_pattern`` such as ``"{subject}/{session}"``."""
+    return re.findall(r"\{(\w+)\}", pattern) if pattern else []
+
+
+def build_object_path(schema: str, table: str, field: str, primary_key: Mapping[str, Any],
+                      ext: str | None = None, partition_pattern: str | None = None,
+                      token_length: int = 8, *, schema_prefix: str = "_schema"
+                      ) -> tuple[str, str]:
+    """``(path, token)``: a fresh store-relative path for ``field`` of the row ``primary_key``
+    of ``schema.table``."""
+    token = generate_token(token_length)
+    if ext and not ext.startswith("."):
+        ext = "." + ext
+    leading = partition_attributes(partition_pattern)
+    segments = [schema_prefix.strip("/")] if schema_prefix.strip("/") else []
+    segments += [f"{a}={encode_pk_value(primary_key[a])}" for a in leading if a in primary_key]
+    segments += [schema, table]
+    segments += [f"{a}={encode_pk_value(v)}" for a, v in primary_key.items() if a not in leading]
+    segments.append(f"{field}_{token}{ext or ''}")
+    return "/".join(segments), token
+
+
+def utc_timestamp() -> str:
+    """The current time as DataJoint writes it into object metadata (ISO, ``+00:00``)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+
+
+def parse_stored(value: Any) -> dict[str, Any]:
+    """A stored schema-addressed value (JSON text or a dict) as a dict with a ``path``."""
+    if isinstance(value, (str, bytes, bytearray)):
+        value = json.loads(value)
+    if not isinstance(value, Mapping) or not isinstance(value.get("path"), str):
+        raise CodecError(f"not a schema-addressed object reference: {value!r}")
+    return dict(value)
+
+
+class SchemaAddressedCodec(Codec, register=False):
+    """Base of codecs that store one object per row at a schema-addressed path (``<object@>``,
+    ``<npy@>``). Store only: the column holds JSON metadata with at least ``path`` and
+    ``store``."""
+
+    uses_row_key = True
+
+    def get_dtype(self, is_store: bool) -> str:
+        if not is_store:
+            raise CodecError(f"<{self.name}> requires a store: write <{self.name}@> or "
+                             f"<{self.name}@store>")
+        return "json"
+
+    # -- for subclasses -----------------------------------------------------------------------
+    @staticmethod
+    def require_stores(context: CodecContext | None, what: str = "the object") -> CodecContext:
+        if context is None or context.stores is None:
+            raise CodecError(f"{what} needs the configured stores: it can only be used through "
+                             "a table")
+        return context
+
+    def store_of(self, context: CodecContext | None, name: str | None = None) -> Any:
+        """The ``Store`` of the column (or of the store ``name`` a stored value names)."""
+        ctx = self.require_stores(context, f"<{self.name}@>")
+        return ctx.stores.get(name if name is not None else ctx.store)  # type: ignore[union-attr]
+
+    def new_path(self, context: CodecContext | None, ext: str | None = None) -> str:
+        """A fresh path for this row's object of the column (needs ``context.key``)."""
+        ctx = self.require_stores(context, f"<{self.name}@>")
+        if ctx.key is None:
+            raise CodecError(f"<{self.name}@> of attribute {ctx.attribute!r} needs the row's "
+                             "primary key to place its object")
+        spec = self.store_of(ctx).spec
+        path, _ = build_object_path(ctx.schema, ctx.table, ctx.attribute, ctx.key, ext,
+                                    spec.partition_pattern, spec.token_length,
+                                    schema_prefix=spec.schema_prefix)
+        return path
+
+    @staticmethod
+    def stored_store_name(context: CodecContext) -> str | None:
+        """The ``store`` value written into the metadata: the declared store name, ``None``
+        for the default store (``<name@>``)."""
+        return context.store or None
+
+    def owned(self, stored: Any) -> tuple[str | None, list[str]]:
+        """``(store name, paths)`` of what a stored value owns: its object, and for a folder
+        everything below it and its manifest. Paths ending in ``/`` are folders."""
+        ref = parse_stored(stored)
+        path = ref["path"]
+        if ref.get("is_dir"):
+            return ref.get("store"), [path.rstrip("/") + "/", path + MANIFEST_SUFFIX]
+        return ref.get("store"), [path]
+
+
+# -- cleanup of what deleted rows own -------------------------------------------------------
+def schema_addressed_columns(heading: Any) -> list[Any]:
+    """The attributes of a heading stored by a schema-addressed codec."""
+    from ..codecs.base import registry
+    out = []
+    for attr in heading.values():
+        if not attr.codec or attr.spec.store is None or attr.spec.legacy:
+            continue
+        try:
+            chain, _ = registry.chain_for(attr.spec)
+        except Exception:  # noqa: BLE001 - an unknown codec owns nothing we know of
+            continue
+        if any(isinstance(c, SchemaAddressedCodec) for c in chain):
+            out.append(attr)
+    return out
+
+
+def owned_objects(attrs: Sequence[Any], rows: Sequence[Sequence[Any]]
+                  ) -> list[tuple[str | None, str]]:
+    """``(store, path)`` of everything the stored values ``rows`` (one column per attribute)
+    own."""
+    from ..codecs.base import registry
+    out: list[tuple[str | None, str]] = []
+    for j, attr in enumerate(attrs):
+        chain, _ = registry.chain_for(attr.spec)
+        codec = next(c for c in chain if isinstance(c, SchemaAddressedCodec))
+        for row in rows:
+            value = row[j]
+            if value is None:
+                continue
+            try:
+                store, paths = codec.owned(value)
+            except (CodecError, ValueError) as exc:
+                log.warning("attribute %r: not removing an object of a deleted row: %s",
+                            attr.name, exc)
+                continue
+            out += [(store, p) for p in paths]
+    return out
+
+
+def remove_objects(stores: Any, objects: Sequence[tuple[str | None, str]]) -> None:
+    """Remove objects (``path/``: a folder and everything under it); never raises (a failure
+    is logged: the rows are already gone, the objects are garbage for the collector)."""
+    for name in dict.fromkeys(s for s, _ in objects):
+        paths = [p for s, p in objects if s == name]
+        try:
+            store = stores.get(name)
+            files = [p for p in paths if not p.endswith("/")]
+            if files:
+                store.remove(files)
+            for folder in (p for p in paths if p.endswith("/")):
+                remove_folder(store, folder.rstrip("/"))
+        except Exception as exc:  # noqa: BLE001 - see docstring
+            log.warning("could not remove %d object(s) of deleted rows from store %r: %s",
+                        len(paths), name, exc)
+
+
+def remove_folder(store: Any, path: str) -> None:
+    """Remove a folder object and everything below it (absent: nothing to do)."""
+    import contextlib
+    import shutil
+    full = store.full_path(path)
+    if store.is_local:
+        shutil.rmtree(full, ignore_errors=True)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        store.fs.rm(full, recursive=True)
+
+
+__all__ = ["MANIFEST_SUFFIX", "SchemaAddressedCodec", "TOKEN_ALPHABET", "build_object_path",
+           "encode_pk_value", "generate_token", "owned_objects", "parse_stored",
+           "partition_attributes", "remove_objects", "schema_addressed_columns",
+           "utc_timestamp"]
