@@ -125,8 +125,8 @@ class ObjectRef:
     def read(self) -> bytes:
         """The whole file's bytes."""
         if self.is_dir:
-            raise JoinflowError(f"{self.path} is a folder: cannot read() a folder; use "
-                                "listdir(), walk(), open(subpath) or download()")
+            raise JoinflowError(f"Cannot read() a folder ({self.path}): use listdir(), walk(), "
+                                "open(subpath) or download()")
         return self.backend.get_bytes(self.path)
 
     def open(self, subpath: str | None = None, mode: str = "rb") -> IO[Any]:
@@ -138,7 +138,7 @@ class ObjectRef:
     def listdir(self, subpath: str = "") -> list[str]:
         """Names of the entries of the folder (or of a subfolder)."""
         if not self.is_dir:
-            raise JoinflowError(f"{self.path} is a file: cannot listdir(); use read() or "
+            raise JoinflowError(f"Cannot listdir() on a file ({self.path}): use read() or "
                                 "open()")
         store = self.backend
         full = store.full_path(self._sub(subpath))
@@ -152,7 +152,7 @@ class ObjectRef:
     def walk(self) -> Iterator[tuple[str, list[str], list[str]]]:
         """``(folder relative to the object, subfolders, files)``, like ``os.walk``."""
         if not self.is_dir:
-            raise JoinflowError(f"{self.path} is a file: cannot walk()")
+            raise JoinflowError(f"Cannot walk() a file ({self.path}): use read() or open()")
         store = self.backend
         full = store.full_path(self.path).rstrip("/")
         for root, dirs, files in store.fs.walk(full):

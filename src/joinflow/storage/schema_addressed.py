@@ -217,9 +217,25 @@ def remove_objects(stores: Any, objects: Sequence[tuple[str | None, str]]) -> No
                 store.remove(files)
             for folder in (p for p in paths if p.endswith("/")):
                 remove_folder(store, folder.rstrip("/"))
+            if store.is_local:
+                prune_empty_folders(store, paths)
         except Exception as exc:  # noqa: BLE001 - see docstring
             log.warning("could not remove %d object(s) of deleted rows from store %r: %s",
                         len(paths), name, exc)
+
+
+def prune_empty_folders(store: Any, paths: Sequence[str]) -> None:
+    """Local stores: remove the folders left empty above removed objects, up to the root."""
+    import os
+    root = os.path.normpath(store.spec.root)
+    for folder in sorted({os.path.dirname(os.path.normpath(store.full_path(p.rstrip("/"))))
+                          for p in paths}, key=len, reverse=True):
+        while folder.startswith(root + os.sep):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty (or already gone): stop here
+                break
+            folder = os.path.dirname(folder)
 
 
 def remove_folder(store: Any, path: str) -> None:
