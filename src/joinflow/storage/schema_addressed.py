@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..codecs.base import Codec, CodecContext
-from ..errors import CodecError
+from ..errors import CodecError, ConfigError
 
 log = logging.getLogger("joinflow")
 
@@ -135,7 +135,11 @@ class SchemaAddressedCodec(Codec, register=False):
     def store_of(self, context: CodecContext | None, name: str | None = None) -> Any:
         """The ``Store`` of the column (or of the store ``name`` a stored value names)."""
         ctx = self.require_stores(context, f"<{self.name}@>")
-        return ctx.stores.get(name if name is not None else ctx.store)  # type: ignore[union-attr]
+        try:
+            return ctx.stores.get(name if name is not None else ctx.store)  # type: ignore[union-attr]
+        except ConfigError as exc:  # (a ValueError would be reworded as a bad value)
+            raise CodecError(f"<{self.name}@{ctx.store or ''}> of attribute {ctx.attribute!r}: "
+                             f"{exc}") from exc
 
     def new_path(self, context: CodecContext | None, ext: str | None = None) -> str:
         """A fresh path for this row's object of the column (needs ``context.key``)."""
