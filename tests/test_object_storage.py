@@ -222,6 +222,34 @@ def test_delete_removes_objects_after_commit(schema: dj.Schema, store: Where,
     assert store.files() == []
 
 
+def test_cascade_removes_the_objects_of_every_deleted_table(schema: dj.Schema,
+                                                              file_store: Where) -> None:
+    @schema
+    class Session(dj.Manual):
+        definition = """
+        sess : int32
+        ---
+        raw : <object@>
+        """
+
+    @schema
+    class Result(dj.Manual):
+        definition = """
+        -> Session
+        step : int32
+        ---
+        out : <object@main>
+        """
+    Session.insert([{"sess": 1, "raw": b"s1"}, {"sess": 2, "raw": b"s2"}])
+    Result.insert([{"sess": 1, "step": 1, "out": b"r11"}, {"sess": 1, "step": 2, "out": b"r12"},
+                   {"sess": 2, "step": 1, "out": b"r21"}])
+    survivors = sorted([(Session & {"sess": 2}).fetch1("raw").path,
+                        (Result & {"sess": 2}).fetch1("out").path])
+    (Session & {"sess": 1}).delete()
+    assert file_store.files() == survivors
+    assert (Result & {"sess": 2}).fetch1("out").read() == b"r21"
+
+
 # ------------------------------------------------------------------------- layout and row JSON
 def test_path_layout_and_row_json_as_datajoint_writes_them(schema: dj.Schema,
                                                            file_store: Where,
