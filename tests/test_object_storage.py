@@ -315,6 +315,11 @@ def test_path_helpers() -> None:
     assert encode_pk_value(datetime.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03-04-05"
     assert encode_pk_value(datetime.date(2024, 1, 2)) == "2024-01-02"
     assert encode_pk_value("a:b") == "a%3Ab" and encode_pk_value(-5) == "-5"
+    codec = dj.get_codec("object")
+    assert codec.referenced_paths('{"path": "s/t/k=1/f_x", "store": "main"}') == \
+        [("s/t/k=1/f_x", "main")]
+    assert codec.referenced_paths({"path": "p", "store": None}) == [("p", None)]
+    assert codec.referenced_paths(None) == [] == codec.referenced_paths({"other": 1})
     long = encode_pk_value("x" * 150)
     assert long.startswith("x" * 50 + "_") and len(long) == 59
 

@@ -159,6 +159,15 @@ class SchemaAddressedCodec(Codec, register=False):
         for the default store (``<name@>``)."""
         return context.store or None
 
+    def referenced_paths(self, stored: Any) -> list[tuple[str, str | None]]:
+        """``[(path, store)]`` a stored value references (DataJoint's garbage-collector API);
+        ``[]`` for ``None`` or anything that is not object metadata."""
+        try:
+            ref = parse_stored(stored) if stored is not None else None
+        except (CodecError, ValueError):
+            return []
+        return [] if ref is None else [(ref["path"], ref.get("store"))]
+
     def owned(self, stored: Any) -> tuple[str | None, list[str]]:
         """``(store name, paths)`` of what a stored value owns: its object, and for a folder
         everything below it and its manifest. Paths ending in ``/`` are folders."""
