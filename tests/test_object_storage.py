@@ -521,3 +521,17 @@ def test_joinflow_reads_objects_datajoint_wrote(conn: dj.Connection, tmp_path: P
         assert (loc / staged.path).exists()
     finally:
         dj.Schema(name, connection=conn).drop(prompt=False)
+
+
+def test_codec_called_directly_in_datajoint_style(file_store: Where) -> None:
+    """``encode(value, key=..., context={schema, table, field, config}, store_name=...)``
+    writes the object at once and returns the row's metadata."""
+    from joinflow.storage.objects import ObjectCodec
+    codec = ObjectCodec()
+    meta = codec.encode((".bin", b"direct"), key={"id": 7}, store_name="main",
+                        context={"schema": "db", "table": "tab", "field": "f",
+                                 "config": dj.config})
+    assert re.fullmatch(rf"_schema/db/tab/id=7/f_{TOKEN}{{8}}\.bin", meta["path"])
+    assert list(meta) == META_KEYS and meta["store"] == "main" and meta["size"] == 6
+    assert file_store.files() == [meta["path"]]
+    assert codec.decode(meta, context={"config": dj.config}).read() == b"direct"

@@ -28,6 +28,10 @@ from . import blob  # noqa: E402,F401  (DataJoint's dj.blob.pack / unpack)
 from .storage.objectref import ObjectRef  # noqa: E402
 
 schema = Schema
+#: DataJoint module paths served by joinflow modules of another name
+__datajoint_aliases__ = {"datajoint.builtin_codecs.object": "joinflow.storage.objects",
+                         "datajoint.objectref": "joinflow.storage.objectref",
+                         "datajoint.staged_insert": "joinflow.staged"}
 key = "KEY"  # DataJoint 0.x: fetch(dj.key) is fetch('KEY')
 __version__ = "0.1.0"
 

@@ -126,6 +126,31 @@ class SchemaAddressedCodec(Codec, register=False):
 
     # -- for subclasses -----------------------------------------------------------------------
     @staticmethod
+    def datajoint_context(context: Mapping[str, Any], key: Mapping[str, Any] | None,
+                          store_name: str | None) -> CodecContext:
+        """The ``CodecContext`` of a call in DataJoint 2.3.4+'s style, ``encode(value,
+        key=..., context={"schema", "table", "field", "config"}, store_name=...)``."""
+        from .access import stores_for
+        config = context.get("config")
+        if config is None:
+            from .. import config as global_config
+            config = global_config
+        return CodecContext(schema=context.get("schema", ""), table=context.get("table", ""),
+                            attribute=context.get("field", ""), store=store_name,
+                            key=dict(key) if key is not None else None, config=config,
+                            stores=stores_for(config))
+
+    @staticmethod
+    def write_now(encoded: Any, context: CodecContext) -> Any:
+        """Perform an ``Encoded``'s writes at once (a direct call, outside an insert) and
+        return its value."""
+        from ..codecs.base import Encoded
+        if isinstance(encoded, Encoded):
+            context.stores.put_pending(encoded.writes)  # type: ignore[union-attr]
+            return encoded.value
+        return encoded
+
+    @staticmethod
     def require_stores(context: CodecContext | None, what: str = "the object") -> CodecContext:
         if context is None or context.stores is None:
             raise CodecError(f"{what} needs the configured stores: it can only be used through "
