@@ -250,6 +250,29 @@ def test_cascade_removes_the_objects_of_every_deleted_table(schema: dj.Schema,
     assert (Result & {"sess": 2}).fetch1("out").read() == b"r21"
 
 
+def test_delete_keeps_objects_other_rows_hold(schema: dj.Schema, file_store: Where) -> None:
+    """A row copied with INSERT ... SELECT holds the same object: deleting either row keeps
+    it while the other holds it."""
+    Rec = make_table(schema)
+
+    @schema
+    class Copy(dj.Manual):
+        definition = """
+        subject : varchar(20)
+        sess : int32
+        ---
+        f : <object@main>
+        g = null : <object@>
+        """
+    Rec.insert1({"subject": "a", "sess": 1, "f": b"shared"})
+    Copy.insert(Rec)
+    path = Copy.fetch1("f").path
+    Rec.delete()
+    assert file_store.files() == [path] and Copy.fetch1("f").read() == b"shared"
+    Copy.delete()
+    assert file_store.files() == []
+
+
 # ------------------------------------------------------------------------- layout and row JSON
 def test_path_layout_and_row_json_as_datajoint_writes_them(schema: dj.Schema,
                                                            file_store: Where,
