@@ -365,6 +365,25 @@ def test_failed_insert_leaves_no_object_and_no_row(schema: dj.Schema, store: Whe
     assert store.files() == before and len(Rec) == 1
 
 
+def test_failed_upload_leaves_nothing(schema: dj.Schema, file_store: Where,
+                                      source: dict[str, Path],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """One file of a folder fails to upload: the files already uploaded are removed."""
+    from joinflow.storage.store import Store
+    put_file = Store.put_file
+
+    def failing(self: Store, path: str, *args: Any, **kwargs: Any) -> None:
+        if path.endswith("two.bin"):
+            raise OSError("disk full (simulated)")
+        put_file(self, path, *args, **kwargs)
+    monkeypatch.setattr(Store, "put_file", failing)
+    Rec = make_table(schema)
+    with pytest.raises(StoreError, match="disk full"):
+        Rec.insert1({"subject": "a", "sess": 1, "f": str(source["file"]),
+                     "g": source["folder"]})
+    assert file_store.files() == [] and len(Rec) == 0
+
+
 def test_failed_staged_insert_leaves_nothing(schema: dj.Schema, store: Where) -> None:
     Rec = make_table(schema)
     with pytest.raises(ValueError, match="simulated"):
