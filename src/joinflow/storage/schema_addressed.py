@@ -135,8 +135,8 @@ class SchemaAddressedCodec(Codec, register=False):
         from .access import stores_for
         config = context.get("config")
         if config is None:
-            from .. import config as global_config
-            config = global_config
+            raise CodecError("a direct call in DataJoint's style needs context['config'] (the "
+                             "connection's configuration, e.g. table.connection.config)")
         return CodecContext(schema=context.get("schema", ""), table=context.get("table", ""),
                             attribute=context.get("field", ""), store=store_name,
                             key=dict(key) if key is not None else None, config=config,
