@@ -33,10 +33,11 @@ def staged_insert1(table: Any) -> Any:
     return staged(table)
 
 
-def owned_by_rows(query: Any) -> list:
-    """The schema-addressed objects the rows of ``query`` own (read before deleting them)."""
+def owned_by_rows(query: Any, attributes: Any = None) -> list:
+    """The schema-addressed objects the rows of ``query`` own (read before deleting them or
+    replacing the values of ``attributes``)."""
     from .storage.schema_addressed import owned_by_rows as owned
-    return owned(query)
+    return owned(query, attributes)
 
 
 def remove_after_commit(connection: Any, owned: list) -> None:
