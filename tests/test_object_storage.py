@@ -596,3 +596,15 @@ def test_update1_replaces_the_object(schema: dj.Schema, file_store: Where,
     Rec.update1({"subject": "a", "sess": 1, "f": b"new"})
     ref = Rec.fetch1("f")
     assert ref.read() == b"new" and file_store.files() == [ref.path] != [old]
+
+
+def test_other_fetch_formats(schema: dj.Schema, file_store: Where) -> None:
+    """pandas holds ObjectRefs; Arrow (no object type) the metadata as JSON text."""
+    pytest.importorskip("pyarrow")
+    Rec = make_table(schema)
+    Rec.insert1({"subject": "a", "sess": 1, "f": b"abc"})
+    ref = Rec.fetch1("f")
+    frame = Rec.to_pandas()
+    assert frame["f"].iloc[0] == ref and frame["f"].iloc[0].read() == b"abc"
+    arrow = Rec.to_arrow()
+    assert json.loads(arrow.column("f")[0].as_py()) == ref.to_json()

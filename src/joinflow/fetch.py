@@ -261,9 +261,17 @@ def _arrow_column(pa: Any, attr: Any, values: list) -> Any:
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
         if attr.core == "json":  # heterogeneous documents: JSON text
             import json
-            return pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
+            return pa.array([None if v is None else json.dumps(v, default=_as_json) for v in values],
+                            pa.string())
         raise QueryError(f"attribute {attr.name!r} cannot be converted to Arrow ({exc}); "
                          "fetch it with to_dicts() or to_pandas()") from exc
+
+
+def _as_json(value: Any) -> Any:
+    """A decoded codec value (an ``ObjectRef``) as its stored metadata, for JSON text."""
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def to_arrow(self: Any, order_by: Any = None, limit: int | None = None,
