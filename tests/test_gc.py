@@ -448,3 +448,69 @@ def test_s3_collect(make_schema, s3_store, conn, monkeypatch):
     assert _s3_files(server, location, f"_hash/{b.database}") == b_before
     assert fs.cat(f"{server.bucket}/{location}/notes/x.txt") == b"user"
     np.testing.assert_array_equal((RecA & {"id": 2}).fetch1("data"), shared)
+
+
+# ------------------------------------------------------------------------ an object found present
+def _before_first_move(monkeypatch, hook):
+    """Run ``hook`` once, just before GC moves its first orphan aside."""
+    from joinflow.storage import gc as gc_module
+    original = gc_module._Section.move
+    calls = []
+
+    def move(self, source, target):
+        if not calls:
+            calls.append(source)
+            hook(source)
+        return original(self, source, target)
+    monkeypatch.setattr(gc_module._Section, "move", move)
+    return calls
+
+
+@pytest.mark.parametrize("writer", ["recorded", "committed"])
+def test_orphan_reused_by_an_insert_during_gc_stays(schema, store_dir, conn, monkeypatch,
+                                                    writer):
+    """Another insert finds an orphan present (identical content: not written again) after
+    GC read the rows and records: it is recorded while GC decides (its row not yet committed)
+    or has already committed its row. GC must not delete the object either way."""
+    Rec = _rec(schema)
+    x = np.arange(321)
+    Rec.insert1({"id": 1, "data": x})
+    (Rec & {"id": 1}).delete()  # x's object is an orphan now
+    [orphan] = _hash_files(store_dir, schema.database)
+    other = dj.Connection(config=conn.config)
+    try:
+        def writer_arrives(path):
+            assert path == orphan
+            table = dj.FreeTable(other, Rec.full_table_name)
+            if writer == "recorded":
+                with monkeypatch.context() as m:
+                    _paused_writer(m)
+                    table.insert1({"id": 2, "data": x})
+            else:
+                table.insert1({"id": 2, "data": x})
+        calls = _before_first_move(monkeypatch, writer_arrives)
+        stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+        assert calls == [orphan]
+        assert stats["hash_paths_deleted"] == 0 and stats["in_flight_paths"] == [orphan]
+        assert _hash_files(store_dir, schema.database) == [orphan]  # moved back
+        if writer == "committed":
+            np.testing.assert_array_equal((Rec & {"id": 2}).fetch1("data"), x)
+    finally:
+        other.close()
+
+
+def test_objects_left_aside_by_an_interrupted_gc(schema, store_dir):
+    Rec = _rec(schema)
+    Rec.insert([{"id": 1, "data": np.arange(10)}, {"id": 2, "data": np.arange(20)}])
+    paths = _hash_files(store_dir, schema.database)
+    (Rec & {"id": 2}).delete()
+    referenced = dj.gc.GarbageCollector(schema).hash_references()
+    [live] = referenced
+    [dead] = [p for p in paths if p != live]
+    for path in (live, dead):  # what an interrupted collection leaves
+        f = store_dir / path
+        f.rename(f.with_name(".jf-gc-" + f.name))
+    stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+    assert stats["errors"] == 0
+    assert _hash_files(store_dir, schema.database) == [live]
+    np.testing.assert_array_equal((Rec & {"id": 1}).fetch1("data"), np.arange(10))

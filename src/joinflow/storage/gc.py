@@ -35,12 +35,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import errors
+from ..backends.base import PH
 from . import pending as pending_records
 
 log = logging.getLogger("joinflow")
 
 _BASE32_HASH = re.compile(r"^[a-z2-7]{26}$")
 MANIFEST = ".manifest.json"
+#: the name an orphaned hash-addressed object has while GC decides (``.jf-gc-{hash}``)
+QUARANTINE = ".jf-gc-"
 DELETE_BATCH = 100
 #: how long a pending-write record protects its objects where sessions cannot be checked
 #: (SQLite; on MySQL, other users' sessions without the PROCESS privilege)
@@ -159,6 +162,23 @@ class _Section:
     def schema_paths(self, schema: str, scan_errors: list[str] | None = None) -> dict[str, int]:
         return self.listing(self.schema_section(schema), scan_errors)
 
+    def quarantined(self, schema: str) -> dict[str, str]:
+        """Objects a collection moved aside and did not finish with (it was interrupted):
+        quarantine path -> original path."""
+        found = self.listing(self.hash_section(schema), None)
+        out = {}
+        for path in found:
+            name = posixpath.basename(path)
+            if name.startswith(QUARANTINE) and _BASE32_HASH.match(name[len(QUARANTINE):]):
+                out[path] = posixpath.join(posixpath.dirname(path), name[len(QUARANTINE):])
+        return out
+
+    def move(self, source: str, target: str) -> None:
+        """Rename an object (atomic on a local store; copy then delete on S3)."""
+        store = self.store
+        with store._errors("move", source):
+            store.fs.mv(store.full_path(source), store.full_path(target))
+
     def remove(self, paths: Sequence[str], bar: Any = None) -> tuple[list[str], int]:
         """Remove ``paths`` in batches; returns (removed, errors)."""
         removed, failures = [], 0
@@ -236,6 +256,20 @@ class GarbageCollector:
     def __repr__(self) -> str:
         names = ", ".join(s.database for s in self.schemas)
         return f"GarbageCollector({names}; store {self._section.name!r})"
+
+    def _check_fresh_reads(self) -> None:
+        """GC must see every committed row: not from a transaction's snapshot (MySQL's
+        repeatable read) nor from the query cache."""
+        for schema in self.schemas:
+            conn = schema.connection
+            if conn.in_transaction:
+                raise errors.JoinflowError(
+                    "garbage collection cannot run inside a transaction: it must see the rows "
+                    "other sessions commit meanwhile")
+            if getattr(conn, "_query_cache", None):
+                raise errors.JoinflowError(
+                    "garbage collection needs fresh reads: turn the query cache off first "
+                    "(conn.set_query_cache(None))")
 
     # -- references ------------------------------------------------------------------------
     def hash_references(self, verbose: bool = False) -> set[str]:
@@ -323,12 +357,119 @@ class GarbageCollector:
                 f"{path!r} is outside this collector's schemas' sections of store "
                 f"{self._section.name!r}; garbage collection deletes nothing else")
 
+    # -- hash-addressed deletion -----------------------------------------------------------------
+    def _delete_hashed(self, paths: Sequence[str], bar: Any) -> tuple[list[str], int, list[str]]:
+        """Delete orphaned hash-addressed objects, safe against an insert that found one
+        present (identical content is not written again) just before it goes: per batch, each
+        object is first moved aside (``.jf-gc-{hash}``), then the pending-write records and
+        the rows are read again; an object now recorded or referenced is moved back, the
+        others are deleted. An insert that checked for the object before the move had
+        committed its record before that check, so the second read sees the record or, once
+        released, the committed row; one that checks after the move finds no object and writes
+        it again. Returns (deleted, failures, kept)."""
+        deleted: list[str] = []
+        kept: list[str] = []
+        failures = 0
+        section = self._section
+        for i in range(0, len(paths), DELETE_BATCH):
+            batch = paths[i:i + DELETE_BATCH]
+            moved: dict[str, str] = {}
+            for path in batch:
+                aside = posixpath.join(posixpath.dirname(path),
+                                       QUARANTINE + posixpath.basename(path))
+                try:
+                    section.move(path, aside)
+                    moved[path] = aside
+                except errors.StoreError as exc:
+                    if not isinstance(exc, errors.MissingObjectError):
+                        failures += 1
+                        log.warning("could not delete %s from store %r: %s", path,
+                                    section.name, exc)
+            if moved:
+                in_use = self._in_use(list(moved))
+                for path in [p for p in moved if p in in_use]:
+                    if self._restore(moved.pop(path), path):
+                        kept.append(path)
+                    else:
+                        failures += 1
+                gone, bad = section.remove(list(moved.values()))
+                failures += bad
+                done = set(gone)
+                deleted += [p for p, aside in moved.items() if aside in done]
+            if bar is not None:
+                bar.update(len(batch))
+        return deleted, failures, kept
+
+    def _restore(self, aside: str, path: str) -> bool:
+        try:
+            self._section.move(aside, path)
+            return True
+        except errors.StoreError as exc:
+            log.error("garbage collection moved %s of store %r aside as %s and could not move "
+                      "it back, though an insert uses it: %s (the next collection retries)",
+                      path, self._section.name, aside, exc)
+            return False
+
+    def _in_use(self, paths: Sequence[str]) -> set[str]:
+        """Which of the hash-addressed ``paths`` a live pending-write record or a row now
+        refers to (records first, then rows)."""
+        wanted = set(paths)
+        used = {r.path for r in self._pending()[0]} & wanted
+        todo = sorted(wanted - used)
+        if todo:
+            used |= self._hash_rows_naming(todo)
+        return used
+
+    def _hash_rows_naming(self, paths: Sequence[str]) -> set[str]:
+        """The ``paths`` some row of the schemas' hash-addressed columns refers to (rows found
+        by the object's hash in the column's text)."""
+        from ..catalog import load_heading
+        wanted = set(paths)
+        tokens = sorted({posixpath.basename(p) for p in paths})
+        found: set[str] = set()
+        for schema in self.schemas:
+            conn, db = schema.connection, schema.database
+            backend = conn.backend
+            for table in backend.list_tables(conn.run, db):
+                if table.startswith("~"):
+                    continue
+                for attr in load_heading(conn, db, table).values():
+                    if _column_kind(attr) != "hash":
+                        continue
+                    text = backend.text_sql(backend.quote(attr.name))
+                    where = " OR ".join([f"{text} LIKE {PH}"] * len(tokens))
+                    rows = conn.query(f"SELECT {backend.quote(attr.name)} FROM "
+                                      f"{backend.full_name(db, table)} WHERE {where}",
+                                      [f"%{t}%" for t in tokens])
+                    for (value,) in rows:
+                        found |= {p for p, _ in _stored_paths(value) if p in wanted}
+        return found
+
+    def _finish_quarantined(self) -> int:
+        """Objects another collection moved aside and did not finish with (interrupted, or
+        running now): back where they were when in use — the records and rows are read after
+        the listing, so after the move — else deleted. Returns the failures."""
+        aside: dict[str, str] = {}
+        for schema in self.schemas:
+            aside.update(self._section.quarantined(schema.database))
+        if not aside:
+            return 0
+        in_use = self._in_use(sorted(set(aside.values())))
+        failures = 0
+        for moved, path in aside.items():
+            if path not in in_use:
+                failures += self._section.remove([moved])[1]
+            elif not self._restore(moved, path) and not self._section.store.exists(path):
+                failures += 1
+        return failures
+
     # -- the whole run -------------------------------------------------------------------------
     def collect(self, dry_run: bool = True, verbose: bool = False) -> dict[str, Any]:
         """Report the orphans of the schemas in the store and, with ``dry_run=False``, delete
         them (DataJoint 2.3.5's statistics; joinflow adds ``in_flight`` — orphans kept because
         an insert in progress is writing them — ``in_flight_paths`` and
         ``stale_records_removed``). A listing that failed blocks deletion."""
+        self._check_fresh_reads()
         self._scan_errors = []
         # order matters: store listing, then pending records, then rows (see module docs)
         hash_stored: dict[str, int] = {}
@@ -369,10 +510,12 @@ class GarbageCollector:
                     p for p in hash_orphans + schema_orphans if _is_covered(p, late)})
                 hash_orphans = [p for p in hash_orphans if not _is_covered(p, late)]
                 schema_orphans = [p for p in schema_orphans if not _is_covered(p, late)]
+            failures += self._finish_quarantined()
             bar = _progress(len(hash_orphans) + len(schema_orphans), "gc: deleting")
             try:
-                hash_deleted, bad = self._section.remove(hash_orphans, bar)
+                hash_deleted, bad, kept = self._delete_hashed(hash_orphans, bar)
                 failures += bad
+                in_flight = sorted(set(in_flight) | set(kept))
                 schema_deleted, bad = self._section.remove(schema_orphans, bar)
                 failures += bad
             finally:
