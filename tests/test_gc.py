@@ -514,3 +514,40 @@ def test_objects_left_aside_by_an_interrupted_gc(schema, store_dir):
     assert stats["errors"] == 0
     assert _hash_files(store_dir, schema.database) == [live]
     np.testing.assert_array_equal((Rec & {"id": 1}).fetch1("data"), np.arange(10))
+
+
+# ------------------------------------------------------------------------ a failed insert's cleanup
+def test_failed_insert_keeps_objects_another_writer_found_present(schema, store_dir, conn,
+                                                                  monkeypatch):
+    """Writer A uploads X and fails; writer B has just found X present (its pending record is
+    committed, its row is not): A's cleanup must leave X — also when B arrives between A's
+    check and A's removal (A writes X back)."""
+    from joinflow.storage.store import Store
+    Rec = _rec(schema)
+    Rec.insert1({"id": 0, "data": np.arange(2)})
+    x = np.arange(4321)
+    other = dj.Connection(config=conn.config)
+    original = Store.remove
+    arrived = []
+
+    def remove(self, paths):
+        if not arrived:  # B checks for X just before A removes it
+            arrived.append(paths)
+            with monkeypatch.context() as m:
+                _paused_writer(m)
+                dj.FreeTable(other, Rec.full_table_name).insert1({"id": 2, "data": x})
+        return original(self, paths)
+    try:
+        monkeypatch.setattr(Store, "remove", remove)
+        with pytest.raises(RuntimeError):
+            with conn.transaction:
+                Rec.insert1({"id": 1, "data": x})
+                raise RuntimeError("A fails")
+        assert arrived  # A did remove X, then wrote it back
+        [rec] = _records(conn, schema.database)
+        assert (store_dir / rec.path).exists()
+        # B commits its row now: it can be read
+        dj.FreeTable(other, Rec.full_table_name).insert1({"id": 2, "data": x})
+        np.testing.assert_array_equal((Rec & {"id": 2}).fetch1("data"), x)
+    finally:
+        other.close()

@@ -47,7 +47,7 @@ QUARANTINE = ".jf-gc-"
 DELETE_BATCH = 100
 #: how long a pending-write record protects its objects where sessions cannot be checked
 #: (SQLite; on MySQL, other users' sessions without the PROCESS privilege)
-PENDING_TIMEOUT = 24 * 3600.0
+PENDING_TIMEOUT = pending_records.PENDING_TIMEOUT
 
 
 def _is_covered(path: str, referenced: set[str]) -> bool:

@@ -42,11 +42,15 @@ log = logging.getLogger("joinflow")
 
 TABLE = "~pending_writes"
 ROWS_PER_STATEMENT = 1000
+#: where sessions cannot be listed (SQLite), how long a record counts as alive (seconds)
+PENDING_TIMEOUT = 24 * 3600.0
 
 _COLUMNS = ("claim", "store", "path", "session", "db_user", "created")
 
 #: side connections (for writers inside a transaction), per connection
 _SIDE: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+#: the claims a connection holds now (its own records, not another writer's)
+_OWN: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 #: the server session id of a connection, per driver connection object
 _SESSION: weakref.WeakKeyDictionary[Any, tuple[Any, int]] = weakref.WeakKeyDictionary()
 
@@ -70,6 +74,7 @@ class Claim:
     token: str
     schema: str
     connection: Any      # the connection the records were written through
+    owner: Any = None    # the writer's connection
     released: bool = False
 
 
@@ -88,7 +93,8 @@ def claim(conn: Any, schema: str, writes: Sequence[Any]) -> Claim | None:
     try:
         if not conn.in_transaction:
             token = _insert(conn, conn, schema, keys, None)
-            return Claim(token, schema, conn)
+            _OWN.setdefault(conn, set()).add(token)
+            return Claim(token, schema, conn, owner=conn)
         if backend.name == "sqlite":
             return None
         side = _side(conn)
@@ -97,7 +103,8 @@ def claim(conn: Any, schema: str, writes: Sequence[Any]) -> Claim | None:
         log.warning("could not record the pending writes of an insert into %s; a concurrent "
                     "garbage collection may remove its objects: %s", schema, exc)
         return None
-    done = Claim(token, schema, side)
+    _OWN.setdefault(conn, set()).add(token)
+    done = Claim(token, schema, side, owner=conn)
     conn.on_commit(lambda: release(done))
     conn.on_rollback(lambda: release(done))
     return None
@@ -109,6 +116,8 @@ def release(done: Claim | None) -> None:
     if done is None or done.released:
         return
     done.released = True
+    if done.owner is not None:
+        _OWN.get(done.owner, set()).discard(done.token)
     conn = done.connection
     try:
         conn.query(f"DELETE FROM {_table(conn, done.schema)} WHERE {conn.backend.quote('claim')}"
@@ -240,6 +249,38 @@ def split(conn: Any, found: Iterable[Record], timeout: float,
             ok = rec.session in ids or (young and rec.db_user != me and not others_visible)
         (alive if ok else stale).append(rec)
     return alive, stale
+
+
+def recorded_by_others(conn: Any, writes: Sequence[Any]) -> set[tuple[str, str]]:
+    """``(store, path)`` of the ``writes`` (``ObjectWrite``s) that another writer, alive, has
+    recorded: it may have found the object present and be about to commit a row using it.
+    For the cleanup after ``conn``'s failed transaction."""
+    by_schema: dict[str, set[str]] = {}
+    for w in writes:
+        if w.use is not None:
+            by_schema.setdefault(w.use.schema, set()).add(w.path)
+    if not by_schema:
+        return set()
+    # inside a transaction (a savepoint rolled back) MySQL would read its snapshot
+    reader = _side(conn) if conn.in_transaction and conn.backend.name != "sqlite" else conn
+    own = _OWN.get(conn, set())
+    found: set[str] = set()
+    for schema, paths in by_schema.items():
+        if not exists(reader, schema):
+            continue
+        q = reader.backend.quote
+        names = sorted(paths)
+        theirs: list[Record] = []
+        for i in range(0, len(names), ROWS_PER_STATEMENT):
+            chunk = names[i:i + ROWS_PER_STATEMENT]
+            rows = reader.query(
+                f"SELECT {', '.join(q(c) for c in _COLUMNS)} FROM {_table(reader, schema)} "
+                f"WHERE {q('path')} IN ({', '.join([PH] * len(chunk))})", chunk)
+            theirs += [Record(str(c), str(s), str(p), int(sess), str(u), int(t) / 1000.0)
+                       for c, s, p, sess, u, t in rows if str(c) not in own]
+        alive, _ = split(reader, theirs, PENDING_TIMEOUT)
+        found |= {r.path for r in alive}
+    return {(w.store or "", w.path) for w in writes if w.path in found}
 
 
 def remove(conn: Any, schema: str, stale: Sequence[Record]) -> int:
