@@ -551,3 +551,35 @@ def test_failed_insert_keeps_objects_another_writer_found_present(schema, store_
         np.testing.assert_array_equal((Rec & {"id": 2}).fetch1("data"), x)
     finally:
         other.close()
+
+
+def test_legacy_external_delete_keeps_objects_of_inserts_in_progress(schema, tmp_path, conn,
+                                                                     monkeypatch):
+    """DataJoint 0.14 stores: ``schema.external[store].delete()`` removes unused entries and
+    their objects, except an object an insert in progress has found present."""
+    stores = {"old": {"protocol": "file", "location": str(tmp_path / "old")}}
+    (tmp_path / "old").mkdir()
+    with dj.config.override(stores=stores):
+        @schema
+        class Old(dj.Manual):
+            definition = """
+            id : int32
+            ---
+            data : blob@old
+            """
+        x = np.arange(999)
+        Old.insert([{"id": 1, "data": x}, {"id": 2, "data": np.arange(5)}])
+        Old.delete()  # both entries unused now
+        assert len(files_under(tmp_path / "old")) == 2
+        other = dj.Connection(config=conn.config)
+        try:
+            with monkeypatch.context() as m:
+                _paused_writer(m)  # found x's object present, row not yet committed
+                dj.FreeTable(other, Old.full_table_name).insert1({"id": 3, "data": x})
+            [rec] = _records(conn, schema.database)
+            assert schema.external["old"].delete() == []
+            assert len(files_under(tmp_path / "old")) == 1
+            assert (tmp_path / "old" / rec.path).exists()
+            assert len(schema.external["old"]) == 1  # its entry stays too
+        finally:
+            other.close()

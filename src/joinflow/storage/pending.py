@@ -266,21 +266,29 @@ def recorded_by_others(conn: Any, writes: Sequence[Any]) -> set[tuple[str, str]]
     own = _OWN.get(conn, set())
     found: set[str] = set()
     for schema, paths in by_schema.items():
-        if not exists(reader, schema):
-            continue
-        q = reader.backend.quote
-        names = sorted(paths)
-        theirs: list[Record] = []
-        for i in range(0, len(names), ROWS_PER_STATEMENT):
-            chunk = names[i:i + ROWS_PER_STATEMENT]
-            rows = reader.query(
-                f"SELECT {', '.join(q(c) for c in _COLUMNS)} FROM {_table(reader, schema)} "
-                f"WHERE {q('path')} IN ({', '.join([PH] * len(chunk))})", chunk)
-            theirs += [Record(str(c), str(s), str(p), int(sess), str(u), int(t) / 1000.0)
-                       for c, s, p, sess, u, t in rows if str(c) not in own]
-        alive, _ = split(reader, theirs, PENDING_TIMEOUT)
-        found |= {r.path for r in alive}
+        found |= recorded(reader, schema, paths, exclude=own)
     return {(w.store or "", w.path) for w in writes if w.path in found}
+
+
+def recorded(conn: Any, schema: str, paths: Iterable[str],
+             exclude: Iterable[str] = ()) -> set[str]:
+    """The ``paths`` that a live writer has recorded in ``schema`` (claims in ``exclude``
+    left out)."""
+    names = sorted(set(paths))
+    if not names or not exists(conn, schema):
+        return set()
+    skip = set(exclude)
+    q = conn.backend.quote
+    theirs: list[Record] = []
+    for i in range(0, len(names), ROWS_PER_STATEMENT):
+        chunk = names[i:i + ROWS_PER_STATEMENT]
+        rows = conn.query(
+            f"SELECT {', '.join(q(c) for c in _COLUMNS)} FROM {_table(conn, schema)} "
+            f"WHERE {q('path')} IN ({', '.join([PH] * len(chunk))})", chunk)
+        theirs += [Record(str(c), str(s), str(p), int(sess), str(u), int(t) / 1000.0)
+                   for c, s, p, sess, u, t in rows if str(c) not in skip]
+    alive, _ = split(conn, theirs, PENDING_TIMEOUT)
+    return {r.path for r in alive}
 
 
 def remove(conn: Any, schema: str, stale: Sequence[Record]) -> int:
