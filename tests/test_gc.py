@@ -583,3 +583,21 @@ def test_legacy_external_delete_keeps_objects_of_inserts_in_progress(schema, tmp
             assert len(schema.external["old"]) == 1  # its entry stays too
         finally:
             other.close()
+
+
+def test_progress_bar_when_stderr_is_a_terminal(schema, store_dir, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    Rec = _rec(schema)
+    Rec.insert([{"id": i, "data": np.arange(i + 1)} for i in range(5)])
+    Rec.delete()
+    screen = Terminal()
+    with monkeypatch.context() as m:
+        m.setattr(sys, "stderr", screen)
+        stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+    assert stats["hash_paths_deleted"] == 5
+    assert "gc: deleting" in screen.getvalue() and "5/5" in screen.getvalue()

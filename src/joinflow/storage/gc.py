@@ -283,13 +283,36 @@ class GarbageCollector:
         return self._references("schema", verbose)
 
     def _references(self, kind: str, verbose: bool) -> set[str]:
-        from ..catalog import load_heading
         found: set[str] = set()
         mine = self._section.name
+        columns = self._columns(kind)
+        bar = _progress(len(columns), f"gc: reading {kind}-addressed references")
+        try:
+            for conn, db, table, name in columns:
+                if verbose:
+                    log.info("gc: scanning %s.%s.%s", db, table, name)
+                backend = conn.backend
+                col = backend.quote(name)
+                rows = conn.query(f"SELECT {col} FROM {backend.full_name(db, table)} "
+                                  f"WHERE {col} IS NOT NULL")
+                for (value,) in rows:
+                    for path, store in _stored_paths(value):
+                        if not store or store == mine:
+                            found.add(path)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        return found
+
+    def _columns(self, kind: str) -> list[tuple[Any, str, str, str]]:
+        """``(connection, schema, table, column)`` of the schemas' ``kind`` columns."""
+        from ..catalog import load_heading
+        out = []
         for schema in self.schemas:
             conn, db = schema.connection, schema.database
-            backend = conn.backend
-            for table in backend.list_tables(conn.run, db):
+            for table in conn.backend.list_tables(conn.run, db):
                 if table.startswith("~"):
                     continue
                 try:
@@ -298,19 +321,9 @@ class GarbageCollector:
                     raise errors.JoinflowError(
                         f"garbage collection cannot read the heading of {db}.{table}: {exc}"
                     ) from exc
-                for attr in heading.values():
-                    if _column_kind(attr) != kind:
-                        continue
-                    if verbose:
-                        log.info("gc: scanning %s.%s.%s", db, table, attr.name)
-                    col = backend.quote(attr.name)
-                    rows = conn.query(f"SELECT {col} FROM {backend.full_name(db, table)} "
-                                      f"WHERE {col} IS NOT NULL")
-                    for (value,) in rows:
-                        for path, store in _stored_paths(value):
-                            if not store or store == mine:
-                                found.add(path)
-        return found
+                out += [(conn, db, table, a.name) for a in heading.values()
+                        if _column_kind(a) == kind]
+        return out
 
     # -- listings ----------------------------------------------------------------------------
     def list_hash_paths(self, schema_name: str) -> dict[str, int]:
@@ -423,26 +436,17 @@ class GarbageCollector:
     def _hash_rows_naming(self, paths: Sequence[str]) -> set[str]:
         """The ``paths`` some row of the schemas' hash-addressed columns refers to (rows found
         by the object's hash in the column's text)."""
-        from ..catalog import load_heading
         wanted = set(paths)
         tokens = sorted({posixpath.basename(p) for p in paths})
         found: set[str] = set()
-        for schema in self.schemas:
-            conn, db = schema.connection, schema.database
+        for conn, db, table, name in self._columns("hash"):
             backend = conn.backend
-            for table in backend.list_tables(conn.run, db):
-                if table.startswith("~"):
-                    continue
-                for attr in load_heading(conn, db, table).values():
-                    if _column_kind(attr) != "hash":
-                        continue
-                    text = backend.text_sql(backend.quote(attr.name))
-                    where = " OR ".join([f"{text} LIKE {PH}"] * len(tokens))
-                    rows = conn.query(f"SELECT {backend.quote(attr.name)} FROM "
-                                      f"{backend.full_name(db, table)} WHERE {where}",
-                                      [f"%{t}%" for t in tokens])
-                    for (value,) in rows:
-                        found |= {p for p, _ in _stored_paths(value) if p in wanted}
+            text = backend.text_sql(backend.quote(name))
+            where = " OR ".join([f"{text} LIKE {PH}"] * len(tokens))
+            rows = conn.query(f"SELECT {backend.quote(name)} FROM {backend.full_name(db, table)}"
+                              f" WHERE {where}", [f"%{t}%" for t in tokens])
+            for (value,) in rows:
+                found |= {p for p, _ in _stored_paths(value) if p in wanted}
         return found
 
     def _finish_quarantined(self) -> int:
