@@ -25,6 +25,11 @@ once per connection, on first use), tagged with the writer's session, and is rem
 outermost transaction ends. On SQLite, where a second connection cannot write while the
 transaction holds the file's write lock, writes inside an enclosing transaction are not
 recorded.
+
+Readers of the records: ``dj.gc`` (``storage/gc.py``); the cleanup after a failed insert
+(``access.ConfiguredStores.discard``: objects another live writer recorded are kept, and one
+recorded between its check and its removal is written back); ``schema.external[store].delete()``
+(an unused 0.x entry whose object an insert in progress found present is kept).
 """
 from __future__ import annotations
 
