@@ -43,3 +43,10 @@ __all__ = [
     "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
     "AutoPopulate", "Job", "ObjectRef",
 ] + list(errors.__all__)
+
+
+def __getattr__(name: str) -> object:
+    if name == "gc":  # dj.gc, imported on first use
+        import importlib
+        return importlib.import_module(".gc", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -476,7 +476,15 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
         return
     else:
         groups = _groups(table, names, cols)
-    created = _write_objects(conn, pending)
+    created, claimed = _write_objects(conn, pending, table.database)
+    try:
+        _write_rows(table, conn, groups, pending, created, mode, chunk_size)
+    finally:
+        release_pending(claimed)
+
+
+def _write_rows(table: TableRef, conn: Any, groups: list, pending: Pending, created: list,
+                mode: str, chunk_size: int | None) -> None:
     if not chunk_size and _one_statement(conn, groups, pending, created):
         _write(table, groups[0][0], groups[0][1], mode)  # atomic by itself
         return
@@ -565,12 +573,27 @@ def _one_statement(conn: Any, groups: list, pending: Pending, created: list) -> 
         bool(getattr(conn, "_populating", False))
 
 
-def _write_objects(conn: Any, pending: Pending) -> list[ObjectWrite]:
+def _write_objects(conn: Any, pending: Pending, schema: str) -> tuple[list[ObjectWrite], Any]:
     """Upload the objects the rows need, before any of the rows is written (concurrently;
-    content-addressed objects that exist are not written again). Returns the new ones."""
+    content-addressed objects that exist are not written again). First the pending-write
+    records that keep garbage collection off them (``storage.pending``). Returns the new
+    objects and the records the caller releases after its transaction (None: nothing to do)."""
     if not pending.writes:
-        return []
-    return objectstores.store_access(conn).put_pending(pending.writes)
+        return [], None
+    from .storage.pending import claim
+    claimed = claim(conn, schema, pending.writes)
+    try:
+        return objectstores.store_access(conn).put_pending(pending.writes), claimed
+    except BaseException:
+        release_pending(claimed)
+        raise
+
+
+def release_pending(claimed: Any) -> None:
+    """Remove an insert's pending-write records once its rows are committed or rolled back."""
+    if claimed is not None:
+        from .storage.pending import release
+        release(claimed)
 
 
 def _guard(conn: Any, created: list[ObjectWrite]) -> None:
@@ -652,7 +675,7 @@ def update_row(table: TableRef, key: dict, values: dict) -> None:
     sql = f"UPDATE {table.full_table_name} SET {', '.join(sets)}"
     if where:  # none for a singleton table: its one row
         sql += f" WHERE {' AND '.join(where)}"
-    created = _write_objects(conn, pending)
+    created, claimed = _write_objects(conn, pending, table.database)
     try:
         with conn.transaction:
             _guard(conn, created)
@@ -665,6 +688,8 @@ def update_row(table: TableRef, key: dict, values: dict) -> None:
         if err is exc:
             raise
         raise err from exc
+    finally:
+        release_pending(claimed)
 
 
 # --------------------------------------------------------------------------- validate

@@ -15,6 +15,7 @@ from typing import Any
 from ..codecs.base import ObjectWrite
 from .cache import ObjectCache
 from .store import LocalFile, Source, Store
+from .pending import recorded_by_others
 from .references import referenced
 from .stores import Stores
 
@@ -67,23 +68,43 @@ class ConfiguredStores:
         """Remove the objects a failed transaction created, except those a row visible to
         ``connection`` now uses (another writer may have committed identical content after
         finding the object present). A failure to remove is logged: it must not hide the
-        error that rolled the transaction back."""
+        error that rolled the transaction back. Objects another live writer has recorded
+        (``storage.pending``) are kept too, and after the removal the records and rows are
+        read again: an object a writer found present just before it went is put back."""
         try:
-            keep = referenced(connection, writes)
+            keep = recorded_by_others(connection, writes) | referenced(connection, writes)
         except Exception as exc:  # noqa: BLE001 - when in doubt, keep (collectable later)
             log.warning("could not check which objects of a failed insert are in use; "
                         "keeping them: %s", exc)
             return
+        removed: list[ObjectWrite] = []
         for name in dict.fromkeys(w.store or "" for w in writes):
-            paths = [w.path for w in writes
-                     if (w.store or "") == name and (name, w.path) not in keep]
-            if not paths:
+            group = [w for w in writes if (w.store or "") == name and (name, w.path) not in keep]
+            if not group:
                 continue
             try:
-                self.get(name).remove(paths)
+                self.get(name).remove([w.path for w in group])
+                removed += group
             except Exception as exc:  # noqa: BLE001 - see docstring
                 log.warning("could not remove %d object(s) of a failed insert from store "
-                            "%r: %s", len(paths), name, exc)
+                            "%r: %s", len(group), name, exc)
+        if removed:
+            self._put_back(removed, connection)
+
+    def _put_back(self, removed: list[ObjectWrite], connection: Any) -> None:
+        """Write again the ``removed`` objects that a writer recorded, or a row committed,
+        meanwhile (records first, then rows: a record released after its commit leaves the
+        row visible)."""
+        try:
+            back = recorded_by_others(connection, removed) | referenced(connection, removed)
+            for name in dict.fromkeys(w.store or "" for w in removed):
+                group = [w for w in removed if (w.store or "") == name
+                         and (name, w.path) in back]
+                if group:
+                    self.get(name).put_many([(w.path, _source(w)) for w in group])
+        except Exception as exc:  # noqa: BLE001 - see docstring of discard
+            log.error("objects removed after a failed insert may be in use by another "
+                      "insert and could not be checked or written again: %s", exc)
 
 
 def _put_group(store: Store, group: list[ObjectWrite]) -> list[ObjectWrite]:

@@ -20,6 +20,7 @@ from ..errors import DataError, JoinflowError
 from ..table import FreeTable
 from .hashing import legacy_path
 from .legacy import TRACKING_PREFIX, TrackingRow, tracking_table
+from .pending import recorded
 
 TRACKING_COLUMNS = ("hash", "size", "attachment_name", "filepath", "contents_hash")
 LOOKUP_CHUNK = 500
@@ -185,10 +186,18 @@ class ExternalTable(FreeTable):
             with conn.transaction:
                 if not (self.unused() & {"hash": row["hash"]}).delete_quick(get_count=True):
                     return None  # used again meanwhile, or already gone
+                if recorded(conn, self.database, [path]):
+                    raise _InFlight  # an insert in progress found it present: keep both
                 store.remove(path)
+        except _InFlight:
+            return None
         except (JoinflowError, OSError) as exc:
             return (row["hash"], PurePosixPath(store.spec.location or "", path), exc)
         return None
+
+
+class _InFlight(Exception):
+    """An unused entry's object is being reused by an insert in progress."""
 
 
 def _progress(items: list, display: bool) -> Any:
