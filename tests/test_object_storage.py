@@ -201,6 +201,21 @@ def test_staged_insert_round_trip(schema: dj.Schema, store: Where) -> None:
     assert all(p.startswith(prefix) for p in store.files())
 
 
+def test_garbage_collection_spares_a_staged_insert_in_progress(schema: dj.Schema,
+                                                                file_store: Where) -> None:
+    Rec = make_table(schema)
+    with Rec.staged_insert1 as staged:
+        staged.rec.update(subject="a", sess=1)
+        staged.store("g", ".zarr")["x/y"] = b"being written"
+        with staged.open("f", ".txt") as fh:
+            fh.write(b"also")
+        stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+        assert stats["in_flight"] == 2 and stats["deleted"] == 0
+    g = Rec.fetch1("g")
+    assert dict(g.fsmap) == {"x/y": b"being written"}
+    assert dj.gc.GarbageCollector(schema).collect(dry_run=False)["deleted"] == 0
+
+
 def test_delete_removes_objects_after_commit(schema: dj.Schema, store: Where,
                                              source: dict[str, Path], conn: dj.Connection
                                              ) -> None:

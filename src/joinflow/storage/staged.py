@@ -11,6 +11,8 @@
     # clean exit: each object's metadata is computed and the row inserted (insert1)
     # any error (in the block or in the insert): everything written is removed, no row
 
+Until the row is inserted, a pending-write record (``storage.pending``) for each object keeps a
+concurrent garbage collection (``dj.gc``) off what is being written.
 The primary key must be set in ``staged.rec`` before ``store``/``open``: it places the object.
 """
 from __future__ import annotations
@@ -21,7 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ..codecs.base import ObjectWrite
 from ..errors import DataError, JoinflowError
+from . import pending
 from .access import stores_for
 from .schema_addressed import build_object_path, remove_folder, utc_timestamp
 
@@ -43,6 +47,7 @@ class StagedInsert:
         self._table = table
         self._rec: dict[str, Any] = {}
         self._staged: dict[str, _Staged] = {}
+        self._claims: list[Any] = []
 
     @property
     def rec(self) -> dict[str, Any]:
@@ -85,6 +90,9 @@ class StagedInsert:
                                     schema_prefix=spec.schema_prefix)
         if ext and not ext.startswith("."):
             ext = "." + ext
+        # a pending-write record keeps garbage collection off the object until the row is in
+        self._claims.append(pending.claim(table.connection, table.database,
+                                          [ObjectWrite(store_name, path)]))
         self._staged[field] = _Staged(path, ext or None, store_name)
         return path, store
 
@@ -150,6 +158,9 @@ def staged_insert1(table: Any) -> Iterator[StagedInsert]:
     except BaseException:
         staged._discard()
         raise
+    finally:
+        for claim in staged._claims:
+            pending.release(claim)
 
 
 __all__ = ["StagedInsert", "staged_insert1"]
