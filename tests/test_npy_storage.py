@@ -4,6 +4,7 @@ any read, ranged reads for slices, cleanup after a failed insert, and interopera
 real DataJoint 2.3.5 (PostgreSQL; skipped without ``JF_DATAJOINT_PYTHON``)."""
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -397,3 +398,126 @@ def test_ref_without_database(tmp_path: Path) -> None:
     with pytest.raises(CodecError, match="not a numpy dtype"):
         _ = dj.NpyRef({"path": "x", "store": None, "dtype": "__import__('os')", "shape": []},
                       Backend()).dtype
+
+
+# ---------------------------------------------------------------------------------- DataJoint 2.3.5
+# PostgreSQL only: DataJoint 2.3.5 misreads MariaDB json columns (see test_storage_interop.py),
+# and its <npy@> without a store name fails (it looks up the store ''), so DataJoint's side
+# names the store.
+DJ_NPY_ARRAYS = r'''
+import numpy as np
+def npy_arrays():
+    return [np.arange(12, dtype=np.float64).reshape(3, 4),
+            np.asfortranarray(np.arange(24, dtype=">i4").reshape(2, 3, 4)),
+            np.array(2.5), np.zeros((0, 3), dtype=np.int16),
+            np.array([1 + 2j, 3 - 4j]), np.array([True, False]),
+            np.array([(1, 2.0)], dtype=[("a", "<i4"), ("b", ">f8")])]
+'''
+
+
+def _dj_scripts() -> tuple[str, str]:
+    from test_interop_datajoint import DJ_PRELUDE
+    stores = r'''
+dj.config["stores"] = {"default": "main", "main": {"protocol": "file", "location": args["main"]}}
+''' + DJ_NPY_ARRAYS
+    reads = DJ_PRELUDE + stores + r'''
+import io
+def npy(a):  # as .npy bytes: pickle loses the byte order of Fortran-ordered arrays
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
+vm = dj.VirtualModule("vm", args["schema"])
+rows = []
+for r in vm.Rec.to_dicts(order_by="rid"):
+    rows.append({"rid": r["rid"], "lazy": type(r["wav"]).__name__, "shape": r["wav"].shape,
+                 "wav": npy(r["wav"].load()), "dflt": npy(r["dflt"].load())})
+with open(args["out"], "wb") as f:
+    pickle.dump(rows, f)
+'''
+    writes = DJ_PRELUDE + stores + r'''
+schema = dj.Schema(args["schema"])
+
+@schema
+class Rec(dj.Manual):
+    definition = """
+    rid : int32
+    ---
+    wav : <npy@main>
+    """
+
+Rec.insert([{"rid": i, "wav": a} for i, a in enumerate(npy_arrays())])
+with open(args["out"], "wb") as f:
+    pickle.dump([], f)
+'''
+    return reads, writes
+
+
+def _interop_setup(tmp_path: Path) -> dict[str, str]:
+    from test_interop_datajoint import DJ_PYTHON
+    if not DJ_PYTHON:
+        pytest.skip("set JF_DATAJOINT_PYTHON to a python with datajoint==2.3.5 (and "
+                    "psycopg2-binary) to run the DataJoint interoperability tests")
+    main = tmp_path / "main"
+    main.mkdir()
+    dj.config["stores"] = {"default": "main",
+                           "main": {"protocol": "file", "location": str(main)}}
+    return {"main": str(main)}
+
+
+def _npy_arrays() -> list[Any]:
+    scope: dict[str, Any] = {}
+    exec(DJ_NPY_ARRAYS, scope)  # noqa: S102 - the arrays both interpreters use
+    return scope["npy_arrays"]()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_datajoint_reads_joinflow_npy(schema: dj.Schema, conn: dj.Connection,
+                                      tmp_path: Path) -> None:
+    locations = _interop_setup(tmp_path)
+    from test_interop_datajoint import run_dj
+
+    @schema
+    class Rec(dj.Manual):
+        definition = """
+        rid : int32
+        ---
+        wav : <npy@main>
+        dflt : <npy@>
+        """
+
+    arrays = _npy_arrays()
+    Rec.insert([{"rid": i, "wav": a, "dflt": a[..., None]} for i, a in enumerate(arrays)])
+    rows = run_dj(_dj_scripts()[0], conn, schema.database, tmp_path, **locations)
+    assert [r["rid"] for r in rows] == list(range(len(arrays)))
+    for row, want in zip(rows, arrays, strict=True):
+        assert row["lazy"] == "NpyRef" and row["shape"] == want.shape
+        assert_same(np.load(io.BytesIO(row["wav"])), want)
+        assert_same(np.load(io.BytesIO(row["dflt"])), want[..., None])
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_joinflow_reads_datajoint_npy(conn: dj.Connection, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    locations = _interop_setup(tmp_path)
+    from conftest import unique_name
+    from test_interop_datajoint import run_dj
+
+    name = unique_name("jft_djnpy")
+    try:
+        run_dj(_dj_scripts()[1], conn, name, tmp_path, **locations)
+        vm = dj.VirtualModule("vm", name, connection=conn)
+        rows = vm.Rec.to_dicts(order_by="rid")
+        arrays = _npy_arrays()
+        assert len(rows) == len(arrays)
+        for row, want in zip(rows, arrays, strict=True):
+            ref = row["wav"]
+            assert isinstance(ref, dj.NpyRef) and ref.store == "main"
+            assert ref.shape == want.shape and ref.dtype == want.dtype  # structured too
+            if want.ndim and len(want) > 1:
+                counter = ReadCounter(monkeypatch)
+                assert_same(ref[0:1], want[0:1])  # ranged read of DataJoint's file
+                assert counter.calls and not ref.is_loaded
+                monkeypatch.undo()
+            assert_same(ref.load(), want)
+    finally:
+        dj.Schema(name, connection=conn).drop(prompt=False)
