@@ -25,6 +25,7 @@ from .diagram import Diagram  # noqa: E402
 from .populate import AutoPopulate  # noqa: E402
 from .pipeline.jobs import Job  # noqa: E402
 from . import blob  # noqa: E402,F401  (DataJoint's dj.blob.pack / unpack)
+from .storage.objectref import ObjectRef  # noqa: E402
 from .storage.npy import NpyCodec, NpyRef  # noqa: E402
 
 schema = Schema
@@ -37,5 +38,5 @@ __all__ = [
     "Computed", "Part", "Entry", "Ingest", "Compute", "FreeTable", "Table", "QueryExpression",
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
     "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
-    "AutoPopulate", "Job", "NpyCodec", "NpyRef",
+    "AutoPopulate", "Job", "ObjectRef", "NpyCodec", "NpyRef",
 ] + list(errors.__all__)

@@ -217,9 +217,25 @@ def remove_objects(stores: Any, objects: Sequence[tuple[str | None, str]]) -> No
                 store.remove(files)
             for folder in (p for p in paths if p.endswith("/")):
                 remove_folder(store, folder.rstrip("/"))
+            if store.is_local:
+                prune_empty_folders(store, paths)
         except Exception as exc:  # noqa: BLE001 - see docstring
             log.warning("could not remove %d object(s) of deleted rows from store %r: %s",
                         len(paths), name, exc)
+
+
+def prune_empty_folders(store: Any, paths: Sequence[str]) -> None:
+    """Local stores: remove the folders left empty above removed objects, up to the root."""
+    import os
+    root = os.path.normpath(store.spec.root)
+    for folder in sorted({os.path.dirname(os.path.normpath(store.full_path(p.rstrip("/"))))
+                          for p in paths}, key=len, reverse=True):
+        while folder.startswith(root + os.sep):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty (or already gone): stop here
+                break
+            folder = os.path.dirname(folder)
 
 
 def remove_folder(store: Any, path: str) -> None:
@@ -234,7 +250,34 @@ def remove_folder(store: Any, path: str) -> None:
         store.fs.rm(full, recursive=True)
 
 
+def owned_by_rows(query: Any) -> list[tuple[str | None, str]]:
+    """``(store, path)`` of the schema-addressed objects the rows of ``query`` (a restricted
+    table) own; read before the rows are deleted, inside the delete's transaction."""
+    heading = query.heading
+    memo = getattr(heading, "memo", None)
+    attrs = memo.get("schema_addressed") if memo is not None else None
+    if attrs is None:
+        attrs = schema_addressed_columns(heading)
+        if memo is not None:
+            memo["schema_addressed"] = attrs
+    if not attrs:
+        return []
+    select, params = query.compile(columns=[a.name for a in attrs])
+    return owned_objects(attrs, query.connection.query(select, params))
+
+
+def remove_after_commit(connection: Any, objects: Sequence[tuple[str | None, str]]) -> None:
+    """Remove ``objects`` once the current transaction commits (now, outside one); a rolled
+    back transaction removes nothing."""
+    if not objects:
+        return
+    from ..objectstores import store_access
+    stores = store_access(connection)
+    found = list(objects)
+    connection.on_commit(lambda: remove_objects(stores, found))
+
+
 __all__ = ["MANIFEST_SUFFIX", "SchemaAddressedCodec", "TOKEN_ALPHABET", "build_object_path",
            "encode_pk_value", "generate_token", "owned_objects", "parse_stored",
            "partition_attributes", "remove_objects", "schema_addressed_columns",
-           "utc_timestamp"]
+           "utc_timestamp", "owned_by_rows", "remove_after_commit"]
