@@ -27,6 +27,7 @@ from .pipeline.jobs import Job  # noqa: E402
 from . import blob  # noqa: E402,F401  (DataJoint's dj.blob.pack / unpack)
 from .storage.objectref import ObjectRef  # noqa: E402
 from .storage.npy import NpyCodec, NpyRef  # noqa: E402
+from .storage.schema_addressed import SchemaAddressedCodec as SchemaCodec  # noqa: E402
 
 schema = Schema
 key = "KEY"  # DataJoint 0.x: fetch(dj.key) is fetch('KEY')
@@ -39,4 +40,5 @@ __all__ = [
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
     "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
     "AutoPopulate", "Job", "ObjectRef", "NpyCodec", "NpyRef",
+    "SchemaCodec",
 ] + list(errors.__all__)
