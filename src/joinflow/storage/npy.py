@@ -199,7 +199,7 @@ class NpyRef:
             if not os.path.exists(local):  # objects are never rewritten (fresh token per write)
                 source.download(local)
         try:
-            arr = np.load(local, mmap_mode=mode, allow_pickle=False)
+            arr = np.load(local, mmap_mode=mode, allow_pickle=False)  # type: ignore[arg-type]
         except ValueError as exc:
             raise _invalid(self.path, exc) from exc
         return self._checked(arr)
@@ -266,12 +266,12 @@ class NpyRef:
             rows = range(i % n, i % n + 1)
         else:
             return None
-        if len(rows) == n and rows.step == 1:
-            return None  # everything: load (and cache) instead
         if len(rows):
             lo, hi = min(rows[0], rows[-1]), max(rows[0], rows[-1]) + 1
         else:
             lo = hi = 0
+        if hi - lo == n:
+            return None  # every row: load (and cache) the array instead
         block = self._read_block(lo, hi)
         if block is None:
             return None
@@ -426,7 +426,7 @@ class NpyCodec(SchemaAddressedCodec):
         path = self.new_path(ctx, ext=".npy")
         buffer = io.BytesIO()
         np.save(buffer, arr, allow_pickle=False)
-        data = buffer.getvalue()
+        data = buffer.getbuffer()  # no copy of the file's bytes
         meta = {"path": path, "store": self.stored_store_name(ctx), "dtype": str(arr.dtype),
                 "shape": [int(n) for n in arr.shape]}
         write = ObjectWrite(ctx.store, path, data=data, size=len(data), content_addressed=False)
