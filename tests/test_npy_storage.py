@@ -366,7 +366,11 @@ def test_failed_insert_leaves_no_object_and_no_row(schema: dj.Schema, any_store:
     with pytest.raises(dj.DuplicateError):
         Arr.insert([{"rid": 2, "wav": np.arange(4)}, {"rid": 1, "wav": np.arange(5)}])
     assert any_store.list() == before
+    with pytest.raises(CodecError, match="object dtype"):  # a bad value later in the batch
+        Arr.insert([{"rid": 3, "wav": np.arange(4)}, {"rid": 4, "wav": np.array([None])}])
+    assert any_store.list() == before
     assert Arr.to_dicts(order_by="rid")[0]["rid"] == 1 and len(Arr()) == 1
+    assert_same(Arr.fetch1("wav").load(), np.arange(3))
 
 
 def test_delete_removes_the_object(schema: dj.Schema, any_store: Store) -> None:
