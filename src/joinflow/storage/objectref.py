@@ -159,23 +159,26 @@ class ObjectRef:
             yield str(root)[len(full):].strip("/"), list(dirs), list(files)
 
     def download(self, destination: str | os.PathLike, subpath: str | None = None) -> Path:
-        """Copy the object (or a file of the folder) to the local ``destination``: into it when
-        it is an existing folder, else to that path. Returns the local path."""
+        """Copy the object to the local ``destination`` (DataJoint's layout): a file goes into
+        ``destination`` when that is an existing folder (else to that path) and its path is
+        returned; a folder goes to ``destination/<its name>/`` and ``destination`` is
+        returned. ``subpath``: one file of a folder."""
         remote = self._sub(subpath)
         target = Path(destination)
-        if target.is_dir():
-            target = target / posixpath.basename(remote.rstrip("/"))
         store = self.backend
         if self.is_dir and not subpath:
             base = store.full_path(remote).rstrip("/")
-            target.mkdir(parents=True, exist_ok=True)
+            into = target / posixpath.basename(remote.rstrip("/"))
+            into.mkdir(parents=True, exist_ok=True)
             for root, _dirs, files in store.fs.walk(base):
                 rel = str(root)[len(base):].strip("/")
                 for name in files:
-                    local = target.joinpath(*filter(None, rel.split("/")), name)
+                    local = into.joinpath(*filter(None, rel.split("/")), name)
                     local.parent.mkdir(parents=True, exist_ok=True)
                     store.get_file(posixpath.join(remote, rel, name), local)
             return target
+        if target.is_dir():
+            target = target / posixpath.basename(remote)
         target.parent.mkdir(parents=True, exist_ok=True)
         store.get_file(remote, target)
         return target

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,16 @@ class ObjectCodec(SchemaAddressedCodec):
         raise TypeError(f"<object> expects a file or folder path, bytes, an (ext, data) pair "
                         f"or object metadata, got {type(value).__name__}")
 
-    def encode(self, value: Any, *, context: CodecContext | None = None) -> Any:
+    def encode(self, value: Any, *, context: CodecContext | None = None,
+               key: Any = None, store_name: str | None = None) -> Any:
+        """The row's metadata and the pending writes. Called directly in DataJoint's style
+        (``context`` a dict, with ``key`` and ``store_name``), the object is written at once
+        and the metadata returned."""
         if isinstance(value, dict):  # metadata of an object already in the store (staged)
             return value
+        if isinstance(context, Mapping):
+            ctx = self.datajoint_context(context, key, store_name)
+            return self.write_now(self.encode(value, context=ctx), ctx)
         ctx = self.require_stores(context, "<object@>")
         if isinstance(value, (str, os.PathLike)):
             return self._encode_path(Path(value), ctx)
@@ -91,7 +99,10 @@ class ObjectCodec(SchemaAddressedCodec):
         return Encoded(self._metadata(ctx, path, total, None, True, len(files)),
                        writes=tuple(writes))
 
-    def decode(self, stored: Any, *, context: CodecContext | None = None) -> ObjectRef:
+    def decode(self, stored: Any, *, context: CodecContext | None = None,
+               key: Any = None) -> ObjectRef:
+        if isinstance(context, Mapping):  # a direct call in DataJoint's style
+            context = self.datajoint_context(context, key, None)
         stores = context.stores if context is not None else None
         return ObjectRef.from_json(stored, stores=stores)
 

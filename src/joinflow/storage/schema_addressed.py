@@ -32,10 +32,11 @@ import re
 import secrets
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..codecs.base import Codec, CodecContext
-from ..errors import CodecError
+from ..errors import CodecError, ConfigError
 
 log = logging.getLogger("joinflow")
 
@@ -46,6 +47,7 @@ TOKEN_MIN, TOKEN_MAX = 4, 16
 UNSAFE_CHARS = frozenset('/\\:*?"<>|')
 LONG_VALUE = 100      # longer key values are shortened (first 50 characters + a hash)
 MANIFEST_SUFFIX = ".manifest.json"
+REFERENCE_BATCH = 100  # paths per query when checking which objects rows still hold
 
 
 def generate_token(length: int = 8) -> str:
@@ -126,6 +128,31 @@ class SchemaAddressedCodec(Codec, register=False):
 
     # -- for subclasses -----------------------------------------------------------------------
     @staticmethod
+    def datajoint_context(context: Mapping[str, Any], key: Mapping[str, Any] | None,
+                          store_name: str | None) -> CodecContext:
+        """The ``CodecContext`` of a call in DataJoint 2.3.4+'s style, ``encode(value,
+        key=..., context={"schema", "table", "field", "config"}, store_name=...)``."""
+        from .access import stores_for
+        config = context.get("config")
+        if config is None:
+            from .. import config as global_config
+            config = global_config
+        return CodecContext(schema=context.get("schema", ""), table=context.get("table", ""),
+                            attribute=context.get("field", ""), store=store_name,
+                            key=dict(key) if key is not None else None, config=config,
+                            stores=stores_for(config))
+
+    @staticmethod
+    def write_now(encoded: Any, context: CodecContext) -> Any:
+        """Perform an ``Encoded``'s writes at once (a direct call, outside an insert) and
+        return its value."""
+        from ..codecs.base import Encoded
+        if isinstance(encoded, Encoded):
+            context.stores.put_pending(encoded.writes)  # type: ignore[union-attr]
+            return encoded.value
+        return encoded
+
+    @staticmethod
     def require_stores(context: CodecContext | None, what: str = "the object") -> CodecContext:
         if context is None or context.stores is None:
             raise CodecError(f"{what} needs the configured stores: it can only be used through "
@@ -135,7 +162,11 @@ class SchemaAddressedCodec(Codec, register=False):
     def store_of(self, context: CodecContext | None, name: str | None = None) -> Any:
         """The ``Store`` of the column (or of the store ``name`` a stored value names)."""
         ctx = self.require_stores(context, f"<{self.name}@>")
-        return ctx.stores.get(name if name is not None else ctx.store)  # type: ignore[union-attr]
+        try:
+            return ctx.stores.get(name if name is not None else ctx.store)  # type: ignore[union-attr]
+        except ConfigError as exc:  # (a ValueError would be reworded as a bad value)
+            raise CodecError(f"<{self.name}@{ctx.store or ''}> of attribute {ctx.attribute!r}: "
+                             f"{exc}") from exc
 
     def new_path(self, context: CodecContext | None, ext: str | None = None) -> str:
         """A fresh path for this row's object of the column (needs ``context.key``)."""
@@ -154,6 +185,15 @@ class SchemaAddressedCodec(Codec, register=False):
         """The ``store`` value written into the metadata: the declared store name, ``None``
         for the default store (``<name@>``)."""
         return context.store or None
+
+    def referenced_paths(self, stored: Any) -> list[tuple[str, str | None]]:
+        """``[(path, store)]`` a stored value references (DataJoint's garbage-collector API);
+        ``[]`` for ``None`` or anything that is not object metadata."""
+        try:
+            ref = parse_stored(stored) if stored is not None else None
+        except (CodecError, ValueError):
+            return []
+        return [] if ref is None else [(ref["path"], ref.get("store"))]
 
     def owned(self, stored: Any) -> tuple[str | None, list[str]]:
         """``(store name, paths)`` of what a stored value owns: its object, and for a folder
@@ -182,12 +222,22 @@ def schema_addressed_columns(heading: Any) -> list[Any]:
     return out
 
 
-def owned_objects(attrs: Sequence[Any], rows: Sequence[Sequence[Any]]
-                  ) -> list[tuple[str | None, str]]:
-    """``(store, path)`` of everything the stored values ``rows`` (one column per attribute)
-    own."""
+@dataclass(frozen=True)
+class Owned:
+    """An object a deleted row owned: its ``path`` (the one in the row's metadata) and the
+    ``pieces`` to remove (``path/``: a folder and everything under it)."""
+
+    schema: str                 # the schema of the table the row was in
+    store: str | None
+    path: str
+    pieces: tuple[str, ...]
+
+
+def owned_objects(attrs: Sequence[Any], rows: Sequence[Sequence[Any]], schema: str = ""
+                  ) -> list[Owned]:
+    """What the stored values ``rows`` (one column per attribute) own."""
     from ..codecs.base import registry
-    out: list[tuple[str | None, str]] = []
+    out: list[Owned] = []
     for j, attr in enumerate(attrs):
         chain, _ = registry.chain_for(attr.spec)
         codec = next(c for c in chain if isinstance(c, SchemaAddressedCodec))
@@ -196,13 +246,37 @@ def owned_objects(attrs: Sequence[Any], rows: Sequence[Sequence[Any]]
             if value is None:
                 continue
             try:
-                store, paths = codec.owned(value)
+                store, pieces = codec.owned(value)
+                path = parse_stored(value)["path"]
             except (CodecError, ValueError) as exc:
                 log.warning("attribute %r: not removing an object of a deleted row: %s",
                             attr.name, exc)
                 continue
-            out += [(store, p) for p in paths]
+            out.append(Owned(schema, store, path, tuple(pieces)))
     return out
+
+
+def still_referenced(connection: Any, objects: Sequence[Owned]) -> set[str]:
+    """The paths of ``objects`` that rows of their schemas still hold (a row copied with
+    INSERT ... SELECT, or metadata inserted again, shares its object)."""
+    from ..backends.base import PH
+    from ..catalog import load_heading
+    backend, found = connection.backend, set()
+    for schema in dict.fromkeys(o.schema for o in objects):
+        paths = list(dict.fromkeys(o.path for o in objects if o.schema == schema))
+        for table in backend.list_tables(connection.run, schema):
+            for attr in schema_addressed_columns(load_heading(connection, schema, table)):
+                text = backend.text_sql(backend.quote(attr.name))
+                todo = [p for p in paths if p not in found]
+                for i in range(0, len(todo), REFERENCE_BATCH):
+                    batch = todo[i:i + REFERENCE_BATCH]
+                    where = " OR ".join([f"{text} LIKE {PH}"] * len(batch))
+                    rows = connection.query(
+                        f"SELECT {text} FROM {backend.full_name(schema, table)} WHERE {where}",
+                        [f"%{p}%" for p in batch])
+                    values = [str(v) for (v,) in rows]
+                    found |= {p for p in batch if any(p in v for v in values)}
+    return found
 
 
 def remove_objects(stores: Any, objects: Sequence[tuple[str | None, str]]) -> None:
@@ -250,9 +324,9 @@ def remove_folder(store: Any, path: str) -> None:
         store.fs.rm(full, recursive=True)
 
 
-def owned_by_rows(query: Any) -> list[tuple[str | None, str]]:
-    """``(store, path)`` of the schema-addressed objects the rows of ``query`` (a restricted
-    table) own; read before the rows are deleted, inside the delete's transaction."""
+def owned_by_rows(query: Any) -> list[Owned]:
+    """The schema-addressed objects the rows of ``query`` (a restricted table) own; read
+    before the rows are deleted, inside the delete's transaction."""
     heading = query.heading
     memo = getattr(heading, "memo", None)
     attrs = memo.get("schema_addressed") if memo is not None else None
@@ -263,21 +337,32 @@ def owned_by_rows(query: Any) -> list[tuple[str | None, str]]:
     if not attrs:
         return []
     select, params = query.compile(columns=[a.name for a in attrs])
-    return owned_objects(attrs, query.connection.query(select, params))
+    return owned_objects(attrs, query.connection.query(select, params), query.database)
 
 
-def remove_after_commit(connection: Any, objects: Sequence[tuple[str | None, str]]) -> None:
-    """Remove ``objects`` once the current transaction commits (now, outside one); a rolled
-    back transaction removes nothing."""
+def remove_after_commit(connection: Any, objects: Sequence[Owned]) -> None:
+    """Once the current transaction commits (now, outside one), remove ``objects`` except
+    those rows still hold; a rolled back transaction removes nothing."""
     if not objects:
         return
     from ..objectstores import store_access
     stores = store_access(connection)
     found = list(objects)
-    connection.on_commit(lambda: remove_objects(stores, found))
+
+    def remove() -> None:
+        try:
+            keep = still_referenced(connection, found)
+        except Exception as exc:  # noqa: BLE001 - when in doubt, keep (the collector's job)
+            log.warning("could not check whether other rows hold the objects of deleted "
+                        "rows; keeping them: %s", exc)
+            return
+        remove_objects(stores, [(o.store, piece) for o in found if o.path not in keep
+                                for piece in o.pieces])
+    connection.on_commit(remove)
 
 
 __all__ = ["MANIFEST_SUFFIX", "SchemaAddressedCodec", "TOKEN_ALPHABET", "build_object_path",
            "encode_pk_value", "generate_token", "owned_objects", "parse_stored",
            "partition_attributes", "remove_objects", "schema_addressed_columns",
-           "utc_timestamp", "owned_by_rows", "remove_after_commit"]
+           "utc_timestamp", "owned_by_rows", "remove_after_commit", "Owned",
+           "still_referenced"]
