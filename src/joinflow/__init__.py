@@ -33,6 +33,7 @@ schema = Schema
 #: DataJoint module paths served by joinflow modules of another name
 __datajoint_aliases__ = {"datajoint.builtin_codecs.object": "joinflow.storage.objects",
                          "datajoint.objectref": "joinflow.storage.objectref",
+                         "datajoint.builtin_codecs.npy": "joinflow.storage.npy",
                          "datajoint.staged_insert": "joinflow.staged"}
 key = "KEY"  # DataJoint 0.x: fetch(dj.key) is fetch('KEY')
 __version__ = "0.1.0"
