@@ -580,3 +580,19 @@ def test_codec_called_directly_in_datajoint_style(file_store: Where) -> None:
     assert list(meta) == META_KEYS and meta["store"] == "main" and meta["size"] == 6
     assert file_store.files() == [meta["path"]]
     assert codec.decode(meta, context={"config": dj.config}).read() == b"direct"
+
+
+def test_update1_replaces_the_object(schema: dj.Schema, file_store: Where,
+                                     conn: dj.Connection) -> None:
+    """update1 writes the new object; the old one goes once the update commits (a rolled back
+    update keeps the old and removes the new)."""
+    Rec = make_table(schema)
+    Rec.insert1({"subject": "a", "sess": 1, "f": b"old"})
+    old = Rec.fetch1("f").path
+    with pytest.raises(RuntimeError), conn.transaction:
+        Rec.update1({"subject": "a", "sess": 1, "f": b"rolled back"})
+        raise RuntimeError("user code failed")
+    assert file_store.files() == [old] and Rec.fetch1("f").read() == b"old"
+    Rec.update1({"subject": "a", "sess": 1, "f": b"new"})
+    ref = Rec.fetch1("f")
+    assert ref.read() == b"new" and file_store.files() == [ref.path] != [old]

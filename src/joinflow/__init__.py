@@ -34,7 +34,7 @@ schema = Schema
 __datajoint_aliases__ = {"datajoint.builtin_codecs.object": "joinflow.storage.objects",
                          "datajoint.objectref": "joinflow.storage.objectref",
                          "datajoint.builtin_codecs.npy": "joinflow.storage.npy",
-                         "datajoint.staged_insert": "joinflow.staged"}
+                         "datajoint.staged_insert": "joinflow.storage.staged"}
 key = "KEY"  # DataJoint 0.x: fetch(dj.key) is fetch('KEY')
 __version__ = "0.1.0"
 

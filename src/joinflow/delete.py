@@ -14,7 +14,7 @@ from .algebra.compiler import Compiler
 from .dependencies import split_id
 from .diagram.restriction import Fixed, Restrictor, check_part_integrity, master_name
 from .naming import master_of
-from .storage.schema_addressed import owned_by_rows, remove_after_commit
+from .objectstores import owned_by_rows, remove_after_commit
 from .prompt import confirm as _confirm, should_prompt
 from .tableref import BaseTable, TableRef, free_table
 

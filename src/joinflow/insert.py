@@ -657,7 +657,9 @@ def update_row(table: TableRef, key: dict, values: dict) -> None:
         with conn.transaction:
             _guard(conn, created)
             _write_tracking_rows(conn, pending.rows)
+            replaced = objectstores.owned_by_rows(table & key, list(values)) if stores else []
             conn.query(sql, params)
+            objectstores.remove_after_commit(conn, replaced)  # the old schema-addressed objects
     except errors.DataError as exc:
         err = named_data_error(table, exc)
         if err is exc:

@@ -25,3 +25,23 @@ def tracking_lookup(connection: Any) -> Any:
     """Read access to the ``~external_<store>`` tracking rows through ``connection``."""
     from .storage.external import SqlTracking
     return SqlTracking(connection)
+
+
+def staged_insert1(table: Any) -> Any:
+    """``table.staged_insert1``: the context manager of ``joinflow.storage.staged``."""
+    from .storage.staged import staged_insert1 as staged
+    return staged(table)
+
+
+def owned_by_rows(query: Any, attributes: Any = None) -> list:
+    """The schema-addressed objects the rows of ``query`` own (read before deleting them or
+    replacing the values of ``attributes``)."""
+    from .storage.schema_addressed import owned_by_rows as owned
+    return owned(query, attributes)
+
+
+def remove_after_commit(connection: Any, owned: list) -> None:
+    """Remove ``owned`` (from ``owned_by_rows``) once the transaction commits."""
+    if owned:
+        from .storage.schema_addressed import remove_after_commit as remove
+        remove(connection, owned)

@@ -27,8 +27,8 @@ class Table(BaseTable):
     @property
     def staged_insert1(self) -> Any:
         """``with table.staged_insert1 as staged:`` write ``<object@>`` content straight into
-        its store, then insert the row (see ``joinflow.staged``)."""
-        from .staged import staged_insert1
+        its store, then insert the row (see ``joinflow.storage.staged``)."""
+        from .objectstores import staged_insert1
         return staged_insert1(self)
 
     def insert(self, rows: Any, replace: bool = False, skip_duplicates: bool = False,

@@ -4,6 +4,7 @@ Layers (arrows point down only)::
 
     legacy.py, external.py  DataJoint 0.14 external storage (blob@/attach@/filepath@store)
     objects.py  <object@store>: files and folders, schema-addressed; fetch gives an ObjectRef
+    staged.py   Table.staged_insert1: <object@> content written straight to the store
     schema_addressed.py  the base of schema-addressed codecs (<object@>, <npy@>): paths, cleanup
     codecs.py   <hash@store>: the codec <blob@>/<attach@> chain onto (DataJoint 2.x layout)
     access.py   stores_for(config): the StoreAccess the insert path and codecs use

@@ -135,8 +135,8 @@ class SchemaAddressedCodec(Codec, register=False):
         from .access import stores_for
         config = context.get("config")
         if config is None:
-            from .. import config as global_config
-            config = global_config
+            raise CodecError("a direct call in DataJoint's style needs context['config'] (the "
+                             "connection's configuration, e.g. table.connection.config)")
         return CodecContext(schema=context.get("schema", ""), table=context.get("table", ""),
                             attribute=context.get("field", ""), store=store_name,
                             key=dict(key) if key is not None else None, config=config,
@@ -324,9 +324,10 @@ def remove_folder(store: Any, path: str) -> None:
         store.fs.rm(full, recursive=True)
 
 
-def owned_by_rows(query: Any) -> list[Owned]:
-    """The schema-addressed objects the rows of ``query`` (a restricted table) own; read
-    before the rows are deleted, inside the delete's transaction."""
+def owned_by_rows(query: Any, attributes: Sequence[str] | None = None) -> list[Owned]:
+    """The schema-addressed objects the rows of ``query`` (a restricted table) own (only in
+    ``attributes``, if given); read before the rows are deleted or updated, inside the same
+    transaction."""
     heading = query.heading
     memo = getattr(heading, "memo", None)
     attrs = memo.get("schema_addressed") if memo is not None else None
@@ -334,6 +335,8 @@ def owned_by_rows(query: Any) -> list[Owned]:
         attrs = schema_addressed_columns(heading)
         if memo is not None:
             memo["schema_addressed"] = attrs
+    if attributes is not None:
+        attrs = [a for a in attrs if a.name in attributes]
     if not attrs:
         return []
     select, params = query.compile(columns=[a.name for a in attrs])

@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .errors import DataError, JoinflowError
-from .storage.schema_addressed import build_object_path, remove_folder, utc_timestamp
+from ..errors import DataError, JoinflowError
+from .access import stores_for
+from .schema_addressed import build_object_path, remove_folder, utc_timestamp
 
 log = logging.getLogger("joinflow")
 
@@ -49,8 +50,7 @@ class StagedInsert:
         return self._rec
 
     def _stores(self) -> Any:
-        from .objectstores import store_access
-        return store_access(self._table.connection)
+        return stores_for(self._table.connection.config)
 
     @property
     def fs(self) -> Any:
