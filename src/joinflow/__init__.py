@@ -26,11 +26,14 @@ from .populate import AutoPopulate  # noqa: E402
 from .pipeline.jobs import Job  # noqa: E402
 from . import blob  # noqa: E402,F401  (DataJoint's dj.blob.pack / unpack)
 from .storage.objectref import ObjectRef  # noqa: E402
+from .storage.npy import NpyCodec, NpyRef  # noqa: E402
+from .storage.schema_addressed import SchemaAddressedCodec as SchemaCodec  # noqa: E402
 
 schema = Schema
 #: DataJoint module paths served by joinflow modules of another name
 __datajoint_aliases__ = {"datajoint.builtin_codecs.object": "joinflow.storage.objects",
                          "datajoint.objectref": "joinflow.storage.objectref",
+                         "datajoint.builtin_codecs.npy": "joinflow.storage.npy",
                          "datajoint.staged_insert": "joinflow.storage.staged"}
 key = "KEY"  # DataJoint 0.x: fetch(dj.key) is fetch('KEY')
 __version__ = "0.1.0"
@@ -41,7 +44,8 @@ __all__ = [
     "Computed", "Part", "Entry", "Ingest", "Compute", "FreeTable", "Table", "QueryExpression",
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
     "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
-    "AutoPopulate", "Job", "ObjectRef",
+    "AutoPopulate", "Job", "ObjectRef", "NpyCodec", "NpyRef",
+    "SchemaCodec",
 ] + list(errors.__all__)
 
 

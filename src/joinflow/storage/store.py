@@ -189,6 +189,27 @@ class Store:
         with self._errors("read", path):
             return bytes(self.fs.cat_file(self.full_path(path)))
 
+    def get_range(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of an object: one ranged read (an S3
+        ``Range`` GET); fewer bytes when the object ends sooner."""
+        return self.get_ranges(path, [(start, end)])[0]
+
+    def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> builtins.list[bytes]:
+        """Several byte ranges ``(start, end)`` of one object, read concurrently on S3."""
+        if not ranges:
+            return []
+        full = self.full_path(path)
+        with self._errors("read", path):
+            if len(ranges) == 1:
+                start, end = ranges[0]
+                return [bytes(self.fs.cat_file(full, start=start, end=end))]
+            found = self.fs.cat_ranges([full] * len(ranges), [s for s, _ in ranges],
+                                       [e for _, e in ranges], on_error="return")
+            for item in found:
+                if isinstance(item, BaseException):
+                    raise item
+            return [bytes(b) for b in found]
+
     def get_file(self, path: str, local_path: str | os.PathLike) -> None:
         """Download an object to a local file, streaming; the file appears complete or not at
         all."""
