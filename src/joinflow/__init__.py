@@ -25,8 +25,13 @@ from .diagram import Diagram  # noqa: E402
 from .populate import AutoPopulate  # noqa: E402
 from .pipeline.jobs import Job  # noqa: E402
 from . import blob  # noqa: E402,F401  (DataJoint's dj.blob.pack / unpack)
+from .storage.objectref import ObjectRef  # noqa: E402
 
 schema = Schema
+#: DataJoint module paths served by joinflow modules of another name
+__datajoint_aliases__ = {"datajoint.builtin_codecs.object": "joinflow.storage.objects",
+                         "datajoint.objectref": "joinflow.storage.objectref",
+                         "datajoint.staged_insert": "joinflow.staged"}
 key = "KEY"  # DataJoint 0.x: fetch(dj.key) is fetch('KEY')
 __version__ = "0.1.0"
 
@@ -36,5 +41,5 @@ __all__ = [
     "Computed", "Part", "Entry", "Ingest", "Compute", "FreeTable", "Table", "QueryExpression",
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
     "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
-    "AutoPopulate", "Job",
+    "AutoPopulate", "Job", "ObjectRef",
 ] + list(errors.__all__)

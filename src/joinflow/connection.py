@@ -112,6 +112,12 @@ class Connection:
         return self.backend
 
     @property
+    def _config(self) -> Config:
+        """DataJoint 2.x's name for the connection's configuration (what its codec examples
+        pass as ``context["config"]``): ``config``."""
+        return self.config
+
+    @property
     def conn_info(self) -> dict[str, Any]:
         """DataJoint's connection parameters (no password): host, port, user, ``ssl_input``
         (the ``use_tls`` setting as given) and ``ssl`` (the client TLS options, absent when TLS

@@ -14,6 +14,7 @@ from .algebra.compiler import Compiler
 from .dependencies import split_id
 from .diagram.restriction import Fixed, Restrictor, check_part_integrity, master_name
 from .naming import master_of
+from .storage.schema_addressed import owned_by_rows, remove_after_commit
 from .prompt import confirm as _confirm, should_prompt
 from .tableref import BaseTable, TableRef, free_table
 
@@ -205,7 +206,9 @@ def delete_quick(query: TableRef) -> int:
     conn = query.connection
     conn.backend.before_delete(conn.run, query.database)
     with conn.transaction:
+        owned = owned_by_rows(query)
         conn.query(sql, params)
+        remove_after_commit(conn, owned)  # schema-addressed objects, once the delete commits
         return conn.last_rowcount
 
 
@@ -296,7 +299,9 @@ def _delete_leaves_first(conn: Any, engine: Restrictor, names: list[str]
         if query.database != prepared:
             conn.backend.before_delete(conn.run, query.database)
             prepared = query.database
+        owned = owned_by_rows(query)
         conn.query(sql, params)
+        remove_after_commit(conn, owned)  # schema-addressed objects, once the delete commits
         yield name, conn.last_rowcount
 
 

@@ -281,7 +281,7 @@ def prepare(table: TableRef, rows: Any, ignore_extra_fields: bool,
     encs = [column_encoder(table, a, pending, stores) for a in attrs]
     keys = None
     if any(e is not None and e.uses_row_key for e in encs):
-        pk = [j for j, a in enumerate(attrs) if a.in_key]
+        pk = [names.index(k) for k in heading.primary_key if k in names]  # (the table's order)
         keys = [{names[j]: cols[j][i] for j in pk} for i in range(len(cols[0]) if cols else 0)]
     return names, [_converter(table, a, e)(c, keys) for a, e, c in zip(attrs, encs, cols)]
 

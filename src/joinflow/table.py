@@ -24,6 +24,13 @@ class Table(BaseTable):
         """Insert one row (dict, sequence in heading order, or numpy record)."""
         self.insert((row,), **kwargs)
 
+    @property
+    def staged_insert1(self) -> Any:
+        """``with table.staged_insert1 as staged:`` write ``<object@>`` content straight into
+        its store, then insert the row (see ``joinflow.staged``)."""
+        from .staged import staged_insert1
+        return staged_insert1(self)
+
     def insert(self, rows: Any, replace: bool = False, skip_duplicates: bool = False,
                ignore_extra_fields: bool = False, allow_direct_insert: bool | None = None,
                chunk_size: int | None = None) -> None:

@@ -17,6 +17,7 @@ FORWARDED = {
     "aggregate", "join", "extend", "restrict", "to_dicts", "to_pandas", "to_arrays", "keys",
     "to_arrow", "to_polars",
     "fetch", "fetch1", "head", "tail", "cursor", "insert", "insert1", "insert_dataframe",
+    "staged_insert1",
     "update1", "validate", "delete", "delete_quick", "drop", "drop_quick", "parents", "children",
     "ancestors", "descendants", "parts", "full_table_name", "table_name", "is_declared",
     "make_sql", "sql", "compile", "key_source", "node", "connection", "preview", "jobs",

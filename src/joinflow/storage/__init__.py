@@ -3,6 +3,8 @@
 Layers (arrows point down only)::
 
     legacy.py, external.py  DataJoint 0.14 external storage (blob@/attach@/filepath@store)
+    objects.py  <object@store>: files and folders, schema-addressed; fetch gives an ObjectRef
+    schema_addressed.py  the base of schema-addressed codecs (<object@>, <npy@>): paths, cleanup
     codecs.py   <hash@store>: the codec <blob@>/<attach@> chain onto (DataJoint 2.x layout)
     access.py   stores_for(config): the StoreAccess the insert path and codecs use
     transfer.py upload_missing (dedup), fetch_verified (cache, batch, hash check)
@@ -27,6 +29,8 @@ from .hashing import (
                       legacy_uuid,
                       subfold,
 )
+from .schema_addressed import (SchemaAddressedCodec, build_object_path, encode_pk_value,
+                               generate_token)
 from .spec import StoreSpec, resolve_store_name, validate_stores
 from .store import LocalFile, Store
 from .stores import Stores
@@ -36,5 +40,6 @@ __all__ = [
     "ConfiguredStores", "LocalFile", "ObjectCache", "Store", "StoreSpec", "Stores",
     "content_hash", "fetch_verified", "file_hash", "hash_path", "is_hash",
     "legacy_attachment_uuid", "legacy_file_uuid", "legacy_path", "legacy_to_hash", "legacy_uuid",
+    "SchemaAddressedCodec", "build_object_path", "encode_pk_value", "generate_token",
     "resolve_store_name", "stores_for", "subfold", "upload_missing", "validate_stores",
 ]

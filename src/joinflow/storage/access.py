@@ -43,10 +43,25 @@ class ConfiguredStores:
         """Write the pending objects, concurrently per store; returns the ones created."""
         unique = list({(w.store or "", w.path): w for w in writes}.values())
         created: list[ObjectWrite] = []
-        for name in dict.fromkeys(w.store or "" for w in unique):
-            group = [w for w in unique if (w.store or "") == name]
-            created += _put_group(self.get(name), group)
+        try:
+            for name in dict.fromkeys(w.store or "" for w in unique):
+                group = [w for w in unique if (w.store or "") == name]
+                created += _put_group(self.get(name), group)
+        except BaseException:
+            # schema-addressed objects have fresh paths: whatever of them was written goes
+            # (content-addressed ones may be another writer's: left to the collector)
+            self._remove_quietly([w for w in unique if not w.content_addressed])
+            raise
         return created
+
+    def _remove_quietly(self, writes: Sequence[ObjectWrite]) -> None:
+        for name in dict.fromkeys(w.store or "" for w in writes):
+            paths = [w.path for w in writes if (w.store or "") == name]
+            try:
+                self.get(name).remove(paths)
+            except Exception as exc:  # noqa: BLE001 - must not hide the upload's error
+                log.warning("could not remove %d object(s) of a failed upload from store "
+                            "%r: %s", len(paths), name, exc)
 
     def discard(self, writes: Sequence[ObjectWrite], connection: Any) -> None:
         """Remove the objects a failed transaction created, except those a row visible to

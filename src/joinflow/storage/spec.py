@@ -20,6 +20,7 @@ import difflib
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
@@ -100,6 +101,15 @@ def _check_positive_int(store: str, key: str, value: Any) -> int:
     return value
 
 
+def _check_partition(store: str, key: str, value: Any) -> str | None:
+    """``partition_pattern``: key attributes in braces, such as ``"{subject}/{session}"``."""
+    value = _check_opt_str(store, key, value)
+    if value and not re.search(r"\{\w+\}", value):
+        raise _fail(store, f"{key} {value!r} names no attribute: write the primary-key "
+                           f"attributes that lead the path in braces, such as '{{{value.strip('{}/ ')}}}'")
+    return value
+
+
 def _check_dict(store: str, key: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise _fail(store, f"{key} must be a dict, got {type(value).__name__}")
@@ -117,7 +127,7 @@ CHECKERS: dict[str, Callable[[str, str, Any], Any]] = {
     "bucket": _check_opt_str, "access_key": _check_opt_str, "secret_key": _check_opt_str,
     "secure": _check_bool, "proxy_server": _check_opt_str, "subfolding": _check_subfolding,
     "hash_prefix": _check_str, "schema_prefix": _check_str, "filepath_prefix": _check_opt_str,
-    "partition_pattern": _check_opt_str, "token_length": _check_positive_int,
+    "partition_pattern": _check_partition, "token_length": _check_positive_int,
     "stage": _check_opt_str, "storage_options": _check_dict, "container": _check_opt_str,
     "account_name": _check_opt_str, "account_key": _check_opt_str,
     "connection_string": _check_opt_str, "token": _check_token, "project": _check_opt_str,
