@@ -207,3 +207,4 @@ class JsonCodec(Codec):
 # <hash@store> (and so <blob@>, <attach@>) lives with the object stores
 from ..storage import codecs as _storage_codecs  # noqa: F401,E402  (registers <hash>)
 from ..storage import objects as _object_codec  # noqa: F401,E402  (registers <object>)
+from ..storage import filepath as _filepath_codec  # noqa: F401,E402  (registers <filepath>)
