@@ -17,11 +17,10 @@ from joinflow.errors import CodecError, DataError, DefinitionError, MissingObjec
 FILE = b"\x00raw acquisition bytes\xff" * 100
 
 
-@pytest.fixture(params=["file", "s3"])
-def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
+def _repo(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Where:
     """Store ``repo`` (file or S3) holding ``subject1/session1/data.bin`` and the folder
     ``subject1/session1/imaging/`` with two files; ``main`` for joinflow's own objects."""
-    where = _file_store(tmp_path, "repo") if request.param == "file" else \
+    where = _file_store(tmp_path, "repo") if kind == "file" else \
         _s3_store(request.getfixturevalue("moto_s3"))
     main = _file_store(tmp_path, "main")
     dj.config["stores"] = {"default": "main", "filepath_default": "repo", "main": main.config,
@@ -32,6 +31,18 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
     where.fs.pipe_file(f"{root}/subject1/session1/imaging/a.tif", b"A" * 10)
     where.fs.pipe_file(f"{root}/subject1/session1/imaging/b.tif", b"B" * 20)
     return where
+
+
+@pytest.fixture(params=["file", "s3"])
+def any_repo(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
+    """``repo`` as a file store and on S3 (the round trips)."""
+    return _repo(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
+    """``repo`` as a file store (the checks, which do not depend on the protocol)."""
+    return _repo("file", request, tmp_path)
 
 
 def make_table(schema: dj.Schema) -> Any:
@@ -46,7 +57,8 @@ def make_table(schema: dj.Schema) -> Any:
     return Recording
 
 
-def test_reference_round_trip_without_copy(schema, repo):
+def test_reference_round_trip_without_copy(schema, any_repo):
+    repo = any_repo
     Recording = make_table(schema)
     before = repo.files()
     Recording.insert1(dict(rec=1, raw="subject1/session1/data.bin"))
@@ -65,7 +77,7 @@ def test_reference_round_trip_without_copy(schema, repo):
     assert meta["store"] == "repo" and meta["size"] == len(FILE)
 
 
-def test_folder_reference_and_default_store(schema, repo, tmp_path):
+def test_folder_reference_and_default_store(schema, any_repo, tmp_path):
     Recording = make_table(schema)
     Recording.insert1(dict(rec=1, raw="subject1/session1/data.bin",
                            other="subject1/session1/imaging"))
@@ -173,9 +185,10 @@ def test_verify_notices_a_changed_file(schema, repo):
         ref.verify()
 
 
-def test_fetch_reads_nothing_from_the_store(schema, repo):
+def test_fetch_reads_nothing_from_the_store(schema, any_repo):
     """Fetch is lazy: the metadata comes from the row; the file is looked at only when asked
     (here it has gone since the insert, which only ``exists``/``read`` notice)."""
+    repo = any_repo
     Recording = make_table(schema)
     Recording.insert1(dict(rec=1, raw="subject1/session1/data.bin"))
     repo.remove("subject1/session1/data.bin")
