@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,13 +146,15 @@ def test_attach_roundtrip_and_safety(schema, tmp_path):
     down = tmp_path / "down"
     with dj.config.override(download_path=str(down)):
         p = (Att & {"id": 0}).fetch1("doc")
+    assert isinstance(p, str)  # a str, as DataJoint returns it
+    p = Path(p)
     assert str(p).startswith(str(down)) and p.name == "image0.tif"
     assert p.read_bytes() == f.read_bytes()
     # same name and content: reused; different content: not overwritten
-    p2 = (Att & {"id": 1}).fetch1("doc", download_path=str(down))
+    p2 = Path((Att & {"id": 1}).fetch1("doc", download_path=str(down)))
     assert p2 == p
     p.write_bytes(b"changed locally")
-    p3 = (Att & {"id": 1}).fetch1("doc", download_path=str(down))
+    p3 = Path((Att & {"id": 1}).fetch1("doc", download_path=str(down)))
     assert p3 != p and p.read_bytes() == b"changed locally" and p3.read_bytes() == f.read_bytes()
     with pytest.raises(DataError):
         Att.insert1(dict(id=5, doc=str(src / "missing.bin")))
@@ -168,7 +171,7 @@ def test_attach_names_never_escape(tmp_path, name):
         path = AttachCodec().decode(stored, context=ctx)
     except CodecError:
         return
-    assert path.resolve().parent == (tmp_path / "d").resolve()
+    assert Path(path).resolve().parent == (tmp_path / "d").resolve()
     assert write_attachment  # imported helper exists
 
 

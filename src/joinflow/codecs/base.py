@@ -28,8 +28,9 @@ class StoreAccess(Protocol):
     """The configured stores, as codecs and the insert path see them. Implemented by
     ``joinflow.storage`` (``stores_for(config)``)."""
 
-    def get(self, name: str | None) -> Any:
-        """The store called ``name`` (``None`` or ``""``: the default store)."""
+    def get(self, name: str | None, *, filepath: bool = False) -> Any:
+        """The store called ``name`` (``None`` or ``""``: the default store; with
+        ``filepath``, the one ``stores.filepath_default`` names)."""
 
     def put_pending(self, writes: Sequence["ObjectWrite"]) -> list["ObjectWrite"]:
         """Write objects concurrently (content-addressed ones only if missing); return the

@@ -176,17 +176,18 @@ class AttachCodec(Codec):
             return FileContent(str(path), path.name.encode() + b"\0")
         return path.name.encode() + b"\0" + path.read_bytes()
 
-    def decode(self, stored: Any, *, context: CodecContext | None = None) -> Path:
+    def decode(self, stored: Any, *, context: CodecContext | None = None) -> str:
+        """The path of the written file, as a ``str`` (as DataJoint returns it)."""
         folder = context.download_path if context else "."
         if isinstance(stored, FileContent):  # a large object, downloaded to a temporary file
             try:
-                return _attachment_from_file(folder, stored.path)
+                return str(_attachment_from_file(folder, stored.path))
             finally:
                 with contextlib.suppress(OSError):
                     os.unlink(stored.path)
         data = memoryview(stored)
         name, end = _stored_name(bytes(data[:4096]))
-        return write_attachment(folder, name, data[end + 1:])
+        return str(write_attachment(folder, name, data[end + 1:]))
 
 
 class JsonCodec(Codec):
@@ -208,3 +209,4 @@ class JsonCodec(Codec):
 from ..storage import codecs as _storage_codecs  # noqa: F401,E402  (registers <hash>)
 from ..storage import objects as _object_codec  # noqa: F401,E402  (registers <object>)
 from ..storage import npy as _npy_codec  # noqa: F401,E402  (registers <npy>)
+from ..storage import filepath as _filepath_codec  # noqa: F401,E402  (registers <filepath>)

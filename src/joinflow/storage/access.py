@@ -32,9 +32,10 @@ class ConfiguredStores:
     def __repr__(self) -> str:
         return f"ConfiguredStores({', '.join(self._stores.names()) or 'none'})"
 
-    def get(self, name: str | None) -> Store:
-        """The store called ``name`` (``None``/``""``: ``stores.default``)."""
-        return self._stores.get(name)
+    def get(self, name: str | None, *, filepath: bool = False) -> Store:
+        """The store called ``name`` (``None``/``""``: ``stores.default``, or
+        ``stores.filepath_default`` with ``filepath``)."""
+        return self._stores.get(name, filepath=filepath)
 
     @property
     def cache(self) -> ObjectCache | None:
