@@ -2,11 +2,15 @@
 
 Layers (arrows point down only)::
 
+    gc.py       dj.gc: GarbageCollector (2.3.5) and scan/collect (2.0) over the stores
     legacy.py, external.py  DataJoint 0.14 external storage (blob@/attach@/filepath@store)
+    filepath.py <filepath@store> (2.x): references to files already in a store; ObjectRef
+    npy.py      <npy@store>: .npy files, schema-addressed; fetch gives an NpyRef (ranged reads)
     objects.py  <object@store>: files and folders, schema-addressed; fetch gives an ObjectRef
     staged.py   Table.staged_insert1: <object@> content written straight to the store
     schema_addressed.py  the base of schema-addressed codecs (<object@>, <npy@>): paths, cleanup
     codecs.py   <hash@store>: the codec <blob@>/<attach@> chain onto (DataJoint 2.x layout)
+    pending.py  pending-write records: an insert's objects are claimed before the upload
     access.py   stores_for(config): the StoreAccess the insert path and codecs use
     transfer.py upload_missing (dedup), fetch_verified (cache, batch, hash check)
     stores.py   Stores: names -> Store, for one configuration
