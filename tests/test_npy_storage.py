@@ -51,13 +51,15 @@ def file_store(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", pytest.param("ceph", marks=pytest.mark.ceph)])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """The default store ``main``: a folder, or a bucket prefix on moto."""
+    """The default store ``main``: a folder, or a bucket prefix on moto (on Ceph's RADOS
+    gateway in the ``ceph`` integration group)."""
     if request.param == "file":
         main: dict[str, Any] = {"protocol": "file", "location": str(tmp_path / "objects")}
     else:
-        main = request.getfixturevalue("moto_s3").store_config()
+        main = request.getfixturevalue("moto_s3" if request.param == "s3" else "ceph_s3") \
+            .store_config()
     dj.config["stores"] = {"default": "main", "main": main}
     from joinflow.storage import StoreSpec
     return Store(StoreSpec.from_dict("main", main))
@@ -194,7 +196,8 @@ def test_core_cases_on_file_and_s3(schema: dj.Schema, any_store: Store,
     assert [r["wav"].shape for r in refs] == [(1000, 20), (50, 20), ()]
     counter.forbid = False
     ref = refs[0]["wav"]
-    meter = request.getfixturevalue("moto_s3").meter if not any_store.is_local else None
+    on_moto = request.node.callspec.params.get("any_store") == "s3"
+    meter = request.getfixturevalue("moto_s3").meter if on_moto else None
     if meter is not None:
         meter.reset()
     part = ref[100:110]

@@ -56,11 +56,12 @@ def _s3_store(server: Any, **extra: Any) -> Where:
     return Where(config, server.filesystem(), f"{server.bucket}/{config['location']}")
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", pytest.param("ceph", marks=pytest.mark.ceph)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
-    """The default store ``main``, a file store or S3 (moto)."""
+    """The default store ``main``, a file store or S3 (moto; Ceph's RADOS gateway in the
+    ``ceph`` integration group)."""
     where = _file_store(tmp_path, "main") if request.param == "file" else \
-        _s3_store(request.getfixturevalue("moto_s3"))
+        _s3_store(request.getfixturevalue("moto_s3" if request.param == "s3" else "ceph_s3"))
     dj.config["stores"] = {"default": "main", "main": where.config}
     return where
 

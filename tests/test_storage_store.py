@@ -151,6 +151,20 @@ class StoreTests:
         assert not store.exists("partial/obj")
         assert store.list("partial") == []
 
+    def test_ranged_reads(self, store: Store) -> None:
+        """What ``NpyRef`` slices rely on: exact byte ranges, one or several at a time, a
+        range past the end cut short, a missing object named."""
+        data = _payload(100_000, seed=3)
+        store.put_bytes("r/obj", data)
+        assert store.get_range("r/obj", 0, 10) == data[:10]
+        assert store.get_range("r/obj", 99_990, 100_000) == data[99_990:]
+        assert store.get_range("r/obj", 99_990, 200_000) == data[99_990:]
+        spans = [(5, 17), (50_000, 50_001), (12_345, 67_890)]
+        assert store.get_ranges("r/obj", spans) == [data[a:b] for a, b in spans]
+        assert store.get_ranges("r/obj", []) == []
+        with pytest.raises(MissingObjectError, match="r/missing"):
+            store.get_range("r/missing", 0, 10)
+
 
 class TestFileStore(StoreTests):
     @pytest.fixture
