@@ -2,8 +2,9 @@
 
 Run:  .venv/bin/python examples/demo.py
 It builds a small pipeline (subject -> session -> recording -> computed statistics with parts),
-stores numpy arrays as blobs (in the table, and in a local object store), a file as an
-attachment, queries it and cleans up after itself.
+stores numpy arrays as blobs (in the table, and in a local object store), an array as a .npy
+file at a browsable path (fetched lazily), a file as an attachment, queries it, collects garbage
+and cleans up after itself.
 """
 from __future__ import annotations
 
@@ -56,12 +57,13 @@ class Recording(dj.Imported):
     ---
     trace : longblob   # a numpy array, in the table
     raw : <blob@>      # the same in the object store (hash-addressed)
+    frames : <npy@>    # a .npy file in _schema/demo/_recording/subject_id=1/session=1/
     """
 
     def make(self, key):
         rng = np.random.default_rng(key["subject_id"] * 100 + key["session"])
         trace = rng.normal(size=1000)
-        self.insert1(dict(key, trace=trace, raw=trace))
+        self.insert1(dict(key, trace=trace, raw=trace, frames=rng.normal(size=(100, 8))))
 
 
 @schema
@@ -107,8 +109,16 @@ raw = (Recording & {"subject_id": 1, "session": 1}).fetch1("raw")
 objects = sorted(p.relative_to(work / "store") for p in (work / "store").rglob("*") if p.is_file())
 print(f"object store: {len(objects)} objects, e.g. {objects[0]}; fetched back {raw.shape}")
 assert np.array_equal(raw, (Recording & {"subject_id": 1, "session": 1}).fetch1("trace"))
-(Subject & {"subject_id": 2}).delete()
-print("after deleting subject 2:", len(Session), "sessions,", len(Stats.Peak), "peaks")
+frames = (Recording & {"subject_id": 1, "session": 1}).fetch1("frames")  # lazy: an NpyRef
+print(f"npy: {frames.path}, shape {frames.shape}, downloaded: {frames.is_loaded}; "
+      f"frames[10:12] reads two rows: {frames[10:12].shape}")
+(Subject & {"subject_id": 2}).delete()  # its .npy goes with the row
+print("after deleting subject 2:", len(Session), "sessions,", len(Stats.Peak), "peaks,",
+      len(list((work / "store" / "_schema").rglob("*.npy"))), ".npy files")
 assert len(Stats.Peak) == 6
+report = dj.gc.GarbageCollector(schema).collect(dry_run=False)  # the shared blob objects
+print(f"garbage collection: {report['deleted']} unreferenced object deleted "
+      f"({report['bytes_freed']} bytes), {report['hash_paths_referenced']} kept")
+assert report["deleted"] == 1
 shutil.rmtree(work)
 print("demo finished OK")
