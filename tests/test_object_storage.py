@@ -614,6 +614,35 @@ def test_update1_replaces_the_object(schema: dj.Schema, file_store: Where,
     assert ref.read() == b"new" and file_store.files() == [ref.path] != [old]
 
 
+def test_replace_and_skip_duplicates_leave_no_orphans(schema: dj.Schema, file_store: Where,
+                                                       conn: dj.Connection) -> None:
+    """insert(replace=True) removes the objects of the rows it overwrites once it commits;
+    skip_duplicates=True removes the new objects of the rows it skips; a rolled back replace
+    keeps the old objects and removes the new."""
+    Rec = make_table(schema)
+    Rec.insert([{"subject": "a", "sess": 1, "f": b"one"}, {"subject": "a", "sess": 2, "f": b"two"}])
+    before = {r["sess"]: r["f"].path for r in Rec.to_dicts()}
+    Rec.insert([{"subject": "a", "sess": 1, "f": b"again"}, {"subject": "a", "sess": 3, "f": b"3"}],
+               skip_duplicates=True)
+    kept = {r["sess"]: r["f"] for r in Rec.to_dicts()}
+    assert kept[1].path == before[1] and kept[1].read() == b"one"
+    assert file_store.files() == sorted(r.path for r in kept.values())
+    with pytest.raises(RuntimeError), conn.transaction:
+        Rec.insert1({"subject": "a", "sess": 2, "f": b"rolled back"}, replace=True)
+        raise RuntimeError("user code failed")
+    assert file_store.files() == sorted(r.path for r in kept.values())
+    Rec.insert([{"subject": "a", "sess": 2, "f": b"TWO"}, {"subject": "a", "sess": 4, "f": b"4"}],
+               replace=True)
+    now = {r["sess"]: r["f"] for r in Rec.to_dicts()}
+    assert now[2].read() == b"TWO" and now[2].path != before[2]
+    assert file_store.files() == sorted(r.path for r in now.values())
+    Rec.insert1({"subject": "a", "sess": 5, "f": b"5", "g": b"g5"})
+    Rec.insert1({"subject": "a", "sess": 5, "f": b"5b"}, replace=True)  # g back to null
+    row = (Rec & {"sess": 5}).fetch1()
+    assert row["g"] is None and row["f"].read() == b"5b"
+    assert file_store.files() == sorted(r["f"].path for r in Rec.to_dicts())
+
+
 def test_other_fetch_formats(schema: dj.Schema, file_store: Where) -> None:
     """pandas holds ObjectRefs; Arrow (no object type) the metadata as JSON text."""
     pytest.importorskip("pyarrow")

@@ -485,7 +485,8 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
 
 def _write_rows(table: TableRef, conn: Any, groups: list, pending: Pending, created: list,
                 mode: str, chunk_size: int | None) -> None:
-    if not chunk_size and _one_statement(conn, groups, pending, created):
+    owning = mode != "error" and bool(objectstores.schema_addressed_attrs(table.heading))
+    if not chunk_size and not owning and _one_statement(conn, groups, pending, created):
         _write(table, groups[0][0], groups[0][1], mode)  # atomic by itself
         return
     if not chunk_size:
@@ -493,6 +494,8 @@ def _write_rows(table: TableRef, conn: Any, groups: list, pending: Pending, crea
             _guard(conn, created)
             _write_tracking_rows(conn, pending.rows)
             for gnames, grows in groups:
+                if owning:
+                    _superseded(table, gnames, grows, mode)
                 _write(table, gnames, grows, mode)
         return
     for gnames, grows in groups:
@@ -500,7 +503,38 @@ def _write_rows(table: TableRef, conn: Any, groups: list, pending: Pending, crea
             with conn.transaction:
                 _guard(conn, created)
                 _write_tracking_rows(conn, pending.rows)
+                if owning:
+                    _superseded(table, gnames, grows[i:i + chunk_size], mode)
                 _write(table, gnames, grows[i:i + chunk_size], mode)
+
+
+def _superseded(table: TableRef, names: list[str], rows: list, mode: str) -> None:
+    """Inside the rows' transaction, before they are written: the schema-addressed objects
+    this write leaves without a row — with ``replace`` the objects of the rows it overwrites,
+    with ``skip_duplicates`` the new objects of the rows it skips — are removed once the
+    transaction commits (unless a row holds them then; a rollback removes nothing)."""
+    conn, attrs = table.connection, objectstores.schema_addressed_attrs(table.heading)
+    if mode == "skip":
+        at = [names.index(a.name) if a.name in names else None for a in attrs]
+        # (driver values: PostgreSQL's JSON adapter wraps the metadata, ``.obj`` holds it)
+        values = [tuple(None if j is None else getattr(r[j], "obj", r[j]) for j in at)
+                  for r in rows]
+        objectstores.remove_after_commit(
+            conn, objectstores.owned_by_values(attrs, values, table.database))
+        return
+    pk = table.primary_key
+    if not pk or any(k not in names for k in pk):
+        return
+    backend, at = conn.backend, [names.index(k) for k in pk]
+    one = "(" + " AND ".join(f"{backend.quote(k)} = {PH}" for k in pk) + ")"
+    cols = ", ".join(backend.quote(a.name) for a in attrs)
+    per = max(1, backend.max_params // len(pk))
+    for i in range(0, len(rows), per):  # the key values as the INSERT binds them
+        chunk = rows[i:i + per]
+        old = conn.query(f"SELECT {cols} FROM {table.full_table_name} WHERE "
+                         + " OR ".join([one] * len(chunk)), [r[j] for r in chunk for j in at])
+        objectstores.remove_after_commit(
+            conn, objectstores.owned_by_values(attrs, list(old), table.database))
 
 
 class _OnePlan:

@@ -40,6 +40,25 @@ def owned_by_rows(query: Any, attributes: Any = None) -> list:
     return owned(query, attributes)
 
 
+def schema_addressed_attrs(heading: Any) -> list:
+    """The attributes of ``heading`` stored by a schema-addressed codec (kept per heading)."""
+    memo = getattr(heading, "memo", None)
+    found = memo.get("schema_addressed") if memo is not None else None
+    if found is None:
+        from .storage.schema_addressed import schema_addressed_columns
+        found = schema_addressed_columns(heading)
+        if memo is not None:
+            memo["schema_addressed"] = found
+    return found
+
+
+def owned_by_values(attrs: list, rows: list, schema: str) -> list:
+    """The schema-addressed objects that stored values hold (``rows``: one column per
+    attribute of ``attrs``)."""
+    from .storage.schema_addressed import owned_objects
+    return owned_objects(attrs, rows, schema)
+
+
 def remove_after_commit(connection: Any, owned: list) -> None:
     """Remove ``owned`` (from ``owned_by_rows``) once the transaction commits."""
     if owned:
