@@ -601,3 +601,17 @@ def test_progress_bar_when_stderr_is_a_terminal(schema, store_dir, monkeypatch):
         stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
     assert stats["hash_paths_deleted"] == 5
     assert "gc: deleting" in screen.getvalue() and "5/5" in screen.getvalue()
+
+
+def test_codecs_name_the_paths_their_values_reference():
+    """DataJoint's collector API on the codecs: ``referenced_paths(stored)``."""
+    from joinflow.codecs import get_codec
+    hashed = {"path": "_hash/s/abc", "hash": "abc", "store": None}
+    assert get_codec("hash").referenced_paths(hashed) == [("_hash/s/abc", None)]
+    assert get_codec("hash").referenced_paths('{"path": "p", "store": "m"}') == [("p", "m")]
+    assert get_codec("object").referenced_paths({"path": "a/b", "store": "local"}) == \
+        [("a/b", "local")]
+    for codec in ("hash", "object", "npy"):
+        assert get_codec(codec).referenced_paths("not json") == []
+        assert get_codec(codec).referenced_paths({"hash": "x"}) == []
+        assert get_codec(codec).referenced_paths(None) == []

@@ -10,6 +10,7 @@ and verifies every object against its hash.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -40,6 +41,18 @@ class HashCodec(Codec):
     def validate(self, value: Any) -> None:
         if not isinstance(value, (bytes, bytearray, memoryview, FileContent)):
             raise TypeError(f"<hash> expects bytes, got {type(value).__name__}")
+
+    def referenced_paths(self, stored: Any) -> list[tuple[str, str | None]]:
+        """``[(path, store)]`` a stored value references (DataJoint's collector API); ``[]``
+        for ``None``, text that is not JSON, or metadata without a path."""
+        if isinstance(stored, (str, bytes, bytearray)):
+            try:
+                stored = json.loads(stored)
+            except ValueError:
+                return []
+        if not isinstance(stored, Mapping) or not isinstance(stored.get("path"), str):
+            return []
+        return [(stored["path"], stored.get("store"))]
 
     def encode(self, value: Any, *, context: CodecContext | None = None) -> Encoded:
         ctx = _require_stores(context)
