@@ -94,7 +94,9 @@ def test_delete_keeps_the_referenced_file(schema, repo):
     Recording = make_table(schema)
     Recording.insert1(dict(rec=1, raw="subject1/session1/data.bin"))
     Recording.insert1(dict(rec=2, raw="/subject1/session1/data.bin"))  # leading / is the root
+    Recording.insert1(dict(rec=3, raw="./subject1//session1/data.bin"))
     assert (Recording & "rec = 2").fetch1("raw").path == "subject1/session1/data.bin"
+    assert (Recording & "rec = 3").fetch1("raw").path == "subject1/session1/data.bin"
     before = repo.files()
     Recording.delete()
     assert len(Recording) == 0 and repo.files() == before
@@ -115,6 +117,8 @@ def test_missing_file_is_refused_and_nothing_written(schema, repo):
     ("../outside.bin", "leaves the store"),
     ("a/../../outside.bin", "leaves the store"),
     ("", "empty"),
+    ("./_schema/x/y.npy", "reserved section '_schema'"),
+    ("a//.//../_hash/z", "leaves the store"),
 ])
 def test_bad_paths_are_refused(schema, repo, path, match):
     Recording = make_table(schema)

@@ -270,7 +270,8 @@ def test_cascade_removes_the_objects_of_every_deleted_table(schema: dj.Schema,
 
 def test_delete_keeps_objects_other_rows_hold(schema: dj.Schema, file_store: Where) -> None:
     """A row copied with INSERT ... SELECT holds the same object: deleting either row keeps
-    it while the other holds it."""
+    it while the other holds it. The copy does not own it (it lies in the original table's
+    section), so when the copy goes last the object is left to the garbage collector."""
     Rec = make_table(schema)
 
     @schema
@@ -288,6 +289,8 @@ def test_delete_keeps_objects_other_rows_hold(schema: dj.Schema, file_store: Whe
     Rec.delete()
     assert file_store.files() == [path] and Copy.fetch1("f").read() == b"shared"
     Copy.delete()
+    assert file_store.files() == [path]
+    assert dj.gc.GarbageCollector(schema).collect(dry_run=False)["deleted"] == 1
     assert file_store.files() == []
 
 
@@ -653,3 +656,81 @@ def test_other_fetch_formats(schema: dj.Schema, file_store: Where) -> None:
     assert frame["f"].iloc[0] == ref and frame["f"].iloc[0].read() == b"abc"
     arrow = Rec.to_arrow()
     assert json.loads(arrow.column("f")[0].as_py()) == ref.to_json()
+
+
+# --------------------------------------------------------------- found in review (data loss)
+def test_failed_chunk_keeps_the_objects_of_committed_chunks(schema: dj.Schema,
+                                                            file_store: Where) -> None:
+    Rec = make_table(schema)
+    Rec.insert1({"subject": "a", "sess": 3, "f": b"three"})
+    rows = [{"subject": "a", "sess": s, "f": f"{s}".encode()} for s in (1, 2, 3, 4)]
+    with pytest.raises(dj.errors.DuplicateError):
+        Rec.insert(rows, chunk_size=2)  # the second chunk clashes on sess 3
+    got = {r["sess"]: r["f"] for r in Rec.to_dicts()}
+    assert sorted(got) == [1, 2, 3]
+    assert [got[s].read() for s in (1, 2, 3)] == [b"1", b"2", b"three"]
+    assert file_store.files() == sorted(r.path for r in got.values())
+
+
+def test_delete_removes_only_objects_in_the_rows_own_section(schema: dj.Schema,
+                                                             file_store: Where,
+                                                             tmp_path: Path) -> None:
+    """Metadata naming another place (inserted by hand, or a row copied into another table)
+    owns nothing there: deleting that row leaves the object to the garbage collector."""
+    Rec = make_table(schema)
+    precious = Path(file_store.root) / "raw" / "precious.dat"
+    precious.parent.mkdir(parents=True)
+    precious.write_bytes(b"keep me")
+    Rec.insert1({"subject": "a", "sess": 1, "f": b"mine"})
+    Rec.insert1({"subject": "a", "sess": 2, "f": {"path": "raw", "is_dir": True}})
+    Rec.insert1({"subject": "a", "sess": 3, "f": {"path": "raw/precious.dat", "is_dir": False,
+                                                  "store": "main"}})
+
+    @schema
+    class Copy(dj.Manual):
+        definition = """
+        subject : varchar(20)
+        sess : int32
+        ---
+        f : <object@main>
+        g = null : <object@>
+        """
+    Copy.insert(Rec & {"sess": 1})
+    Copy.delete()  # the copy's object lies in Rec's section: Rec's row still needs it
+    assert (Rec & {"sess": 1}).fetch1("f").read() == b"mine"
+    (Rec & "sess > 1").delete()
+    assert precious.read_bytes() == b"keep me"
+    assert (Rec & {"sess": 1}).fetch1("f").read() == b"mine"
+
+
+def test_skip_duplicates_with_unicode_and_tab_keys_keeps_inserted_objects(
+        schema: dj.Schema, file_store: Where) -> None:
+    """The check for rows still holding an object compares parsed paths: JSON text escapes
+    ``é`` and tabs, which a text match would miss (and then remove a live object)."""
+    Rec = make_table(schema)
+    Rec.insert1({"subject": "x", "sess": 1, "f": b"old"})
+    Rec.insert([{"subject": "José", "sess": 1, "f": b"new"},
+                {"subject": "a\tb", "sess": 1, "f": b"tab"},
+                {"subject": "x", "sess": 1, "f": b"skipped"}], skip_duplicates=True)
+    got = {r["subject"]: r["f"] for r in Rec.to_dicts()}
+    assert got["José"].read() == b"new" and got["a\tb"].read() == b"tab"
+    assert got["x"].read() == b"old"
+    assert file_store.files() == sorted(r.path for r in got.values())
+
+
+def test_paths_from_users_stay_inside(schema: dj.Schema, file_store: Where,
+                                      source: dict[str, Path]) -> None:
+    Rec = make_table(schema)
+    Rec.insert1({"subject": "a", "sess": 1, "f": source["folder"]})
+    ref = Rec.fetch1("f")
+    assert ref.open("sub/two.bin").read() == bytes(range(256)) * 4
+    for bad in ("../other", "sub/../../x", ".."):
+        with pytest.raises(JoinflowError, match="not inside"):
+            ref.open(bad)
+    with pytest.raises(DataError, match="extension"):
+        Rec.insert1({"subject": "a", "sess": 2, "f": ("/../../x", b"data")})
+    with pytest.raises(DataError, match="extension"):
+        with Rec.staged_insert1 as staged:
+            staged.rec.update(subject="a", sess=3)
+            staged.open("f", "/../escape")
+    assert len(Rec & "sess > 1") == 0

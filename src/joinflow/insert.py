@@ -466,6 +466,15 @@ def _insert_rows(table: TableRef, rows: Any, mode: str, ignore_extra_fields: boo
         return insert_select(table, rows, mode, ignore_extra_fields)
     if isinstance(rows, collections.abc.Iterator):
         rows = list(rows)
+    if chunk_size and any(a.spec.store is not None for a in table.heading.values()):
+        # objects are uploaded per chunk, so that a failing chunk removes its own objects
+        # only (never those of the chunks committed before it)
+        names, cols = normalize(table, rows)
+        if names:
+            each = [dict(zip(names, r)) for r in zip(*cols)]
+            for i in range(0, len(each), chunk_size):
+                _insert_rows(table, each[i:i + chunk_size], mode, ignore_extra_fields, None)
+            return
     pending = Pending()
     names, cols = prepare(table, rows, ignore_extra_fields, pending)
     conn = table.connection
@@ -520,7 +529,7 @@ def _superseded(table: TableRef, names: list[str], rows: list, mode: str) -> Non
         values = [tuple(None if j is None else getattr(r[j], "obj", r[j]) for j in at)
                   for r in rows]
         objectstores.remove_after_commit(
-            conn, objectstores.owned_by_values(attrs, values, table.database))
+            conn, objectstores.owned_by_values(attrs, values, table.database, table.table_name))
         return
     pk = table.primary_key
     if not pk or any(k not in names for k in pk):
@@ -534,7 +543,8 @@ def _superseded(table: TableRef, names: list[str], rows: list, mode: str) -> Non
         old = conn.query(f"SELECT {cols} FROM {table.full_table_name} WHERE "
                          + " OR ".join([one] * len(chunk)), [r[j] for r in chunk for j in at])
         objectstores.remove_after_commit(
-            conn, objectstores.owned_by_values(attrs, list(old), table.database))
+            conn, objectstores.owned_by_values(attrs, list(old), table.database,
+                                               table.table_name))
 
 
 class _OnePlan:

@@ -52,11 +52,11 @@ def schema_addressed_attrs(heading: Any) -> list:
     return found
 
 
-def owned_by_values(attrs: list, rows: list, schema: str) -> list:
-    """The schema-addressed objects that stored values hold (``rows``: one column per
-    attribute of ``attrs``)."""
+def owned_by_values(attrs: list, rows: list, schema: str, table: str) -> list:
+    """The schema-addressed objects that stored values of rows of ``schema.table`` own
+    (``rows``: one column per attribute of ``attrs``)."""
     from .storage.schema_addressed import owned_objects
-    return owned_objects(attrs, rows, schema)
+    return owned_objects(attrs, rows, schema, table)
 
 
 def remove_after_commit(connection: Any, owned: list) -> None:

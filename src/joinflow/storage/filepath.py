@@ -3,15 +3,15 @@ already exists in a store. Nothing is copied; the row holds DataJoint 2.3.5's JS
 
     {"path": ..., "store": ..., "size": ..., "is_dir": ..., "timestamp": ...}
 
-``path`` is relative to the store's root (a leading ``/`` is dropped; ``store`` is null for ``<filepath@>``,
-which uses ``stores.filepath_default``). The path may not lie in the sections joinflow manages
-(the store's ``hash_prefix`` and ``schema_prefix``), must start with ``filepath_prefix`` when
-the store sets one, and may not climb out of the store (``..``). The file must exist when the
-row is inserted: it is checked, and its size recorded, while the value is encoded — before the
-row's transaction, so no lock is held during the store's round trip. Fetch returns a lazy
-:class:`ObjectRef`; ``ref.verify()`` checks that the file still has the recorded size. A
-referenced file belongs to whoever put it there: deleting the row, and garbage collection,
-never remove it.
+``path`` is relative to the store's root (normalized: a leading ``/`` and ``./`` are dropped;
+``store`` is null for ``<filepath@>``, which uses ``stores.filepath_default``). The path may
+not lie in the sections joinflow manages (the store's ``hash_prefix`` and ``schema_prefix``),
+must start with ``filepath_prefix`` when the store sets one, and may not climb out of the store
+(``..``). The file must exist when the row is inserted: it is checked, and its size recorded,
+while the value is encoded — before the row's transaction, so no lock is held during the
+store's round trip. Fetch returns a lazy :class:`ObjectRef`; ``ref.verify()`` checks that the
+file still has the recorded size. A referenced file belongs to whoever put it there: deleting
+the row, and garbage collection, never remove it.
 
 (DataJoint 0.12–0.14's ``filepath@store``, with ``~external_<store>`` tracking and checksums,
 lives in ``legacy.py``.)
@@ -55,8 +55,7 @@ class FilepathCodec(Codec):
             path = path.decode()
         path = path.replace("\\", "/")
         store = self._store(context, context.store)
-        _check_path(path, store.spec, context)
-        relative = path.lstrip("/")
+        relative = _check_path(path, store.spec, context)
         full = store.full_path(relative)
         try:
             found = bool(store.fs.exists(full))
@@ -108,14 +107,18 @@ class _LazyStore:
         return getattr(self._store, attr)
 
 
-def _check_path(path: str, spec: Any, context: CodecContext) -> None:
+def _check_path(path: str, spec: Any, context: CodecContext) -> str:
+    """The path relative to the store's root, normalized (``./a//b`` -> ``a/b``), after the
+    checks: not empty, not leaving the store, not in a reserved section, within
+    ``filepath_prefix`` when the store sets one."""
     where = f"<filepath@{context.store or ''}> of attribute {context.attribute!r}"
     if not path.strip("/"):
         raise DataError(f"{where}: the path is empty")
-    relative = path.lstrip("/")
-    parts = relative.split("/")
-    if ".." in parts:
+    if ".." in path.split("/"):
         raise DataError(f"{where}: {path!r} leaves the store (no '..' in a filepath)")
+    relative = posixpath.normpath(path.lstrip("/"))
+    if relative in (".", "") or relative.startswith("../"):
+        raise DataError(f"{where}: {path!r} does not name a file in the store")
     for setting in ("hash_prefix", "schema_prefix"):
         prefix = (getattr(spec, setting, None) or "").strip("/")
         if prefix and (relative == prefix or relative.startswith(prefix + "/")):
@@ -125,8 +128,7 @@ def _check_path(path: str, spec: Any, context: CodecContext) -> None:
     if required and not (relative == required or relative.startswith(required + "/")):
         raise DataError(f"<filepath@> must use prefix '{required}' (filepath_prefix). "
                         f"Got path: {path}")
-    if posixpath.normpath(relative).startswith("../"):  # pragma: no cover - caught above
-        raise DataError(f"{where}: {path!r} leaves the store")
+    return relative
 
 
 __all__ = ["FilepathCodec"]

@@ -119,7 +119,10 @@ class ObjectRef:
         if not self.is_dir:
             raise JoinflowError(f"{self.path} is a file: a subpath ({subpath!r}) applies to "
                                 "folders only")
-        return posixpath.join(self.path, subpath.strip("/"))
+        inner = posixpath.normpath(subpath.strip("/"))
+        if inner in (".", "") or inner == ".." or inner.startswith("../"):
+            raise JoinflowError(f"subpath {subpath!r} is not inside the folder {self.path}")
+        return posixpath.join(self.path, inner)
 
     # -- reading ---------------------------------------------------------------------------------
     def read(self) -> bytes:
@@ -174,6 +177,10 @@ class ObjectRef:
                 rel = str(root)[len(base):].strip("/")
                 for name in files:
                     local = into.joinpath(*filter(None, rel.split("/")), name)
+                    if not local.resolve().is_relative_to(into.resolve()):
+                        raise JoinflowError(f"folder {self.path}: the stored name "
+                                            f"{posixpath.join(rel, name)!r} would be written "
+                                            f"outside {into}")
                     local.parent.mkdir(parents=True, exist_ok=True)
                     store.get_file(posixpath.join(remote, rel, name), local)
             return target

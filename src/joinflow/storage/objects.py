@@ -70,6 +70,9 @@ class ObjectCodec(SchemaAddressedCodec):
                 "is_dir": is_dir, "item_count": item_count, "timestamp": utc_timestamp()}
 
     def _encode_bytes(self, data: bytes, ext: str | None, ctx: CodecContext) -> Encoded:
+        if ext and ("/" in ext or "\\" in ext or ".." in ext):
+            raise DataError(f"attribute {ctx.attribute!r}: extension {ext!r} names a folder "
+                            "(an extension is e.g. '.csv')")
         if ext and not ext.startswith("."):
             ext = "." + ext
         path = self.new_path(ctx, ext)

@@ -233,14 +233,19 @@ class Owned:
     pieces: tuple[str, ...]
 
 
-def owned_objects(attrs: Sequence[Any], rows: Sequence[Sequence[Any]], schema: str = ""
-                  ) -> list[Owned]:
-    """What the stored values ``rows`` (one column per attribute) own."""
+def owned_objects(attrs: Sequence[Any], rows: Sequence[Sequence[Any]], schema: str,
+                  table: str) -> list[Owned]:
+    """What the stored values ``rows`` (one column per attribute of ``attrs``) of a row of
+    ``schema.table`` own: only objects in that table's own section of the column's declared
+    store (``.../{schema}/{table}/.../{attribute}_{token}``). Metadata naming anything else
+    (inserted by hand, copied from another table or schema) owns nothing here: such objects
+    are left to the garbage collector, which knows every reference."""
     from ..codecs.base import registry
     out: list[Owned] = []
     for j, attr in enumerate(attrs):
         chain, _ = registry.chain_for(attr.spec)
         codec = next(c for c in chain if isinstance(c, SchemaAddressedCodec))
+        declared = attr.spec.store or ""
         for row in rows:
             value = row[j]
             if value is None:
@@ -249,16 +254,33 @@ def owned_objects(attrs: Sequence[Any], rows: Sequence[Sequence[Any]], schema: s
                 store, pieces = codec.owned(value)
                 path = parse_stored(value)["path"]
             except (CodecError, ValueError) as exc:
-                log.warning("attribute %r: not removing an object of a deleted row: %s",
-                            attr.name, exc)
+                log.warning("attribute %r: not removing an object: %s", attr.name, exc)
+                continue
+            if (store or "") != declared or not in_own_section(path, schema, table, attr.name):
+                log.info("attribute %r: %s is not in %s.%s's own section of store %r; left to "
+                         "the garbage collector", attr.name, path, schema, table, declared)
                 continue
             out.append(Owned(schema, store, path, tuple(pieces)))
     return out
 
 
+def in_own_section(path: str, schema: str, table: str, field: str) -> bool:
+    """Whether ``path`` is an object path of ``field`` of a row of ``schema.table``:
+    normalized, relative, ``.../{schema}/{table}/.../{field}_...``."""
+    parts = path.rstrip("/").split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return False
+    if not parts[-1].startswith(field + "_"):
+        return False
+    return any(parts[i] == schema and parts[i + 1] == table for i in range(len(parts) - 2))
+
+
 def still_referenced(connection: Any, objects: Sequence[Owned]) -> set[str]:
     """The paths of ``objects`` that rows of their schemas still hold (a row copied with
-    INSERT ... SELECT, or metadata inserted again, shares its object)."""
+    INSERT ... SELECT, or metadata inserted again, shares its object). Candidate rows are
+    found with LIKE on the object's file name (ASCII: field and token), then each candidate's
+    stored JSON is parsed and its ``path`` compared: the JSON text may escape characters of
+    the path (``Jos\\u00e9``, ``\\t``), so the text itself is never compared."""
     from ..backends.base import PH
     from ..catalog import load_heading
     backend, found = connection.backend, set()
@@ -270,13 +292,34 @@ def still_referenced(connection: Any, objects: Sequence[Owned]) -> set[str]:
                 todo = [p for p in paths if p not in found]
                 for i in range(0, len(todo), REFERENCE_BATCH):
                     batch = todo[i:i + REFERENCE_BATCH]
-                    where = " OR ".join([f"{text} LIKE {PH}"] * len(batch))
+                    names = [_like_name(p) for p in batch]
+                    if any(n is None for n in names):  # a name JSON may escape: every row
+                        where, params = f"{text} IS NOT NULL", []
+                    else:
+                        where = " OR ".join([f"{text} LIKE {PH}"] * len(batch))
+                        params = [f"%{n}%" for n in names]
                     rows = connection.query(
                         f"SELECT {text} FROM {backend.full_name(schema, table)} WHERE {where}",
-                        [f"%{p}%" for p in batch])
-                    values = [str(v) for (v,) in rows]
-                    found |= {p for p in batch if any(p in v for v in values)}
+                        params)
+                    held = {_stored_path(v) for (v,) in rows}
+                    found |= {p for p in batch if p in held}
     return found
+
+
+def _like_name(path: str) -> str | None:
+    """The object's file name, when JSON text holds it as it is (printable ASCII without
+    quotes or backslashes, which JSON escapes); None otherwise."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    if name.isascii() and name.isprintable() and '"' not in name and "\\" not in name:
+        return name
+    return None
+
+
+def _stored_path(value: Any) -> str | None:
+    try:
+        return parse_stored(value)["path"]
+    except (CodecError, ValueError, TypeError):
+        return None
 
 
 def remove_objects(stores: Any, objects: Sequence[tuple[str | None, str]]) -> None:
@@ -340,7 +383,8 @@ def owned_by_rows(query: Any, attributes: Sequence[str] | None = None) -> list[O
     if not attrs:
         return []
     select, params = query.compile(columns=[a.name for a in attrs])
-    return owned_objects(attrs, query.connection.query(select, params), query.database)
+    return owned_objects(attrs, query.connection.query(select, params), query.database,
+                         query.table_name)
 
 
 def remove_after_commit(connection: Any, objects: Sequence[Owned]) -> None:

@@ -81,6 +81,9 @@ class StagedInsert:
         if missing:
             raise DataError(f"Primary key values must be set in staged.rec before store() or "
                             f"open() for {field!r}; missing: {', '.join(missing)}")
+        if ext and ("/" in ext or "\\" in ext or ".." in ext):
+            raise DataError(f"extension {ext!r} of {field!r}: an extension names no folder "
+                            "(e.g. '.zarr', '.h5')")
         key = {k: self._rec[k] for k in table.primary_key}
         store_name = attr.spec.store or None
         store = stores.get(store_name)
