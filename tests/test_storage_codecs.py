@@ -192,7 +192,8 @@ def test_put_pending_writes_missing_objects_and_reports_them(tmp_path: Path) -> 
               ObjectWrite("", "old", data=b"old"),                                 # exists: skip
               ObjectWrite("", "fixed", data=b"fresh", content_addressed=False)]    # rewritten
     created = access.put_pending(writes)
-    assert sorted(w.path for w in created) == ["a", "f"]
+    # a fresh (schema-addressed) path is written without an existence check: it is created
+    assert sorted(w.path for w in created) == ["a", "f", "fixed"]
     assert (tmp_path / "f").read_bytes() == b"src.txt\0contents"
     assert (tmp_path / "fixed").read_bytes() == b"fresh"
     access.discard(created, None)

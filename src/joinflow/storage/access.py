@@ -109,11 +109,16 @@ class ConfiguredStores:
 
 
 def _put_group(store: Store, group: list[ObjectWrite]) -> list[ObjectWrite]:
-    present = store.exists_many([w.path for w in group])
-    todo = [w for w, there in zip(group, present, strict=True)
-            if not (there and w.content_addressed)]
+    """Write the group; returns the writes that created their object. Content-addressed
+    objects already present are skipped (dedup, checked in one batch); schema-addressed ones
+    have fresh paths and are written without a check, and all count as created (a failed
+    transaction then removes every one of them)."""
+    hashed = [w for w in group if w.content_addressed]
+    present = store.exists_many([w.path for w in hashed]) if hashed else []
+    there = {w.path for w, found in zip(hashed, present, strict=True) if found}
+    todo = [w for w in group if not (w.content_addressed and w.path in there)]
     store.put_many([(w.path, _source(w)) for w in todo])
-    return [w for w, there in zip(group, present, strict=True) if not there]
+    return todo
 
 
 def _source(write: ObjectWrite) -> Source:
