@@ -157,6 +157,45 @@ def test_requires_a_schema_and_a_known_store(schema, store_dir):
         dj.gc.GarbageCollector(schema, store="nope")
 
 
+def test_delete_path_functions_refuse_paths_leaving_the_section(schema, store_dir):
+    """A path that starts inside a section but climbs out with ``..`` (or is absolute) is
+    refused, by the collector and by the DataJoint 2.0 module function; nothing is deleted."""
+    db = schema.database
+    precious = store_dir / "raw" / "precious.dat"
+    precious.parent.mkdir(parents=True)
+    precious.write_bytes(b"precious")
+    lonely = store_dir / "_schema" / "lonely.dat"  # in no schema's section
+    lonely.parent.mkdir(parents=True)
+    lonely.write_bytes(b"not a schema's")
+    collector = dj.gc.GarbageCollector(schema)
+    for path in (f"_schema/{db}/../../raw/precious.dat", f"_hash/{db}/../../raw/precious.dat",
+                 f"_schema/{db}/x/../../../raw/precious.dat", str(precious)):
+        with pytest.raises(dj.errors.JoinflowError, match="invalid store path"):
+            collector.delete_schema_path(path)
+        with pytest.raises(dj.errors.JoinflowError, match="invalid store path"):
+            collector.delete_hash_path(path)
+        with pytest.raises(dj.errors.JoinflowError, match="invalid store path"):
+            dj.gc.delete_schema_path(path)
+    for path in ("_schema/../raw/precious.dat", "_schema/x/../../raw/precious.dat"):
+        with pytest.raises(dj.errors.JoinflowError, match="invalid store path"):
+            dj.gc.delete_schema_path(path, store_name="main")
+    with pytest.raises(dj.errors.JoinflowError, match="not in a schema's section"):
+        dj.gc.delete_schema_path("_schema/lonely.dat")
+    with pytest.raises(dj.errors.JoinflowError, match="outside"):
+        collector.delete_schema_path(f"_schema/{db}x/t/f.dat")
+    assert precious.read_bytes() == b"precious" and lonely.exists()
+    # a harmless ./ is normalized, and the file of the section is deleted
+    mine = store_dir / "_schema" / db / "t" / "f.dat"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"orphan")
+    assert collector.delete_schema_path(f"_schema/./{db}/t/f.dat") is True
+    assert not mine.exists() and precious.exists()
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"orphan")
+    assert dj.gc.delete_schema_path(f"_schema/{db}/t/./f.dat") is True
+    assert not mine.exists() and precious.exists()
+
+
 # ------------------------------------------------------------------------ schema-addressed
 class GcRef(dj.Codec):
     """A schema-addressed codec of the test: stores DataJoint 2.3.5's <object@> JSON as given

@@ -65,6 +65,19 @@ def _is_covered(path: str, referenced: set[str]) -> bool:
     return False
 
 
+def _clean_path(path: Any) -> str:
+    """A path given to a delete function, normalized; refuses absolute paths, ``..``
+    segments and anything that is not a plain store-relative path, so that a path that looks
+    inside a section cannot point outside it."""
+    if not isinstance(path, str) or not path or "\0" in path or "\\" in path:
+        raise errors.JoinflowError(f"invalid store path {path!r} for garbage collection")
+    if path.startswith("/") or ".." in path.split("/"):
+        raise errors.JoinflowError(
+            f"invalid store path {path!r} for garbage collection: it must be relative to the "
+            "store's root, without '..'")
+    return posixpath.normpath(path)
+
+
 def _stored_paths(value: Any) -> list[tuple[str, str | None]]:
     """``(path, store)`` of a raw stored JSON value (dict, JSON text or bytes)."""
     if value is None:
@@ -356,19 +369,22 @@ class GarbageCollector:
     def delete_schema_path(self, path: str) -> bool:
         """Delete one schema-addressed file (not a folder) and the folders it leaves empty;
         False when it was not there."""
-        self._check_inside(path, self._section.schema_section)
+        path = self._check_inside(path, self._section.schema_section)
         return self._section.delete_one(path, prune=True)
 
     def delete_hash_path(self, path: str) -> bool:
         """Delete one hash-addressed object; False when it was not there."""
-        self._check_inside(path, self._section.hash_section)
+        path = self._check_inside(path, self._section.hash_section)
         return self._section.delete_one(path, prune=False)
 
-    def _check_inside(self, path: str, section: Any) -> None:
-        if not any(path.startswith(section(s.database) + "/") for s in self.schemas):
+    def _check_inside(self, path: str, section: Any) -> str:
+        """The normalized ``path``, when it is inside one of the schemas' ``section``."""
+        clean = _clean_path(path)
+        if not any(clean.startswith(section(s.database) + "/") for s in self.schemas):
             raise errors.JoinflowError(
                 f"{path!r} is outside this collector's schemas' sections of store "
                 f"{self._section.name!r}; garbage collection deletes nothing else")
+        return clean
 
     # -- hash-addressed deletion -----------------------------------------------------------------
     def _delete_hashed(self, paths: Sequence[str], bar: Any) -> tuple[list[str], int, list[str]]:
@@ -592,10 +608,14 @@ def list_schema_paths(store_name: str | None = None, config: Any = None, *,
 def delete_schema_path(path: str, store_name: str | None = None, config: Any = None) -> bool:
     """DataJoint 2.0-2.2: delete one schema-addressed file (and the folders it leaves empty)."""
     section = _Section(store_name, _config(config))
-    if not section.schema_prefix or not path.startswith(section.schema_prefix + "/"):
-        raise errors.JoinflowError(f"{path!r} is not in the schema-addressed section "
-                                   f"{section.schema_prefix!r} of store {section.name!r}")
-    return section.delete_one(path, prune=True)
+    clean = _clean_path(path)
+    prefix = section.schema_prefix
+    # inside some schema's own section: {schema_prefix}/{schema}/..., never the prefix's root
+    inside = clean[len(prefix) + 1:] if prefix and clean.startswith(prefix + "/") else ""
+    if "/" not in inside:
+        raise errors.JoinflowError(f"{path!r} is not in a schema's section "
+                                   f"{prefix + '/{schema}/'!r} of store {section.name!r}")
+    return section.delete_one(clean, prune=True)
 
 
 def scan(*schemas: Any, store_name: str | None = None, verbose: bool = False) -> dict[str, Any]:
