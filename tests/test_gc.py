@@ -196,6 +196,82 @@ def test_delete_path_functions_refuse_paths_leaving_the_section(schema, store_di
     assert not mine.exists() and precious.exists()
 
 
+def test_empty_schema_prefix_section_is_not_collected(schema, tmp_path, caplog):
+    """``schema_prefix=""`` puts the schema section at the store's root, ``{schema}/``, where
+    ``<filepath@>`` files and DataJoint 0.x external objects live too: GC skips that section
+    (and says so) and still collects the hash section."""
+    root = tmp_path / "s"
+    stores = {"default": "main",
+              "main": {"protocol": "file", "location": str(root), "schema_prefix": ""}}
+    with dj.config.override(stores=stores):
+        @schema
+        class Raw(dj.Manual):
+            definition = """
+            id : int32
+            ---
+            f : <filepath@main>
+            data : <blob@>
+            """
+        db = schema.database
+        kept = {f"{db}/raw/session1.dat": b"referenced by a row",
+                f"{db}/3f/a9/3fa9c0d4b6a84c0e9d6b1e2f3a4b5c6d": b"0.x external object",
+                f"{db}/raw/unreferenced.dat": b"user data"}
+        for rel, data in kept.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        Raw.insert([{"id": 1, "f": f"{db}/raw/session1.dat", "data": np.arange(5)},
+                    {"id": 2, "f": f"{db}/raw/session1.dat", "data": np.arange(6)}])
+        (Raw & {"id": 2}).delete()  # leaves one hash-addressed orphan
+        with caplog.at_level("WARNING", logger="joinflow"):
+            stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+        for rel, data in kept.items():
+            assert (root / rel).read_bytes() == data
+        assert stats["schema_paths_stored"] == 0 and stats["schema_paths_deleted"] == 0
+        assert stats["hash_paths_deleted"] == 1 and stats["errors"] == 0
+        [warning] = stats["warnings"]
+        assert "'main'" in warning and "schema_prefix" in warning
+        assert "schema_prefix" in caplog.text
+        assert dj.gc.scan(schema)["warnings"] == [warning]
+        assert (Raw & {"id": 1}).fetch1("f").read() == b"referenced by a row"
+
+
+def test_empty_hash_prefix_section_is_not_collected(schema, tmp_path):
+    root = tmp_path / "s"
+    stores = {"default": "main",
+              "main": {"protocol": "file", "location": str(root), "hash_prefix": ""}}
+    with dj.config.override(stores=stores):
+        Rec = _rec(schema)
+        Rec.insert([{"id": 1, "data": np.arange(5)}, {"id": 2, "data": np.arange(6)}])
+        db = schema.database
+        before = files_under(root / db)
+        assert len(before) == 2
+        (Rec & {"id": 2}).delete()
+        (root / db / "aaaaaaaaaaaaaaaaaaaaaaaaaa").write_bytes(b"a user's file")
+        stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+        assert stats["hash_paths_stored"] == 0 and stats["deleted"] == 0
+        assert "hash_prefix" in stats["warnings"][0]
+        assert len(files_under(root / db)) == 3
+
+
+def test_sections_sharing_a_folder_never_collect_each_other(schema, store_dir, monkeypatch):
+    """A backstop behind the store validation (which refuses equal prefixes): should the hash
+    and schema sections be the same folder, a live hash-addressed object is not a schema
+    orphan, and a schema-addressed file is not a hash orphan."""
+    from joinflow.storage import gc as gc_module
+    Rec = _rec(schema)
+    Rec.insert1({"id": 1, "data": np.arange(5)})
+    db = schema.database
+    [live] = _hash_files(store_dir, db)
+    collector = dj.gc.GarbageCollector(schema)
+    monkeypatch.setattr(collector._section, "schema_prefix", "_hash")
+    monkeypatch.setattr(collector, "_schema_prefix", "_hash")
+    stats = collector.collect(dry_run=False)
+    assert stats["orphaned_schema_paths"] == [] and stats["deleted"] == 0
+    assert (store_dir / live).exists()
+    np.testing.assert_array_equal((Rec & {"id": 1}).fetch1("data"), np.arange(5))
+    assert gc_module._Section.schema_section(collector._section, db) == f"_hash/{db}"
+
+
 # ------------------------------------------------------------------------ schema-addressed
 class GcRef(dj.Codec):
     """A schema-addressed codec of the test: stores DataJoint 2.3.5's <object@> JSON as given

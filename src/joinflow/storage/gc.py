@@ -491,19 +491,33 @@ class GarbageCollector:
         ``stale_records_removed``). A listing that failed blocks deletion."""
         self._check_fresh_reads()
         self._scan_errors = []
+        warnings = self._skipped_sections()
+        for message in warnings:
+            log.warning("gc: %s", message)
+        collect_hash, collect_schema = bool(self._hash_prefix), bool(self._schema_prefix)
         # order matters: store listing, then pending records, then rows (see module docs)
         hash_stored: dict[str, int] = {}
         schema_stored: dict[str, int] = {}
         for schema in self.schemas:
-            hash_stored.update(self.list_hash_paths(schema.database))
-            schema_stored.update(self.list_schema_paths(schema.database))
+            if collect_hash:
+                hash_stored.update(self.list_hash_paths(schema.database))
+            if collect_schema:
+                schema_stored.update(self.list_schema_paths(schema.database))
         alive, stale = self._pending()
         protected = {r.path for r in alive}
         hash_refs = self.hash_references(verbose)
         schema_refs = self.schema_references(verbose)
 
-        hash_orphans = sorted(p for p in hash_stored if p not in hash_refs)
-        schema_orphans = sorted(p for p in schema_stored if not _is_covered(p, schema_refs))
+        # a backstop should the two sections ever share folders: an object of one section is
+        # never collected as an orphan of the other
+        hash_dirs = tuple(self._section.hash_section(s.database) + "/" for s in self.schemas)
+        schema_dirs = tuple(self._section.schema_section(s.database) + "/"
+                            for s in self.schemas)
+        hash_orphans = sorted(p for p in hash_stored
+                              if p not in hash_refs and not p.startswith(schema_dirs))
+        schema_orphans = sorted(p for p in schema_stored
+                                if not _is_covered(p, schema_refs) and
+                                not p.startswith(hash_dirs))
         in_flight = sorted(p for p in hash_orphans + schema_orphans
                            if _is_covered(p, protected))
         hash_orphans = [p for p in hash_orphans if not _is_covered(p, protected)]
@@ -530,7 +544,8 @@ class GarbageCollector:
                     p for p in hash_orphans + schema_orphans if _is_covered(p, late)})
                 hash_orphans = [p for p in hash_orphans if not _is_covered(p, late)]
                 schema_orphans = [p for p in schema_orphans if not _is_covered(p, late)]
-            failures += self._finish_quarantined()
+            if collect_hash:
+                failures += self._finish_quarantined()
             bar = _progress(len(hash_orphans) + len(schema_orphans), "gc: deleting")
             try:
                 hash_deleted, bad, kept = self._delete_hashed(hash_orphans, bar)
@@ -570,7 +585,21 @@ class GarbageCollector:
             "in_flight": len(in_flight),
             "in_flight_paths": in_flight,
             "stale_records_removed": removed_records,
+            "warnings": warnings,
         }
+
+    def _skipped_sections(self) -> list[str]:
+        """Why a section is not collected: an empty prefix puts the section at the store's
+        root, ``{schema}/``, where other files (``<filepath@>`` content, DataJoint 0.x
+        external objects) live too, so nothing there can be taken for an orphan."""
+        out = []
+        for key, prefix, kind in (("hash_prefix", self._hash_prefix, "hash"),
+                                  ("schema_prefix", self._schema_prefix, "schema")):
+            if not prefix:
+                out.append(f"store {self._section.name!r} has an empty {key}: its "
+                           f"{kind}-addressed objects lie at the store's root among other "
+                           f"files and are not collected")
+        return out
 
 
 # ---------------------------------------------------------------------- DataJoint 2.0-2.2
@@ -641,6 +670,7 @@ def _scan_stats(s: dict[str, Any]) -> dict[str, Any]:
         "orphaned": s["hash_paths_orphaned"] + s["schema_paths_orphaned"],
         "orphaned_bytes": s["hash_paths_orphaned_bytes"] + s["schema_paths_orphaned_bytes"],
         "in_flight": s["in_flight"],
+        "warnings": s["warnings"],
     }
 
 
@@ -663,6 +693,7 @@ def collect(*schemas: Any, store_name: str | None = None, dry_run: bool = True,
         "hash_orphaned": s["hash_paths_orphaned"],
         "schema_paths_orphaned": s["schema_paths_orphaned"],
         "in_flight": s["in_flight"],
+        "warnings": s["warnings"],
     }
 
 
