@@ -332,6 +332,66 @@ def test_schema_addressed_references_from_stored_json(schema, store_dir):
     assert not (store_dir / base / "id=3").exists()  # emptied folders are pruned
 
 
+def test_partitioned_schema_addressed_objects(make_schema, tmp_path):
+    """With a store ``partition_pattern``, objects lie at
+    ``_schema/{attr=value}/.../{schema}/...``: GC finds their orphans there, keeps the live
+    ones and never takes another schema's partitioned files."""
+    root = tmp_path / "s"
+    stores = {"default": "main", "main": {"protocol": "file", "location": str(root),
+                                          "partition_pattern": "{subject}/{session}"}}
+    with dj.config.override(stores=stores):
+        a, b = make_schema("gcpa"), make_schema("gcpb")
+        tables = {}
+        for schema in (a, b):
+            @schema
+            class Scan(dj.Manual):
+                definition = """
+                subject : int32
+                session : int32
+                ---
+                img : <npy@>
+                """
+
+            @schema
+            class Note(dj.Manual):  # no partition attribute in its key
+                definition = """
+                nid : int32
+                ---
+                img : <npy@>
+                """
+            tables[schema.database] = (Scan, Note)
+            Scan.insert([{"subject": 1, "session": 1, "img": np.arange(3)},
+                         {"subject": 2, "session": 1, "img": np.arange(4)}])
+            Note.insert1({"nid": 1, "img": np.arange(5)})
+        live = sorted(files_under(root))
+        assert any(f"subject=1/session=1/{a.database}/" in p for p in live)
+        orphans = [f"_schema/subject=1/session=1/{a.database}/scan/img_ORPHAN01.npy",
+                   f"_schema/subject=9/{a.database}/scan/session=3/img_ORPHAN02.npy",
+                   f"_schema/{a.database}/note/nid=7/img_ORPHAN03.npy"]
+        foreign = [f"_schema/subject=1/session=1/{b.database}/scan/img_NOTMINE1.npy",
+                   f"_schema/subject=1/session=1/{a.database}x/scan/img_NOTMINE2.npy",
+                   "_schema/subject=1/loose.dat"]
+        for rel in orphans + foreign:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(b"x")
+        collector = dj.gc.GarbageCollector(a)
+        assert sorted(collector.list_schema_paths(a.database)) == sorted(
+            [p for p in live if a.database + "/" in p] + orphans)
+        stats = collector.collect(dry_run=False)
+        assert stats["orphaned_schema_paths"] == sorted(orphans)
+        assert stats["schema_paths_deleted"] == 3 and stats["errors"] == 0
+        assert sorted(files_under(root)) == sorted(live + foreign)
+        Scan, Note = tables[a.database]
+        np.testing.assert_array_equal((Scan & {"subject": 2}).fetch1("img"), np.arange(4))
+        np.testing.assert_array_equal(Note.fetch1("img"), np.arange(5))
+        # one file at a time: a partitioned path of the schema is inside its section
+        mine = next(p for p in live if f"subject=1/session=1/{a.database}/" in p)
+        assert collector.delete_schema_path(mine) is True and not (root / mine).exists()
+        with pytest.raises(dj.errors.JoinflowError, match="outside"):
+            collector.delete_schema_path(foreign[0])
+        assert (root / foreign[0]).exists()
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_schema_addressed_rows_written_by_datajoint(backend, conn, store_dir, tmp_path):
     """DataJoint 2.3.5 writes <object@>/<npy@>/<blob@> rows; joinflow's GC keeps what they

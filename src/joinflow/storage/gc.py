@@ -135,6 +135,9 @@ class _Section:
         spec = self.store.spec
         self.hash_prefix = spec.hash_prefix.strip("/")
         self.schema_prefix = spec.schema_prefix.strip("/")
+        from .schema_addressed import partition_attributes
+        #: the key attributes a ``partition_pattern`` puts before the schema, in order
+        self.partition = partition_attributes(spec.partition_pattern)
 
     def hash_section(self, schema: str) -> str:
         return f"{self.hash_prefix}/{schema}" if self.hash_prefix else schema
@@ -173,7 +176,38 @@ class _Section:
                 if _BASE32_HASH.match(posixpath.basename(p))}
 
     def schema_paths(self, schema: str, scan_errors: list[str] | None = None) -> dict[str, int]:
-        return self.listing(self.schema_section(schema), scan_errors)
+        return self.schema_paths_of([schema], scan_errors)
+
+    def schema_paths_of(self, schemas: Sequence[str],
+                        scan_errors: list[str] | None = None) -> dict[str, int]:
+        """The files of the schemas' schema-addressed objects. With a ``partition_pattern``,
+        objects lie at ``{schema_prefix}/{attr=value}/.../{schema}/...``: the whole prefix is
+        listed and a file kept when the segment after its partition segments is one of the
+        schemas."""
+        if not self.partition or not self.schema_prefix:
+            out: dict[str, int] = {}
+            for schema in schemas:
+                out.update(self.listing(self.schema_section(schema), scan_errors))
+            return out
+        wanted = set(schemas)
+        return {p: n for p, n in self.listing(self.schema_prefix, scan_errors).items()
+                if self.schema_of(p) in wanted}
+
+    def schema_of(self, path: str) -> str | None:
+        """The schema whose schema-addressed section holds ``path`` (partition segments
+        ``attr=value`` of the store's ``partition_pattern`` skipped, in the pattern's order;
+        a table without some of the attributes has fewer), None when none does."""
+        prefix = self.schema_prefix + "/" if self.schema_prefix else ""
+        if not path.startswith(prefix):
+            return None
+        segments = path[len(prefix):].split("/")
+        i = 0
+        for attr in self.partition:
+            if i < len(segments) - 1 and segments[i].startswith(attr + "="):
+                i += 1
+        if len(segments) - i < 2:  # the schema and at least one more segment
+            return None
+        return segments[i]
 
     def quarantined(self, schema: str) -> dict[str, str]:
         """Objects a collection moved aside and did not finish with (it was interrupted):
@@ -380,7 +414,10 @@ class GarbageCollector:
     def _check_inside(self, path: str, section: Any) -> str:
         """The normalized ``path``, when it is inside one of the schemas' ``section``."""
         clean = _clean_path(path)
-        if not any(clean.startswith(section(s.database) + "/") for s in self.schemas):
+        inside = any(clean.startswith(section(s.database) + "/") for s in self.schemas)
+        if not inside and section == self._section.schema_section and self._section.partition:
+            inside = self._section.schema_of(clean) in {s.database for s in self.schemas}
+        if not inside:
             raise errors.JoinflowError(
                 f"{path!r} is outside this collector's schemas' sections of store "
                 f"{self._section.name!r}; garbage collection deletes nothing else")
@@ -498,11 +535,12 @@ class GarbageCollector:
         # order matters: store listing, then pending records, then rows (see module docs)
         hash_stored: dict[str, int] = {}
         schema_stored: dict[str, int] = {}
-        for schema in self.schemas:
-            if collect_hash:
+        if collect_hash:
+            for schema in self.schemas:
                 hash_stored.update(self.list_hash_paths(schema.database))
-            if collect_schema:
-                schema_stored.update(self.list_schema_paths(schema.database))
+        if collect_schema:
+            schema_stored = self._section.schema_paths_of(
+                [s.database for s in self.schemas], self._scan_errors)
         alive, stale = self._pending()
         protected = {r.path for r in alive}
         hash_refs = self.hash_references(verbose)
