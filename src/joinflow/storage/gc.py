@@ -6,7 +6,12 @@ DataJoint 2.x stores hold two sections per schema, and every managed path names 
 * hash-addressed (``<hash@>``, ``<blob@>``, ``<attach@>``):
   ``{hash_prefix}/{schema}/[folds/]{hash}``, one object per distinct content of the schema;
 * schema-addressed (``<object@>``, ``<npy@>``): ``{schema_prefix}/{schema}/{table}/...``, one
-  file, or a folder plus its ``.manifest.json``, per value.
+  file, or a folder plus its ``.manifest.json``, per value; with a store ``partition_pattern``
+  the partition segments come first: ``{schema_prefix}/{attr=value}/.../{schema}/...``.
+
+A section whose prefix is empty lies at the store's root, among other files (``<filepath@>``
+content, DataJoint 0.x external objects): it is never collected (``stats["warnings"]`` says
+so). Store validation refuses equal ``hash_prefix`` and ``schema_prefix``.
 
 A collector is bound to one store and a set of schemas and only ever lists and deletes inside
 those schemas' two sections, so other schemas' objects and anything else in the store (e.g.
