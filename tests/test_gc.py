@@ -157,6 +157,121 @@ def test_requires_a_schema_and_a_known_store(schema, store_dir):
         dj.gc.GarbageCollector(schema, store="nope")
 
 
+def test_delete_path_functions_refuse_paths_leaving_the_section(schema, store_dir):
+    """A path that starts inside a section but climbs out with ``..`` (or is absolute) is
+    refused, by the collector and by the DataJoint 2.0 module function; nothing is deleted."""
+    db = schema.database
+    precious = store_dir / "raw" / "precious.dat"
+    precious.parent.mkdir(parents=True)
+    precious.write_bytes(b"precious")
+    lonely = store_dir / "_schema" / "lonely.dat"  # in no schema's section
+    lonely.parent.mkdir(parents=True)
+    lonely.write_bytes(b"not a schema's")
+    collector = dj.gc.GarbageCollector(schema)
+    for path in (f"_schema/{db}/../../raw/precious.dat", f"_hash/{db}/../../raw/precious.dat",
+                 f"_schema/{db}/x/../../../raw/precious.dat", str(precious)):
+        with pytest.raises(dj.errors.JoinflowError, match="invalid store path"):
+            collector.delete_schema_path(path)
+        with pytest.raises(dj.errors.JoinflowError, match="invalid store path"):
+            collector.delete_hash_path(path)
+        with pytest.raises(dj.errors.JoinflowError, match="invalid store path"):
+            dj.gc.delete_schema_path(path)
+    for path in ("_schema/../raw/precious.dat", "_schema/x/../../raw/precious.dat"):
+        with pytest.raises(dj.errors.JoinflowError, match="invalid store path"):
+            dj.gc.delete_schema_path(path, store_name="main")
+    with pytest.raises(dj.errors.JoinflowError, match="not in a schema's section"):
+        dj.gc.delete_schema_path("_schema/lonely.dat")
+    with pytest.raises(dj.errors.JoinflowError, match="outside"):
+        collector.delete_schema_path(f"_schema/{db}x/t/f.dat")
+    assert precious.read_bytes() == b"precious" and lonely.exists()
+    # a harmless ./ is normalized, and the file of the section is deleted
+    mine = store_dir / "_schema" / db / "t" / "f.dat"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"orphan")
+    assert collector.delete_schema_path(f"_schema/./{db}/t/f.dat") is True
+    assert not mine.exists() and precious.exists()
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"orphan")
+    assert dj.gc.delete_schema_path(f"_schema/{db}/t/./f.dat") is True
+    assert not mine.exists() and precious.exists()
+
+
+def test_empty_schema_prefix_section_is_not_collected(schema, tmp_path, caplog):
+    """``schema_prefix=""`` puts the schema section at the store's root, ``{schema}/``, where
+    ``<filepath@>`` files and DataJoint 0.x external objects live too: GC skips that section
+    (and says so) and still collects the hash section."""
+    root = tmp_path / "s"
+    stores = {"default": "main",
+              "main": {"protocol": "file", "location": str(root), "schema_prefix": ""}}
+    with dj.config.override(stores=stores):
+        @schema
+        class Raw(dj.Manual):
+            definition = """
+            id : int32
+            ---
+            f : <filepath@main>
+            data : <blob@>
+            """
+        db = schema.database
+        kept = {f"{db}/raw/session1.dat": b"referenced by a row",
+                f"{db}/3f/a9/3fa9c0d4b6a84c0e9d6b1e2f3a4b5c6d": b"0.x external object",
+                f"{db}/raw/unreferenced.dat": b"user data"}
+        for rel, data in kept.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        Raw.insert([{"id": 1, "f": f"{db}/raw/session1.dat", "data": np.arange(5)},
+                    {"id": 2, "f": f"{db}/raw/session1.dat", "data": np.arange(6)}])
+        (Raw & {"id": 2}).delete()  # leaves one hash-addressed orphan
+        with caplog.at_level("WARNING", logger="joinflow"):
+            stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+        for rel, data in kept.items():
+            assert (root / rel).read_bytes() == data
+        assert stats["schema_paths_stored"] == 0 and stats["schema_paths_deleted"] == 0
+        assert stats["hash_paths_deleted"] == 1 and stats["errors"] == 0
+        [warning] = stats["warnings"]
+        assert "'main'" in warning and "schema_prefix" in warning
+        assert "schema_prefix" in caplog.text
+        assert dj.gc.scan(schema)["warnings"] == [warning]
+        assert (Raw & {"id": 1}).fetch1("f").read() == b"referenced by a row"
+
+
+def test_empty_hash_prefix_section_is_not_collected(schema, tmp_path):
+    root = tmp_path / "s"
+    stores = {"default": "main",
+              "main": {"protocol": "file", "location": str(root), "hash_prefix": ""}}
+    with dj.config.override(stores=stores):
+        Rec = _rec(schema)
+        Rec.insert([{"id": 1, "data": np.arange(5)}, {"id": 2, "data": np.arange(6)}])
+        db = schema.database
+        before = files_under(root / db)
+        assert len(before) == 2
+        (Rec & {"id": 2}).delete()
+        (root / db / "aaaaaaaaaaaaaaaaaaaaaaaaaa").write_bytes(b"a user's file")
+        stats = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+        assert stats["hash_paths_stored"] == 0 and stats["deleted"] == 0
+        assert "hash_prefix" in stats["warnings"][0]
+        assert len(files_under(root / db)) == 3
+
+
+def test_sections_sharing_a_folder_never_collect_each_other(schema, store_dir, monkeypatch):
+    """A backstop behind the store validation (which refuses equal prefixes): should the hash
+    and schema sections be the same folder, a live hash-addressed object is not a schema
+    orphan, and a schema-addressed file is not a hash orphan."""
+    from joinflow.storage import gc as gc_module
+    Rec = _rec(schema)
+    Rec.insert1({"id": 1, "data": np.arange(5)})
+    db = schema.database
+    [live] = _hash_files(store_dir, db)
+    collector = dj.gc.GarbageCollector(schema)
+    monkeypatch.setattr(collector._section, "schema_prefix", "_hash")
+    monkeypatch.setattr(collector, "_schema_prefix", "_hash")
+    stats = collector.collect(dry_run=False)
+    assert stats["orphaned_schema_paths"] == [] and stats["deleted"] == 0
+    assert (store_dir / live).exists()
+    np.testing.assert_array_equal((Rec & {"id": 1}).fetch1("data"), np.arange(5))
+    assert gc_module._Section.schema_section(collector._section, db) == f"_hash/{db}"
+
+
 # ------------------------------------------------------------------------ schema-addressed
 class GcRef(dj.Codec):
     """A schema-addressed codec of the test: stores DataJoint 2.3.5's <object@> JSON as given
@@ -215,6 +330,66 @@ def test_schema_addressed_references_from_stored_json(schema, store_dir):
         "id=1/obj_AAAAAAAA.npy", "id=2/obj_BBBBBBBB/a.txt", "id=2/obj_BBBBBBBB/sub/b.txt",
         "id=2/obj_BBBBBBBB.manifest.json"])
     assert not (store_dir / base / "id=3").exists()  # emptied folders are pruned
+
+
+def test_partitioned_schema_addressed_objects(make_schema, tmp_path):
+    """With a store ``partition_pattern``, objects lie at
+    ``_schema/{attr=value}/.../{schema}/...``: GC finds their orphans there, keeps the live
+    ones and never takes another schema's partitioned files."""
+    root = tmp_path / "s"
+    stores = {"default": "main", "main": {"protocol": "file", "location": str(root),
+                                          "partition_pattern": "{subject}/{session}"}}
+    with dj.config.override(stores=stores):
+        a, b = make_schema("gcpa"), make_schema("gcpb")
+        tables = {}
+        for schema in (a, b):
+            @schema
+            class Scan(dj.Manual):
+                definition = """
+                subject : int32
+                session : int32
+                ---
+                img : <npy@>
+                """
+
+            @schema
+            class Note(dj.Manual):  # no partition attribute in its key
+                definition = """
+                nid : int32
+                ---
+                img : <npy@>
+                """
+            tables[schema.database] = (Scan, Note)
+            Scan.insert([{"subject": 1, "session": 1, "img": np.arange(3)},
+                         {"subject": 2, "session": 1, "img": np.arange(4)}])
+            Note.insert1({"nid": 1, "img": np.arange(5)})
+        live = sorted(files_under(root))
+        assert any(f"subject=1/session=1/{a.database}/" in p for p in live)
+        orphans = [f"_schema/subject=1/session=1/{a.database}/scan/img_ORPHAN01.npy",
+                   f"_schema/subject=9/{a.database}/scan/session=3/img_ORPHAN02.npy",
+                   f"_schema/{a.database}/note/nid=7/img_ORPHAN03.npy"]
+        foreign = [f"_schema/subject=1/session=1/{b.database}/scan/img_NOTMINE1.npy",
+                   f"_schema/subject=1/session=1/{a.database}x/scan/img_NOTMINE2.npy",
+                   "_schema/subject=1/loose.dat"]
+        for rel in orphans + foreign:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(b"x")
+        collector = dj.gc.GarbageCollector(a)
+        assert sorted(collector.list_schema_paths(a.database)) == sorted(
+            [p for p in live if a.database + "/" in p] + orphans)
+        stats = collector.collect(dry_run=False)
+        assert stats["orphaned_schema_paths"] == sorted(orphans)
+        assert stats["schema_paths_deleted"] == 3 and stats["errors"] == 0
+        assert sorted(files_under(root)) == sorted(live + foreign)
+        Scan, Note = tables[a.database]
+        np.testing.assert_array_equal((Scan & {"subject": 2}).fetch1("img"), np.arange(4))
+        np.testing.assert_array_equal(Note.fetch1("img"), np.arange(5))
+        # one file at a time: a partitioned path of the schema is inside its section
+        mine = next(p for p in live if f"subject=1/session=1/{a.database}/" in p)
+        assert collector.delete_schema_path(mine) is True and not (root / mine).exists()
+        with pytest.raises(dj.errors.JoinflowError, match="outside"):
+            collector.delete_schema_path(foreign[0])
+        assert (root / foreign[0]).exists()
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])

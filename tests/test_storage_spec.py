@@ -280,3 +280,16 @@ def test_spec_module_does_not_import_fsspec() -> None:
             "print('fsspec' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("prefixes", [
+    {"hash_prefix": "", "schema_prefix": ""},
+    {"hash_prefix": "/", "schema_prefix": ""},
+])
+def test_hash_and_schema_prefix_must_differ(prefixes: dict) -> None:
+    """Equal (empty) prefixes would put hash- and schema-addressed objects in one folder,
+    and garbage collection would delete live hash-addressed objects as schema orphans."""
+    with pytest.raises(ConfigError, match=r"stores\['main'\]: hash_prefix=.*schema_prefix="):
+        spec({"protocol": "file", "location": "/x", **prefixes})
+    # one empty prefix alone is allowed
+    assert spec({"protocol": "file", "location": "/x", "schema_prefix": ""}).schema_prefix == ""

@@ -6,7 +6,12 @@ DataJoint 2.x stores hold two sections per schema, and every managed path names 
 * hash-addressed (``<hash@>``, ``<blob@>``, ``<attach@>``):
   ``{hash_prefix}/{schema}/[folds/]{hash}``, one object per distinct content of the schema;
 * schema-addressed (``<object@>``, ``<npy@>``): ``{schema_prefix}/{schema}/{table}/...``, one
-  file, or a folder plus its ``.manifest.json``, per value.
+  file, or a folder plus its ``.manifest.json``, per value; with a store ``partition_pattern``
+  the partition segments come first: ``{schema_prefix}/{attr=value}/.../{schema}/...``.
+
+A section whose prefix is empty lies at the store's root, among other files (``<filepath@>``
+content, DataJoint 0.x external objects): it is never collected (``stats["warnings"]`` says
+so). Store validation refuses equal ``hash_prefix`` and ``schema_prefix``.
 
 A collector is bound to one store and a set of schemas and only ever lists and deletes inside
 those schemas' two sections, so other schemas' objects and anything else in the store (e.g.
@@ -63,6 +68,19 @@ def _is_covered(path: str, referenced: set[str]) -> bool:
             return True
         cut = path.rfind("/", 0, cut)
     return False
+
+
+def _clean_path(path: Any) -> str:
+    """A path given to a delete function, normalized; refuses absolute paths, ``..``
+    segments and anything that is not a plain store-relative path, so that a path that looks
+    inside a section cannot point outside it."""
+    if not isinstance(path, str) or not path or "\0" in path or "\\" in path:
+        raise errors.JoinflowError(f"invalid store path {path!r} for garbage collection")
+    if path.startswith("/") or ".." in path.split("/"):
+        raise errors.JoinflowError(
+            f"invalid store path {path!r} for garbage collection: it must be relative to the "
+            "store's root, without '..'")
+    return posixpath.normpath(path)
 
 
 def _stored_paths(value: Any) -> list[tuple[str, str | None]]:
@@ -122,6 +140,9 @@ class _Section:
         spec = self.store.spec
         self.hash_prefix = spec.hash_prefix.strip("/")
         self.schema_prefix = spec.schema_prefix.strip("/")
+        from .schema_addressed import partition_attributes
+        #: the key attributes a ``partition_pattern`` puts before the schema, in order
+        self.partition = partition_attributes(spec.partition_pattern)
 
     def hash_section(self, schema: str) -> str:
         return f"{self.hash_prefix}/{schema}" if self.hash_prefix else schema
@@ -160,7 +181,38 @@ class _Section:
                 if _BASE32_HASH.match(posixpath.basename(p))}
 
     def schema_paths(self, schema: str, scan_errors: list[str] | None = None) -> dict[str, int]:
-        return self.listing(self.schema_section(schema), scan_errors)
+        return self.schema_paths_of([schema], scan_errors)
+
+    def schema_paths_of(self, schemas: Sequence[str],
+                        scan_errors: list[str] | None = None) -> dict[str, int]:
+        """The files of the schemas' schema-addressed objects. With a ``partition_pattern``,
+        objects lie at ``{schema_prefix}/{attr=value}/.../{schema}/...``: the whole prefix is
+        listed and a file kept when the segment after its partition segments is one of the
+        schemas."""
+        if not self.partition or not self.schema_prefix:
+            out: dict[str, int] = {}
+            for schema in schemas:
+                out.update(self.listing(self.schema_section(schema), scan_errors))
+            return out
+        wanted = set(schemas)
+        return {p: n for p, n in self.listing(self.schema_prefix, scan_errors).items()
+                if self.schema_of(p) in wanted}
+
+    def schema_of(self, path: str) -> str | None:
+        """The schema whose schema-addressed section holds ``path`` (partition segments
+        ``attr=value`` of the store's ``partition_pattern`` skipped, in the pattern's order;
+        a table without some of the attributes has fewer), None when none does."""
+        prefix = self.schema_prefix + "/" if self.schema_prefix else ""
+        if not path.startswith(prefix):
+            return None
+        segments = path[len(prefix):].split("/")
+        i = 0
+        for attr in self.partition:
+            if i < len(segments) - 1 and segments[i].startswith(attr + "="):
+                i += 1
+        if len(segments) - i < 2:  # the schema and at least one more segment
+            return None
+        return segments[i]
 
     def quarantined(self, schema: str) -> dict[str, str]:
         """Objects a collection moved aside and did not finish with (it was interrupted):
@@ -356,19 +408,25 @@ class GarbageCollector:
     def delete_schema_path(self, path: str) -> bool:
         """Delete one schema-addressed file (not a folder) and the folders it leaves empty;
         False when it was not there."""
-        self._check_inside(path, self._section.schema_section)
+        path = self._check_inside(path, self._section.schema_section)
         return self._section.delete_one(path, prune=True)
 
     def delete_hash_path(self, path: str) -> bool:
         """Delete one hash-addressed object; False when it was not there."""
-        self._check_inside(path, self._section.hash_section)
+        path = self._check_inside(path, self._section.hash_section)
         return self._section.delete_one(path, prune=False)
 
-    def _check_inside(self, path: str, section: Any) -> None:
-        if not any(path.startswith(section(s.database) + "/") for s in self.schemas):
+    def _check_inside(self, path: str, section: Any) -> str:
+        """The normalized ``path``, when it is inside one of the schemas' ``section``."""
+        clean = _clean_path(path)
+        inside = any(clean.startswith(section(s.database) + "/") for s in self.schemas)
+        if not inside and section == self._section.schema_section and self._section.partition:
+            inside = self._section.schema_of(clean) in {s.database for s in self.schemas}
+        if not inside:
             raise errors.JoinflowError(
                 f"{path!r} is outside this collector's schemas' sections of store "
                 f"{self._section.name!r}; garbage collection deletes nothing else")
+        return clean
 
     # -- hash-addressed deletion -----------------------------------------------------------------
     def _delete_hashed(self, paths: Sequence[str], bar: Any) -> tuple[list[str], int, list[str]]:
@@ -475,19 +533,34 @@ class GarbageCollector:
         ``stale_records_removed``). A listing that failed blocks deletion."""
         self._check_fresh_reads()
         self._scan_errors = []
+        warnings = self._skipped_sections()
+        for message in warnings:
+            log.warning("gc: %s", message)
+        collect_hash, collect_schema = bool(self._hash_prefix), bool(self._schema_prefix)
         # order matters: store listing, then pending records, then rows (see module docs)
         hash_stored: dict[str, int] = {}
         schema_stored: dict[str, int] = {}
-        for schema in self.schemas:
-            hash_stored.update(self.list_hash_paths(schema.database))
-            schema_stored.update(self.list_schema_paths(schema.database))
+        if collect_hash:
+            for schema in self.schemas:
+                hash_stored.update(self.list_hash_paths(schema.database))
+        if collect_schema:
+            schema_stored = self._section.schema_paths_of(
+                [s.database for s in self.schemas], self._scan_errors)
         alive, stale = self._pending()
         protected = {r.path for r in alive}
         hash_refs = self.hash_references(verbose)
         schema_refs = self.schema_references(verbose)
 
-        hash_orphans = sorted(p for p in hash_stored if p not in hash_refs)
-        schema_orphans = sorted(p for p in schema_stored if not _is_covered(p, schema_refs))
+        # a backstop should the two sections ever share folders: an object of one section is
+        # never collected as an orphan of the other
+        hash_dirs = tuple(self._section.hash_section(s.database) + "/" for s in self.schemas)
+        schema_dirs = tuple(self._section.schema_section(s.database) + "/"
+                            for s in self.schemas)
+        hash_orphans = sorted(p for p in hash_stored
+                              if p not in hash_refs and not p.startswith(schema_dirs))
+        schema_orphans = sorted(p for p in schema_stored
+                                if not _is_covered(p, schema_refs) and
+                                not p.startswith(hash_dirs))
         in_flight = sorted(p for p in hash_orphans + schema_orphans
                            if _is_covered(p, protected))
         hash_orphans = [p for p in hash_orphans if not _is_covered(p, protected)]
@@ -514,7 +587,8 @@ class GarbageCollector:
                     p for p in hash_orphans + schema_orphans if _is_covered(p, late)})
                 hash_orphans = [p for p in hash_orphans if not _is_covered(p, late)]
                 schema_orphans = [p for p in schema_orphans if not _is_covered(p, late)]
-            failures += self._finish_quarantined()
+            if collect_hash:
+                failures += self._finish_quarantined()
             bar = _progress(len(hash_orphans) + len(schema_orphans), "gc: deleting")
             try:
                 hash_deleted, bad, kept = self._delete_hashed(hash_orphans, bar)
@@ -554,7 +628,21 @@ class GarbageCollector:
             "in_flight": len(in_flight),
             "in_flight_paths": in_flight,
             "stale_records_removed": removed_records,
+            "warnings": warnings,
         }
+
+    def _skipped_sections(self) -> list[str]:
+        """Why a section is not collected: an empty prefix puts the section at the store's
+        root, ``{schema}/``, where other files (``<filepath@>`` content, DataJoint 0.x
+        external objects) live too, so nothing there can be taken for an orphan."""
+        out = []
+        for key, prefix, kind in (("hash_prefix", self._hash_prefix, "hash"),
+                                  ("schema_prefix", self._schema_prefix, "schema")):
+            if not prefix:
+                out.append(f"store {self._section.name!r} has an empty {key}: its "
+                           f"{kind}-addressed objects lie at the store's root among other "
+                           f"files and are not collected")
+        return out
 
 
 # ---------------------------------------------------------------------- DataJoint 2.0-2.2
@@ -592,10 +680,14 @@ def list_schema_paths(store_name: str | None = None, config: Any = None, *,
 def delete_schema_path(path: str, store_name: str | None = None, config: Any = None) -> bool:
     """DataJoint 2.0-2.2: delete one schema-addressed file (and the folders it leaves empty)."""
     section = _Section(store_name, _config(config))
-    if not section.schema_prefix or not path.startswith(section.schema_prefix + "/"):
-        raise errors.JoinflowError(f"{path!r} is not in the schema-addressed section "
-                                   f"{section.schema_prefix!r} of store {section.name!r}")
-    return section.delete_one(path, prune=True)
+    clean = _clean_path(path)
+    prefix = section.schema_prefix
+    # inside some schema's own section: {schema_prefix}/{schema}/..., never the prefix's root
+    inside = clean[len(prefix) + 1:] if prefix and clean.startswith(prefix + "/") else ""
+    if "/" not in inside:
+        raise errors.JoinflowError(f"{path!r} is not in a schema's section "
+                                   f"{prefix + '/{schema}/'!r} of store {section.name!r}")
+    return section.delete_one(clean, prune=True)
 
 
 def scan(*schemas: Any, store_name: str | None = None, verbose: bool = False) -> dict[str, Any]:
@@ -621,6 +713,7 @@ def _scan_stats(s: dict[str, Any]) -> dict[str, Any]:
         "orphaned": s["hash_paths_orphaned"] + s["schema_paths_orphaned"],
         "orphaned_bytes": s["hash_paths_orphaned_bytes"] + s["schema_paths_orphaned_bytes"],
         "in_flight": s["in_flight"],
+        "warnings": s["warnings"],
     }
 
 
@@ -643,6 +736,7 @@ def collect(*schemas: Any, store_name: str | None = None, dry_run: bool = True,
         "hash_orphaned": s["hash_paths_orphaned"],
         "schema_paths_orphaned": s["schema_paths_orphaned"],
         "in_flight": s["in_flight"],
+        "warnings": s["warnings"],
     }
 
 

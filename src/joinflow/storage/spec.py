@@ -199,6 +199,13 @@ def _check_prefixes(store: str, values: Mapping[str, Any]) -> None:
             if p1.startswith(p2) or p2.startswith(p1):
                 raise _fail(store, f"{k1}={v1!r} and {k2}={v2!r} overlap: the storage "
                                    "sections must not nest")
+    hashed, schemed = values["hash_prefix"], values["schema_prefix"]
+    if hashed.strip("/") == schemed.strip("/"):
+        # both empty (the loop above skips empty prefixes): the two sections would be one
+        # folder, and garbage collection could not tell schema- from hash-addressed objects
+        raise _fail(store, f"hash_prefix={hashed!r} and schema_prefix={schemed!r} are the "
+                           "same folder: hash- and schema-addressed objects need separate "
+                           "sections")
 
 
 # -- the spec -----------------------------------------------------------------------------------
