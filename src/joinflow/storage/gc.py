@@ -419,6 +419,12 @@ class GarbageCollector:
     def _check_inside(self, path: str, section: Any) -> str:
         """The normalized ``path``, when it is inside one of the schemas' ``section``."""
         clean = _clean_path(path)
+        prefix = self._section.schema_prefix if section == self._section.schema_section \
+            else self._section.hash_prefix
+        if not prefix:  # the section would be {schema}/ at the store's root: others' files
+            raise errors.JoinflowError(
+                f"store {self._section.name!r} has an empty prefix for this section: garbage "
+                "collection deletes nothing there")
         inside = any(clean.startswith(section(s.database) + "/") for s in self.schemas)
         if not inside and section == self._section.schema_section and self._section.partition:
             inside = self._section.schema_of(clean) in {s.database for s in self.schemas}
