@@ -87,31 +87,19 @@ def source(tmp_path: Path) -> dict[str, Path]:
     return {"file": src / "data.csv", "folder": src / "folder"}
 
 
-def make_table(schema: dj.Schema) -> Any:
-    @schema
-    class Rec(dj.Manual):
-        definition = """
-        subject : varchar(20)
-        sess : int32
-        ---
-        f : <object@main>
-        g = null : <object@>
-        """
-    return Rec
+REC_DEFINITION = """
+subject : varchar(20)
+sess : int32
+---
+f : <object@main>
+g = null : <object@>
+"""
 
 
-def make_copy(schema: dj.Schema) -> Any:
-    """A table of the same shape as ``make_table``'s, for rows copied with INSERT ... SELECT."""
-    @schema
-    class Copy(dj.Manual):
-        definition = """
-        subject : varchar(20)
-        sess : int32
-        ---
-        f : <object@main>
-        g = null : <object@>
-        """
-    return Copy
+def make_table(schema: dj.Schema, name: str = "Rec") -> Any:
+    """``Rec`` (or another table of the same shape, e.g. ``Copy`` for rows copied with
+    INSERT ... SELECT)."""
+    return schema(type(name, (dj.Manual,), {"definition": REC_DEFINITION}))
 
 
 def raw_json(table: Any, attr: str, order: str = "sess") -> list[Any]:
@@ -287,7 +275,7 @@ def test_delete_keeps_objects_other_rows_hold(schema: dj.Schema, file_store: Whe
     it while the other holds it. The copy does not own it (it lies in the original table's
     section), so when the copy goes last the object is left to the garbage collector."""
     Rec = make_table(schema)
-    Copy = make_copy(schema)
+    Copy = make_table(schema, "Copy")
     Rec.insert1({"subject": "a", "sess": 1, "f": b"shared"})
     Copy.insert(Rec)
     path = Copy.fetch1("f").path
@@ -690,7 +678,7 @@ def test_delete_removes_only_objects_in_the_rows_own_section(schema: dj.Schema,
     Rec.insert1({"subject": "a", "sess": 2, "f": {"path": "raw", "is_dir": True}})
     Rec.insert1({"subject": "a", "sess": 3, "f": {"path": "raw/precious.dat", "is_dir": False,
                                                   "store": "main"}})
-    Copy = make_copy(schema)
+    Copy = make_table(schema, "Copy")
     Copy.insert(Rec & {"sess": 1})
     Copy.delete()  # the copy's object lies in Rec's section: Rec's row still needs it
     assert (Rec & {"sess": 1}).fetch1("f").read() == b"mine"
