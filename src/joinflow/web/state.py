@@ -35,7 +35,8 @@ def table_classes(schema: Schema) -> list[Any]:
         part: Any
         for part in vars(cls).values():
             if isinstance(part, type) and issubclass(part, Part):
-                by_sql[part.table_name] = part
+                sql_name: Any = part.table_name  # a class-level property
+                by_sql[sql_name] = part
     return [by_sql[t] for t in schema.list_tables() if t in by_sql]
 
 
