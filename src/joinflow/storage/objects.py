@@ -38,8 +38,8 @@ class ObjectCodec(SchemaAddressedCodec):
             return
         if isinstance(value, dict) and "path" in value:
             return
-        raise TypeError(f"<object> expects a file or folder path, bytes, an (ext, data) pair "
-                        f"or object metadata, got {type(value).__name__}")
+        raise TypeError(f"<object> expects bytes or path (a file or folder path, bytes, an "
+                        f"(ext, data) pair or object metadata), got {type(value).__name__}")
 
     def encode(self, value: Any, *, context: CodecContext | None = None,
                key: Any = None, store_name: str | None = None) -> Any:
@@ -81,7 +81,7 @@ class ObjectCodec(SchemaAddressedCodec):
 
     def _encode_path(self, source: Path, ctx: CodecContext) -> Encoded:
         if not source.exists():
-            raise DataError(f"attribute {ctx.attribute!r}: source path not found: {source}")
+            raise DataError(f"Source path not found: {source} (attribute {ctx.attribute!r})")
         if not source.is_dir():
             ext = source.suffix or None
             path = self.new_path(ctx, ext)
