@@ -377,6 +377,10 @@ def test_store_keys_datajoint_accepts_and_refuses(tmp_path):
     # DataJoint 2.3.5 has no object_prefix (the schema-addressed section is schema_prefix)
     with pytest.raises(ConfigError, match="object_prefix"):
         dj.config["stores"] = {"default": "s", "s": {**base, "object_prefix": "objs"}}
+    # seed 003's project_name / datajoint_store.json: DataJoint 2.3.5 accepts no such key and
+    # writes no store metadata file (its helper for it is never called)
+    with pytest.raises(ConfigError, match="project_name"):
+        dj.config["stores"] = {"default": "s", "s": {**base, "project_name": "lab"}}
     with pytest.raises(ConfigError, match="endpoint"):
         dj.config["stores"] = {"default": "s", "s": {**base, "endpoint": "host:9000"}}
     with pytest.raises(ConfigError, match="hash_prefix='x' and schema_prefix='x/y' overlap"):
@@ -459,6 +463,10 @@ def test_filepath_references_files_already_in_the_store(schema, stores):
     assert row["folder"].listdir() == ["image_0.tif"]
     with pytest.raises(ValueError, match="cannot use reserved section '_hash'"):
         ScanImages.insert1((0, 2, "_hash/x", None))
+    (data / "_schema").mkdir()
+    (data / "_schema" / "y").write_bytes(b"y")
+    with pytest.raises(ValueError, match="cannot use reserved section '_schema'"):
+        ScanImages.insert1((0, 2, "_schema/y", None))
     with pytest.raises(FileNotFoundError, match="File not found in store 'data': images/none"):
         ScanImages.insert1((0, 3, "images/none.tif", None))
     with pytest.raises(MissingObjectError, match="File not found in store 'data'"):
@@ -491,3 +499,51 @@ def test_collector_report_for_schema_addressed_orphans(schema, stores, source):
     assert (report["deleted"], report["schema_paths_deleted"], report["bytes_freed"]) == (1, 1, 4)
     assert not (stores["raw"] / orphan).exists()
     assert (Dataset & {"dataset_id": 1}).fetch1("folder").verify() is True
+
+
+# ------------------------------------------------------------- seed 002: an S3 tier (moto)
+def test_s3_tier_staged_zarr_refs_npy_and_download(schema, moto_s3, tmp_path):
+    """Seed 002's ``archive`` tier on S3: the same paths, refs and cleanup as on a file
+    store."""
+    archive = moto_s3.store_config()
+    dj.config["stores"] = {"default": "archive", "archive": archive}
+    fs, root = moto_s3.filesystem(), f"{moto_s3.bucket}/{archive['location']}"
+
+    def s3_files() -> list[str]:
+        return sorted(p[len(root) + 1:] for p in fs.find(root)) if fs.exists(root) else []
+
+    @schema
+    class Session(dj.Manual):
+        definition = """
+        session_id : int32
+        ---
+        frames : <object@archive>
+        trace = null : <npy@archive>
+        """
+    with Session.staged_insert1 as staged:
+        staged.rec["session_id"] = 1
+        write_zarr_like(staged.store("frames", ".zarr"), 3)
+        staged.rec["trace"] = np.linspace(0, 1, 50)
+    with pytest.raises(RuntimeError):
+        with Session.staged_insert1 as staged:
+            staged.rec["session_id"] = 2
+            write_zarr_like(staged.store("frames", ".zarr"), 2)
+            raise RuntimeError("camera unplugged")
+    meta = stored(Session, "frames", session_id=1)
+    assert re.fullmatch(rf"_schema/{schema.database}/session/session_id=1/frames_{TOKEN}{{8}}"
+                        r"\.zarr", meta["path"])
+    assert (meta["store"], meta["is_dir"], meta["item_count"]) == ("archive", True, 4)
+    assert [p for p in s3_files() if "session_id=2" in p] == []
+    row = (Session & {"session_id": 1}).fetch1()
+    ref, trace = row["frames"], row["trace"]
+    assert ref.full_path == f"s3://{root}/{meta['path']}"  # (DataJoint leaves out the location)
+    assert ref.listdir() == [".zarray", "0.0", "1.0", "2.0"] and ref.verify() is True
+    assert np.frombuffer(ref.fsmap["2.0"], dtype="<i4").tolist() == [2, 2]
+    assert ref.download(tmp_path / "local") == tmp_path / "local"
+    name = meta["path"].rsplit("/", 1)[-1]
+    assert files_under(tmp_path / "local") == [f"{name}/{k}" for k in
+                                               (".zarray", "0.0", "1.0", "2.0")]
+    assert (trace.shape, trace.is_loaded) == ((50,), False)
+    assert trace[10:12].tolist() == np.linspace(0, 1, 50)[10:12].tolist()
+    (Session & {"session_id": 1}).delete()
+    assert s3_files() == []
