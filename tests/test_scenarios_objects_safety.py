@@ -234,3 +234,27 @@ def test_gc_spares_the_objects_of_a_writer_inside_a_transaction(schema, backend,
         if other.in_transaction:
             other.cancel_transaction()
         other.close()
+
+
+def test_insert_select_replace_with_a_composite_key_and_npy(schema, store_root):
+    import numpy as np
+    definition = """
+    subject : varchar(16)
+    sess : int32
+    ---
+    arr : <npy@>
+    """
+    Src = schema(type("Src", (dj.Manual,), {"definition": definition}))
+    Dst = schema(type("Dst", (dj.Manual,), {"definition": definition}))
+    Src.insert([{"subject": "m1", "sess": 1, "arr": np.arange(3)},
+                {"subject": "m1", "sess": 2, "arr": np.arange(4)}])
+    Dst.insert([{"subject": "m1", "sess": 2, "arr": np.zeros(2)},
+                {"subject": "m2", "sess": 2, "arr": np.ones(2)}])
+    Dst.insert(Src & {"sess": 2}, replace=True)
+    got = {(r["subject"], r["sess"]): r["arr"].load().tolist() for r in Dst.to_dicts()}
+    assert got == {("m1", 2): [0, 1, 2, 3], ("m2", 2): [1.0, 1.0]}
+    assert len(files_under(store_root)) == 3  # Src's two, Dst's m2 (m1's old one is gone)
+    # update1 of an <npy@> value: the old file goes once the update commits
+    Dst.update1({"subject": "m2", "sess": 2, "arr": np.full(2, 7)})
+    assert (Dst & {"subject": "m2"}).fetch1("arr").load().tolist() == [7, 7]
+    assert len(files_under(store_root)) == 3
