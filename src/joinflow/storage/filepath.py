@@ -43,7 +43,9 @@ class FilepathCodec(Codec):
 
     def validate(self, value: Any) -> None:
         if not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"<filepath> expects a path string or Path, got {type(value).__name__}")
+            from .objects import ValueTypeError
+            raise ValueTypeError(f"<filepath> expects a path string or Path, got "
+                                 f"{type(value).__name__}")
 
     def encode(self, value: Any, *, context: CodecContext | None = None, key: Any = None,
                store_name: str | None = None) -> dict[str, Any]:

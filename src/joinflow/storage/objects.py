@@ -20,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..codecs.base import CodecContext, Encoded, ObjectWrite
-from ..errors import DataError
+from ..errors import CodecError, DataError
 from .objectref import ObjectRef
 from .schema_addressed import MANIFEST_SUFFIX, SchemaAddressedCodec, utc_timestamp
+
+
+class ValueTypeError(CodecError, DataError, TypeError):
+    """A value of a type the codec does not take: a ``DataError`` as every refused value in
+    joinflow, and a ``TypeError`` as DataJoint raises it (passed on unchanged by the insert)."""
 
 
 class ObjectCodec(SchemaAddressedCodec):
@@ -38,8 +43,9 @@ class ObjectCodec(SchemaAddressedCodec):
             return
         if isinstance(value, dict) and "path" in value:
             return
-        raise TypeError(f"<object> expects bytes or path (a file or folder path, bytes, an "
-                        f"(ext, data) pair or object metadata), got {type(value).__name__}")
+        raise ValueTypeError(f"<object> expects bytes or path (a file or folder path, bytes, "
+                             f"an (ext, data) pair or object metadata), got "
+                             f"{type(value).__name__}")
 
     def encode(self, value: Any, *, context: CodecContext | None = None,
                key: Any = None, store_name: str | None = None) -> Any:
@@ -122,4 +128,4 @@ def folder_files(folder: Path) -> list[tuple[str, int]]:
     return out
 
 
-__all__ = ["ObjectCodec", "folder_files"]
+__all__ = ["ObjectCodec", "ValueTypeError", "folder_files"]
