@@ -185,7 +185,7 @@ def test_verify_notices_a_changed_file(schema, repo):
     Recording.insert1(dict(rec=1, raw="subject1/session1/data.bin"))
     repo.fs.pipe_file(f"{repo.root}/subject1/session1/data.bin", b"shorter")
     ref = (Recording & "rec = 1").fetch1("raw")
-    with pytest.raises(dj.errors.ObjectIntegrityError, match="size"):
+    with pytest.raises(dj.errors.ObjectIntegrityError, match="Size mismatch"):
         ref.verify()
 
 

@@ -427,15 +427,15 @@ def test_clear_errors(schema: dj.Schema, file_store: Where, tmp_path: Path) -> N
         Rec.insert1({"subject": "a", "sess": 1, "f": str(tmp_path / "missing.dat")})
     with pytest.raises(DataError, match="<object> expects"):
         Rec.insert1({"subject": "a", "sess": 1, "f": 42})
-    with pytest.raises(DataError, match="Primary key values must be set.*missing: sess"):
+    with pytest.raises(DataError, match="Primary key values must be set.*Missing: sess"):
         with Rec.staged_insert1 as staged:
             staged.rec["subject"] = "a"
             staged.store("f", ".dat")
-    with pytest.raises(JoinflowError, match="not an <object@> attribute"):
+    with pytest.raises(JoinflowError, match="is not an <object> type"):
         with Rec.staged_insert1 as staged:
             staged.rec.update(subject="a", sess=1)
             staged.open("subject")
-    with pytest.raises(JoinflowError, match="not in the heading"):
+    with pytest.raises(JoinflowError, match="not found in table heading"):
         with Rec.staged_insert1 as staged:
             staged.open("nope")
     with pytest.raises(JoinflowError, match="nothing was written"):

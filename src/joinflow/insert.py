@@ -534,14 +534,32 @@ def _superseded(table: TableRef, names: list[str], rows: list, mode: str) -> Non
     pk = table.primary_key
     if not pk or any(k not in names for k in pk):
         return
-    backend, at = conn.backend, [names.index(k) for k in pk]
+    at = [names.index(k) for k in pk]
+    _remove_replaced(table, attrs, [tuple(r[j] for j in at) for r in rows])
+
+
+def _remove_replaced(table: TableRef, attrs: list, keys: list[tuple]) -> None:
+    """The objects of the rows with primary keys ``keys`` (as the INSERT binds them), read
+    under a lock and removed once the transaction commits (``replace`` overwrites them)."""
+    from .storage.schema_addressed import locking_read
+    conn, backend, pk = table.connection, table.connection.backend, table.primary_key
     one = "(" + " AND ".join(f"{backend.quote(k)} = {PH}" for k in pk) + ")"
     cols = ", ".join(backend.quote(a.name) for a in attrs)
     per = max(1, backend.max_params // len(pk))
-    for i in range(0, len(rows), per):  # the key values as the INSERT binds them
-        chunk = rows[i:i + per]
-        old = conn.query(f"SELECT {cols} FROM {table.full_table_name} WHERE "
-                         + " OR ".join([one] * len(chunk)), [r[j] for r in chunk for j in at])
+    for i in range(0, len(keys), per):
+        chunk = keys[i:i + per]
+        if backend.name == "mysql" and chunk:
+            # lock only rows that exist: InnoDB's locking read of a missing key takes a gap
+            # lock, and two writers inserting new keys into one gap would deadlock on them
+            chunk = list(conn.query(
+                f"SELECT {', '.join(backend.quote(k) for k in pk)} FROM "
+                f"{table.full_table_name} WHERE " + " OR ".join([one] * len(chunk)),
+                [v for key in chunk for v in key]))
+        if not chunk:
+            continue
+        old = conn.query(locking_read(conn, f"SELECT {cols} FROM {table.full_table_name} "
+                                            "WHERE " + " OR ".join([one] * len(chunk))),
+                         [v for key in chunk for v in key])
         objectstores.remove_after_commit(
             conn, objectstores.owned_by_values(attrs, list(old), table.database,
                                                table.table_name))
@@ -690,8 +708,22 @@ def insert_select(table: TableRef, query: Any, mode: str, ignore_extra_fields: b
     backend = table.connection.backend
     stmt = backend.insert_select_sql(table.full_table_name, names, sql, upsert=mode != "error")
     stmt += conflict_clause(table, names, mode)
-    with table.connection.transaction:
-        table.connection.query(stmt, params)
+    conn = table.connection
+    attrs = objectstores.schema_addressed_attrs(heading) if mode == "replace" else []
+    with conn.transaction:
+        if attrs and all(k in names for k in table.primary_key) and table.primary_key:
+            _remove_replaced(table, attrs, _target_keys(table, sql, params))
+        conn.query(stmt, params)
+
+
+def _target_keys(table: TableRef, source: str, params: Any) -> list[tuple]:
+    """The primary keys of ``table``'s rows that the rows of the query ``source`` overwrite
+    (an ``INSERT ... SELECT`` with ``replace``)."""
+    backend = table.connection.backend
+    pk = ", ".join(backend.quote(k) for k in table.primary_key)
+    return [tuple(r) for r in table.connection.query(
+        f"SELECT {pk} FROM {table.full_table_name} WHERE ({pk}) IN "
+        f"(SELECT {pk} FROM ({source}) AS _jf_source)", params)]
 
 
 # --------------------------------------------------------------------------- update

@@ -3,7 +3,8 @@ already exists in a store. Nothing is copied; the row holds DataJoint 2.3.5's JS
 
     {"path": ..., "store": ..., "size": ..., "is_dir": ..., "timestamp": ...}
 
-``path`` is relative to the store's root (normalized: a leading ``/`` and ``./`` are dropped;
+``path`` is relative to the store's root (normalized: an absolute path inside a ``file``
+store's location is made relative to it, then a leading ``/`` and ``./`` are dropped;
 ``store`` is null for ``<filepath@>``, which uses ``stores.filepath_default``). The path may
 not lie in the sections joinflow manages (the store's ``hash_prefix`` and ``schema_prefix``),
 must start with ``filepath_prefix`` when the store sets one, and may not climb out of the store
@@ -42,7 +43,9 @@ class FilepathCodec(Codec):
 
     def validate(self, value: Any) -> None:
         if not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"<filepath> expects a path string or Path, got {type(value).__name__}")
+            from .objects import ValueTypeError
+            raise ValueTypeError(f"<filepath> expects a path string or Path, got "
+                                 f"{type(value).__name__}")
 
     def encode(self, value: Any, *, context: CodecContext | None = None, key: Any = None,
                store_name: str | None = None) -> dict[str, Any]:
@@ -55,7 +58,7 @@ class FilepathCodec(Codec):
             path = path.decode()
         path = path.replace("\\", "/")
         store = self._store(context, context.store)
-        relative = _check_path(path, store.spec, context)
+        relative = _check_path(_inside_local_root(path, store), store.spec, context)
         full = store.full_path(relative)
         try:
             found = bool(store.fs.exists(full))
@@ -105,6 +108,19 @@ class _LazyStore:
         if self._store is None:
             self._store = self._codec._store(self._context, self._name)
         return getattr(self._store, attr)
+
+
+def _inside_local_root(path: str, store: Any) -> str:
+    """An absolute local path inside a ``file`` store's location, made relative to it (as
+    DataJoint 0.14's docs write ``filepath@data`` values: ``'/data/images/image_0.tif'`` for
+    the store at ``/data``); any other path unchanged."""
+    if not (store.is_local and os.path.isabs(path)):
+        return path
+    root = store.spec.root.rstrip("/")
+    normalized = posixpath.normpath(path)
+    if normalized.startswith(root + "/"):
+        return normalized[len(root) + 1:]
+    return path
 
 
 def _check_path(path: str, spec: Any, context: CodecContext) -> str:

@@ -25,18 +25,23 @@ writes its objects and removes them after its transaction. The collector lists t
 first, then reads the records, then the rows: an object it saw in the store was recorded
 before it was written, so either the record is still there (kept) or the row was committed
 (referenced). Records of dead sessions no longer protect anything and are removed by
-``collect(dry_run=False)``; the records are read once more right before deleting.
+``collect(dry_run=False)``; the records are read once more right before deleting. On SQLite,
+a writer inside an enclosing transaction records nothing (no second connection can write
+then), but it holds the database's write lock from before its upload until its commit: the
+collector reads the records and rows under that lock (``BEGIN IMMEDIATE``), so it waits for
+such a writer's commit and sees its rows.
 
 DataJoint 0.14 stores (``blob@store`` etc.) are collected by ``schema.external[store]``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import posixpath
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .. import errors
@@ -491,11 +496,29 @@ class GarbageCollector:
         """Which of the hash-addressed ``paths`` a live pending-write record or a row now
         refers to (records first, then rows)."""
         wanted = set(paths)
-        used = {r.path for r in self._pending()[0]} & wanted
-        todo = sorted(wanted - used)
-        if todo:
-            used |= self._hash_rows_naming(todo)
+        with self._writers_held():
+            used = {r.path for r in self._pending()[0]} & wanted
+            todo = sorted(wanted - used)
+            if todo:
+                used |= self._hash_rows_naming(todo)
         return used
+
+    @contextlib.contextmanager
+    def _writers_held(self) -> Iterator[None]:
+        """While the records and rows are read: on SQLite, the database's write lock (``BEGIN
+        IMMEDIATE``). A writer inside an enclosing transaction there records no pending write
+        (a second connection cannot write while it holds the lock), but it holds that lock
+        from before its upload until its rows commit: so this read waits for its commit and
+        sees its rows, and a writer that starts later uploads after the store was listed.
+        Other backends: nothing (their writers' records are visible at once)."""
+        with contextlib.ExitStack() as stack:
+            seen: list[Any] = []
+            for schema in self.schemas:
+                conn = schema.connection
+                if conn.backend.name == "sqlite" and not any(conn is c for c in seen):
+                    seen.append(conn)
+                    stack.enter_context(conn.transaction)
+            yield
 
     def _hash_rows_naming(self, paths: Sequence[str]) -> set[str]:
         """The ``paths`` some row of the schemas' hash-addressed columns refers to (rows found
@@ -552,10 +575,11 @@ class GarbageCollector:
         if collect_schema:
             schema_stored = self._section.schema_paths_of(
                 [s.database for s in self.schemas], self._scan_errors)
-        alive, stale = self._pending()
+        with self._writers_held():
+            alive, stale = self._pending()
+            hash_refs = self.hash_references(verbose)
+            schema_refs = self.schema_references(verbose)
         protected = {r.path for r in alive}
-        hash_refs = self.hash_references(verbose)
-        schema_refs = self.schema_references(verbose)
 
         # a backstop should the two sections ever share folders: an object of one section is
         # never collected as an orphan of the other

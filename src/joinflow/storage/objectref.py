@@ -117,8 +117,8 @@ class ObjectRef:
         if not subpath:
             return self.path
         if not self.is_dir:
-            raise JoinflowError(f"{self.path} is a file: a subpath ({subpath!r}) applies to "
-                                "folders only")
+            raise JoinflowError(f"Cannot use subpath on a file object ({self.path}): a subpath "
+                                f"({subpath!r}) applies to folders only")
         inner = posixpath.normpath(subpath.strip("/"))
         if inner in (".", "") or inner == ".." or inner.startswith("../"):
             raise JoinflowError(f"subpath {subpath!r} is not inside the folder {self.path}")
@@ -128,8 +128,8 @@ class ObjectRef:
     def read(self) -> bytes:
         """The whole file's bytes."""
         if self.is_dir:
-            raise JoinflowError(f"Cannot read() a folder ({self.path}): use listdir(), walk(), "
-                                "open(subpath) or download()")
+            raise JoinflowError(f"Cannot read() a directory ({self.path}). Use listdir() or walk() "
+                                "instead (or open(subpath), download())")
         return self.backend.get_bytes(self.path)
 
     def open(self, subpath: str | None = None, mode: str = "rb") -> IO[Any]:
@@ -141,8 +141,8 @@ class ObjectRef:
     def listdir(self, subpath: str = "") -> list[str]:
         """Names of the entries of the folder (or of a subfolder)."""
         if not self.is_dir:
-            raise JoinflowError(f"Cannot listdir() on a file ({self.path}): use read() or "
-                                "open()")
+            raise JoinflowError(f"Cannot listdir() on a file ({self.path}). Use read() or open() "
+                                "instead.")
         store = self.backend
         full = store.full_path(self._sub(subpath))
         try:
@@ -155,7 +155,8 @@ class ObjectRef:
     def walk(self) -> Iterator[tuple[str, list[str], list[str]]]:
         """``(folder relative to the object, subfolders, files)``, like ``os.walk``."""
         if not self.is_dir:
-            raise JoinflowError(f"Cannot walk() a file ({self.path}): use read() or open()")
+            raise JoinflowError(f"Cannot walk() on a file ({self.path}). Use read() or open() "
+                                "instead.")
         store = self.backend
         full = store.full_path(self.path).rstrip("/")
         for root, dirs, files in store.fs.walk(full):
@@ -202,10 +203,10 @@ class ObjectRef:
         if self.is_dir:
             return self._verify_folder(store)
         if not store.fs.exists(store.full_path(self.path)):
-            raise IntegrityError(f"object {self.path} is missing from store {store.name!r}")
+            raise IntegrityError(f"File does not exist: {self.path} (store {store.name!r})")
         if self.size is not None and store.size(self.path) != self.size:
-            raise IntegrityError(f"object {self.path}: size {store.size(self.path)} differs "
-                                 f"from the recorded {self.size}")
+            raise IntegrityError(f"Size mismatch for {self.path}: expected {self.size}, got "
+                                 f"{store.size(self.path)}")
         if self.hash:
             from .hashing import content_hash
             actual = content_hash(store.get_bytes(self.path))
@@ -226,13 +227,13 @@ class ObjectRef:
         for item in manifest.get("files", []):
             where = posixpath.join(self.path, item["path"])
             if not store.fs.exists(store.full_path(where)):
-                problems.append(f"missing file {item['path']}")
+                problems.append(f"Missing file: {item['path']}")
             elif store.size(where) != item["size"]:
-                problems.append(f"file {item['path']}: size {store.size(where)} differs from "
-                                f"the manifest's {item['size']}")
+                problems.append(f"Size mismatch for {item['path']}: expected {item['size']}, got "
+                                f"{store.size(where)}")
         if problems:
-            raise IntegrityError(f"folder {self.path} does not match its manifest: "
-                                 + "; ".join(problems))
+            raise IntegrityError(f"Folder verification failed ({self.path}):\n"
+                                 + "\n".join(problems))
         return True
 
 

@@ -20,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..codecs.base import CodecContext, Encoded, ObjectWrite
-from ..errors import DataError
+from ..errors import CodecError, DataError
 from .objectref import ObjectRef
 from .schema_addressed import MANIFEST_SUFFIX, SchemaAddressedCodec, utc_timestamp
+
+
+class ValueTypeError(CodecError, DataError, TypeError):
+    """A value of a type the codec does not take: a ``DataError`` as every refused value in
+    joinflow, and a ``TypeError`` as DataJoint raises it (passed on unchanged by the insert)."""
 
 
 class ObjectCodec(SchemaAddressedCodec):
@@ -38,8 +43,9 @@ class ObjectCodec(SchemaAddressedCodec):
             return
         if isinstance(value, dict) and "path" in value:
             return
-        raise TypeError(f"<object> expects a file or folder path, bytes, an (ext, data) pair "
-                        f"or object metadata, got {type(value).__name__}")
+        raise ValueTypeError(f"<object> expects bytes or path (a file or folder path, bytes, "
+                             f"an (ext, data) pair or object metadata), got "
+                             f"{type(value).__name__}")
 
     def encode(self, value: Any, *, context: CodecContext | None = None,
                key: Any = None, store_name: str | None = None) -> Any:
@@ -81,7 +87,7 @@ class ObjectCodec(SchemaAddressedCodec):
 
     def _encode_path(self, source: Path, ctx: CodecContext) -> Encoded:
         if not source.exists():
-            raise DataError(f"attribute {ctx.attribute!r}: source path not found: {source}")
+            raise DataError(f"Source path not found: {source} (attribute {ctx.attribute!r})")
         if not source.is_dir():
             ext = source.suffix or None
             path = self.new_path(ctx, ext)
@@ -122,4 +128,4 @@ def folder_files(folder: Path) -> list[tuple[str, int]]:
     return out
 
 
-__all__ = ["ObjectCodec", "folder_files"]
+__all__ = ["ObjectCodec", "ValueTypeError", "folder_files"]

@@ -24,7 +24,8 @@ the commit, so it goes through a second, autocommitting connection to the same s
 once per connection, on first use), tagged with the writer's session, and is removed when the
 outermost transaction ends. On SQLite, where a second connection cannot write while the
 transaction holds the file's write lock, writes inside an enclosing transaction are not
-recorded.
+recorded: that lock protects them instead (garbage collection reads the records and rows
+under it, so it waits for their commit; ``storage/gc.py``).
 
 Readers of the records: ``dj.gc`` (``storage/gc.py``); the cleanup after a failed insert
 (``access.ConfiguredStores.discard``: objects another live writer recorded are kept, and one

@@ -383,8 +383,23 @@ def owned_by_rows(query: Any, attributes: Sequence[str] | None = None) -> list[O
     if not attrs:
         return []
     select, params = query.compile(columns=[a.name for a in attrs])
-    return owned_objects(attrs, query.connection.query(select, params), query.database,
+    conn = query.connection
+    return owned_objects(attrs, conn.query(locking_read(conn, select), params), query.database,
                          query.table_name)
+
+
+def locking_read(connection: Any, select: str) -> str:
+    """``select`` (a SELECT of one table's rows) as a locking read inside a transaction on
+    PostgreSQL and MySQL (``FOR UPDATE``): it reads the rows' latest committed values and
+    holds them until the transaction ends, so that a concurrent ``replace``, ``update1`` or
+    delete of the same rows waits, then reads what this one wrote (a plain read sees a
+    snapshot: both writers would remove the same old object, and the one written in between
+    would leak). SQLite needs none: ``BEGIN IMMEDIATE`` holds the database's write lock."""
+    if not connection.in_transaction or connection.backend.name not in ("mysql", "postgresql"):
+        return select
+    if any(word in select.upper() for word in (" DISTINCT ", " GROUP BY ", " UNION ")):
+        return select  # not a plain row selection: FOR UPDATE does not apply
+    return select + " FOR UPDATE"
 
 
 def remove_after_commit(connection: Any, objects: Sequence[Owned]) -> None:
@@ -411,5 +426,5 @@ def remove_after_commit(connection: Any, objects: Sequence[Owned]) -> None:
 __all__ = ["MANIFEST_SUFFIX", "SchemaAddressedCodec", "TOKEN_ALPHABET", "build_object_path",
            "encode_pk_value", "generate_token", "owned_objects", "parse_stored",
            "partition_attributes", "remove_objects", "schema_addressed_columns",
-           "utc_timestamp", "owned_by_rows", "remove_after_commit", "Owned",
+           "utc_timestamp", "owned_by_rows", "remove_after_commit", "Owned", "locking_read",
            "still_referenced"]

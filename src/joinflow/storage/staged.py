@@ -71,16 +71,17 @@ class StagedInsert:
         table = self._table
         heading = table.heading
         if field not in heading:
-            raise JoinflowError(f"attribute {field!r} is not in the heading of "
-                                f"{table.full_table_name}")
+            raise JoinflowError(f"Attribute {field!r} not found in table heading "
+                                f"({table.full_table_name})")
         attr = heading[field]
         if attr.spec.codec != "object" or attr.spec.store is None:
-            raise JoinflowError(f"attribute {field!r} of {table.full_table_name} is not an "
-                                "<object@> attribute: staged inserts write <object@> only")
+            raise JoinflowError(f"Attribute {field!r} is not an <object> type "
+                                f"({table.full_table_name}): staged inserts write <object@> "
+                                "attributes only")
         missing = [k for k in table.primary_key if k not in self._rec]
         if missing:
-            raise DataError(f"Primary key values must be set in staged.rec before store() or "
-                            f"open() for {field!r}; missing: {', '.join(missing)}")
+            raise DataError("Primary key values must be set in staged.rec before calling store() "
+                            f"or open(). Missing: {', '.join(missing)} (for {field!r})")
         if ext and ("/" in ext or "\\" in ext or ".." in ext):
             raise DataError(f"extension {ext!r} of {field!r}: an extension names no folder "
                             "(e.g. '.zarr', '.h5')")
