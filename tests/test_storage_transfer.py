@@ -167,9 +167,10 @@ def test_get_many_issues_concurrent_requests(moto_s3: Any) -> None:
         meter.reset()
     assert got == [d for _, d in items]
     assert requests == 200  # one GET each (no HEAD first)
+    # concurrency is shown by the requests in flight at once, counted at the server; the wall
+    # time is only a loose check (moto shares this process's GIL, and CI machines are shared)
     assert peak >= 16, f"only {peak} requests were ever in flight"
-    # moto runs in this process (its CPU time shares the GIL), so the bound is loose
-    assert elapsed < 200 * latency / 2, f"{elapsed:.2f}s: not much faster than sequential"
+    assert elapsed < 200 * latency * 0.8, f"{elapsed:.2f}s: no faster than sequential"
 
 
 def test_put_many_and_exists_many_are_concurrent(moto_s3: Any,
