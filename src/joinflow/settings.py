@@ -374,10 +374,15 @@ class Config(_Attributes, MutableMapping):
     # -- layering -------------------------------------------------------------
     def load(self, path: str | os.PathLike, strict: bool = True) -> None:
         """Read a JSON configuration file (flat dotted keys or nested sections). Unknown keys
-        raise ``ConfigError`` (with ``strict=False``: a warning, and they are skipped)."""
+        raise ``ConfigError`` (with ``strict=False``: a warning, and they are skipped). A key
+        whose environment variable is set keeps its value: the environment wins over files
+        (DataJoint 2.3.5's rule)."""
         with open(path) as f:
             data = json.load(f)
+        from_env = keys_set_by_environment()
         for key, value in _flatten(data).items():
+            if key in from_env:
+                continue
             try:
                 self[key] = value
             except ConfigError as exc:
@@ -428,6 +433,8 @@ class Config(_Attributes, MutableMapping):
             if f.is_file() and known and not f.name.startswith(".") and not self._is_set(f.name):
                 self[f.name] = f.read_text().strip()
 
+    _load_secrets = load_secrets  # DataJoint 2.3.5's name
+
     def _is_set(self, key: str) -> bool:
         """``key`` holds a value other than None and its default (a missing store key is
         unset)."""
@@ -460,6 +467,10 @@ class Config(_Attributes, MutableMapping):
         ``stores.default`` (``stores.filepath_default`` with ``use_filepath_default``).
         A store that is not configured or not complete raises ``ConfigError``."""
         stores = self["stores"]
+        selector = "filepath_default" if use_filepath_default else "default"
+        if store is None and not stores.get(selector):
+            raise ConfigError(f"stores.{selector} is not configured: set it to the name of one "
+                              "of the stores, or name the store explicitly")
         name = resolve_store_name(stores, store, filepath=use_filepath_default)
         raw = stores[name]
         StoreSpec.from_dict(name, raw)  # raises ConfigError naming the store and the key
@@ -588,6 +599,15 @@ def _load_defaults(cfg: Config) -> Config:
         cfg.load_default_files()
     cfg.load_environment()
     return cfg
+
+
+_create_config = make_default_config  # DataJoint 2.3.5's name
+
+
+def keys_set_by_environment(environ: Any = None) -> set[str]:
+    """The keys an environment variable sets (non-empty), which files must not change."""
+    env = os.environ if environ is None else environ
+    return {key for var, key in ENV_VARS.items() if env.get(var) not in (None, "")}
 
 
 def ignores_config_files(environ: Any = None) -> bool:
