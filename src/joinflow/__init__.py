@@ -46,7 +46,7 @@ __all__ = [
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
     "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
     "AutoPopulate", "Job", "ObjectRef", "NpyCodec", "NpyRef",
-    "SchemaCodec", "Instance", "cli",
+    "SchemaCodec", "Instance",
 ] + list(errors.__all__)
 
 
