@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,164 @@ def test_connection_layer_over_config(tmp_path):
         assert "pw-local" not in repr(conn.config)
     finally:
         conn.close()
+
+
+# -- typed keys -----------------------------------------------------------------------------
+@pytest.mark.parametrize("key, value", [
+    ("database.port", "not_an_integer"), ("database.port", 3.5), ("database.port", 70000),
+    ("database.host", 5), ("database.user", ["root"]), ("database.password", 1234),
+    ("safemode", "maybe"), ("safemode", 2), ("database.reconnect", "sometimes"),
+    ("loglevel", "LOUD"), ("fetch_format", "table"), ("display.limit", "many"),
+    ("populate.group_commit", -1), ("populate.group_commit", "soon"),
+    ("database.use_tls", "yes please"), ("download_path", 42), ("blob.compression", "zip"),
+    ("cache_size_limit", "big"),
+])
+def test_wrong_type_raises_at_assignment_naming_the_key(key, value):
+    cfg = Config()
+    before = cfg[key]
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as info:
+        cfg[key] = value
+    assert isinstance(info.value, ValueError)  # as DataJoint's validation error
+    assert cfg[key] == before  # nothing changed
+
+
+def test_typed_values_are_converted():
+    cfg = Config()
+    cfg.database.port = "3307"
+    cfg["safemode"] = "false"
+    cfg["loglevel"] = "debug"
+    cfg["populate.group_commit"] = "0.5"
+    cfg["download_path"] = Path("/data")
+    cfg["database.use_tls"] = {"ca": "/ca.pem"}
+    assert (cfg["database.port"], cfg["safemode"], cfg["loglevel"]) == (3307, False, "DEBUG")
+    assert cfg["populate.group_commit"] == 0.5 and cfg["download_path"] == Path("/data")
+    assert cfg["database.use_tls"] == {"ca": "/ca.pem"}
+
+
+def test_delete_resets_to_default():
+    cfg = Config()
+    cfg["display.limit"] = 3
+    del cfg["display.limit"]
+    assert cfg["display.limit"] == 12
+    layer = cfg.child()
+    layer["display.limit"] = 4
+    cfg["display.limit"] = 6
+    del layer["display.limit"]
+    assert layer["display.limit"] == 6  # a layer forgets its own value
+
+
+def test_repr_names_every_key():
+    text = repr(Config({"database.host": "h", "database.password": "pw-123"}))
+    assert "database.host='h'" in text and "database.password='***'" in text
+    assert "pw-123" not in text and "user=None" in text
+
+
+# -- save_template ----------------------------------------------------------------------------
+def test_save_template_minimal_and_full(tmp_path):
+    path = Config.save_template(tmp_path / "datajoint.json", create_secrets_dir=False)
+    assert path == (tmp_path / "datajoint.json").absolute()
+    assert json.loads(path.read_text()) == {"database": {"host": "localhost", "port": 3306}}
+    assert not (tmp_path / ".secrets").exists()
+    full = dj.config.save_template(tmp_path / "full.json", minimal=False,
+                                   create_secrets_dir=False)
+    content = json.loads(full.read_text())
+    assert {"database", "connection", "display", "stores", "loglevel", "safemode"} <= set(content)
+    assert "password" not in content["database"] and "user" not in content["database"]
+    cfg = Config()
+    cfg.load(full)  # what it writes, joinflow reads back
+    assert cfg["stores.default"] == "main" and cfg["display.limit"] == 12
+    with pytest.raises(FileExistsError, match="already exists"):
+        Config.save_template(full)
+
+
+def test_save_template_secrets_folder(tmp_path):
+    secrets = tmp_path / ".secrets"
+    secrets.mkdir()
+    (secrets / "database.password").write_text("kept")
+    Config.save_template(tmp_path / "datajoint.json")
+    assert (secrets / "database.password").read_text() == "kept"  # never overwritten
+    assert (secrets / "database.user").read_text() == "your_username"
+    assert "*" in (secrets / ".gitignore").read_text().splitlines()
+
+
+# -- stores -------------------------------------------------------------------------------------
+def test_get_store_spec(tmp_path):
+    cfg = Config()
+    with pytest.raises(ConfigError, match="stores.default is not configured"):
+        cfg.get_store_spec()
+    cfg["stores"] = {"default": "main", "filepath_default": "raw",
+                     "main": {"protocol": "file", "location": str(tmp_path)},
+                     "raw": {"protocol": "file", "location": str(tmp_path / "raw"),
+                             "hash_prefix": "h"},
+                     "cloud": {"protocol": "s3", "endpoint": "127.0.0.1:9000", "bucket": "b",
+                               "location": "x", "access_key": "a", "secret_key": "s"}}
+    spec = cfg.get_store_spec()
+    assert spec["location"] == str(tmp_path) and spec["protocol"] == "file"
+    assert (spec["hash_prefix"], spec["schema_prefix"], spec["token_length"]) == (
+        "_hash", "_schema", 8)
+    assert cfg.get_store_spec(use_filepath_default=True)["hash_prefix"] == "h"
+    assert cfg.get_store_spec("cloud")["secure"] is True
+    with pytest.raises(ConfigError, match="nowhere"):
+        cfg.get_store_spec("nowhere")
+    cfg["stores.bad"] = {"protocol": "file"}
+    with pytest.raises(ConfigError, match="bad.*location"):
+        cfg.get_store_spec("bad")
+
+
+# -- secrets and environment ----------------------------------------------------------------------
+def test_secrets_fill_only_unset_values(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "datajoint.json").write_text(json.dumps(
+        {"database.user": "from-file", "stores": {"main": {"protocol": "s3",
+                                                           "access_key": "file-key"}}}))
+    secrets = tmp_path / ".secrets"
+    secrets.mkdir()
+    for name, value in {"database.user": "secret-user", "database.password": "secret-pw",
+                        "stores.main.access_key": "secret-key",
+                        "stores.main.secret_key": "secret-sk", ".gitignore": "*"}.items():
+        (secrets / name).write_text(value + "\n")
+    cfg = Config()
+    cfg.load_default_files(tmp_path)
+    assert cfg["database.user"] == "from-file"            # the file wins over a secret
+    assert cfg["database.password"] == "secret-pw"        # a secret fills what is unset
+    assert cfg["stores.main.access_key"] == "file-key"
+    assert cfg["stores.main.secret_key"] == "secret-sk"
+    assert "secret-pw" not in repr(cfg) and "secret-sk" not in repr(cfg)
+
+
+def test_environment_wins_over_files_and_ignore_flag(tmp_path, monkeypatch):
+    from joinflow.settings import make_default_config
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "datajoint.json").write_text(json.dumps({"database": {"host": "file-host",
+                                                                      "user": "file-user"}}))
+    for var in ("DJ_HOST", "DJ_USER", "JF_HOST", "JF_USER", "DJ_IGNORE_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DJ_HOST", "env-host")
+    cfg = make_default_config()
+    assert (cfg["database.host"], cfg["database.user"]) == ("env-host", "file-user")
+    cfg.load(tmp_path / "datajoint.json")  # a later load keeps what the environment set
+    assert cfg["database.host"] == "env-host"
+    monkeypatch.setenv("DJ_IGNORE_CONFIG_FILE", "true")
+    monkeypatch.setenv("DJ_DATABASE_NAME", "labdb")
+    monkeypatch.setenv("DJ_SAFEMODE", "false")
+    cfg = make_default_config()
+    assert (cfg["database.user"], cfg["database.name"], cfg["safemode"]) == (None, "labdb", False)
+
+
+# -- thread-safe mode ------------------------------------------------------------------------------
+@pytest.mark.parametrize("value, on", [("true", True), ("TRUE", True), ("1", True), ("yes", True),
+                                       ("false", False), ("0", False), ("", False)])
+def test_thread_safe_mode_switch(value, on, monkeypatch):
+    from joinflow.instance import _load_thread_safe
+    from joinflow.settings import thread_safe_mode
+    monkeypatch.setenv("DJ_THREAD_SAFE", value)
+    assert thread_safe_mode() is on and _load_thread_safe() is on
+    if on:
+        with pytest.raises(dj.ThreadSafetyError, match="DJ_THREAD_SAFE"):
+            dj.config.get("safemode")
+    else:
+        assert dj.config.get("safemode") is False
+    cfg = Config()  # only the global configuration is refused
+    cfg["safemode"] = True
+    assert cfg.child()["safemode"] is True

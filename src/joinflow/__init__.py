@@ -3,9 +3,9 @@
 DataJoint-compatible: ``import joinflow as dj``."""
 from __future__ import annotations
 
-from .settings import Config, make_default_config
+from .settings import Config, make_global_config
 
-config: Config = make_default_config()
+config: Config = make_global_config()
 
 from . import errors  # noqa: E402
 from .codecs import builtin as _builtin_codecs  # noqa: E402,F401  (registers built-ins)
@@ -13,6 +13,7 @@ from .codecs.base import AttributeAdapter, Codec, CodecContext, get_codec, list_
 from .codecs.builtin import AttachFileType  # noqa: E402
 from .condition import AndList, Not, Top  # noqa: E402
 from .connection import Connection, conn  # noqa: E402
+from .instance import Instance  # noqa: E402
 from .errors import *  # noqa: E402,F401,F403
 from .expression import QueryExpression, U  # noqa: E402
 from .schema import (Schema, VirtualModule, create_virtual_module, list_schemas,  # noqa: E402
@@ -45,7 +46,7 @@ __all__ = [
     "U", "Top", "AndList", "Not", "Codec", "CodecContext", "get_codec", "list_codecs",
     "AttachFileType", "ValidationResult", "errors", "Diagram", "key", "AttributeAdapter",
     "AutoPopulate", "Job", "ObjectRef", "NpyCodec", "NpyRef",
-    "SchemaCodec",
+    "SchemaCodec", "Instance",
 ] + list(errors.__all__)
 
 
@@ -53,4 +54,7 @@ def __getattr__(name: str) -> object:
     if name == "gc":  # dj.gc, imported on first use
         import importlib
         return importlib.import_module(".gc", __name__)
+    if name == "cli":  # dj.cli(args): the `dj` command (a callable module), imported on first use
+        import importlib
+        return importlib.import_module(".cli", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 from . import errors
 from .backends import Backend, get_backend
 from .backends.base import PH
-from .settings import Config
+from .settings import Config, refuse_in_thread_safe_mode
 
 log = logging.getLogger("joinflow")
 
@@ -20,15 +20,19 @@ class Connection:
     """A connection to one database server (or SQLite file).
 
     ``Connection(host=..., user=..., password=..., backend=..., config=...)``; omitted
-    arguments come from ``config`` (default: ``dj.config``).
+    arguments come from ``config`` (default: ``dj.config``, refused in thread-safe mode).
+    ``port`` and ``use_tls`` may also be given by position, as DataJoint's
+    ``Connection(host, user, password, port, use_tls)``.
     """
 
     def __init__(self, host: str | None = None, user: str | None = None,
-                 password: str | None = None, *, backend: str | None = None,
-                 port: int | None = None, path: str | None = None,
-                 config: Config | None = None, init_fun: Any = None,
-                 use_tls: bool | dict | None = None) -> None:
+                 password: str | None = None, port: int | None = None,
+                 use_tls: bool | dict | None = None, *, backend: str | None = None,
+                 path: str | None = None, config: Config | None = None,
+                 init_fun: Any = None) -> None:
         from . import config as global_config
+        if config is None:
+            refuse_in_thread_safe_mode("a Connection without config= (it reads dj.config)")
         self.last_description: list[str] | None = None
         # a live layer over the given (default: global) configuration, so later changes to
         # dj.config (download_path, safemode, ...) apply; connection arguments stay local
@@ -552,8 +556,10 @@ _global_args: Any = None  # the arguments it was made with
 
 def conn(host: str | None = None, user: str | None = None, password: str | None = None, *,
          reset: bool = False, **kwargs: Any) -> Connection:
-    """The shared connection built from ``dj.config`` (created on first use)."""
+    """The shared connection built from ``dj.config`` (created on first use). Refused in
+    thread-safe mode (``ThreadSafetyError``): use ``dj.Instance(...).connection``."""
     global _global, _global_explicit, _global_args
+    refuse_in_thread_safe_mode("dj.conn()")
     from . import config as global_config
     explicit = bool(host or user or password is not None or kwargs)
     args = (host, user, password, sorted(kwargs.items(), key=lambda kv: kv[0]))

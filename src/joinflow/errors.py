@@ -97,6 +97,11 @@ class LostConnectionError(JoinflowError):
     """The server connection was lost."""
 
 
+class ThreadSafetyError(JoinflowError):
+    """Global state (``dj.config``, ``dj.conn()``, a schema without a connection) used while
+    thread-safe mode is on (``DJ_THREAD_SAFE``): use a ``dj.Instance`` instead."""
+
+
 class StoreError(JoinflowError):
     """An object store failed: unreachable endpoint, missing bucket, bad credentials, ...
 

@@ -85,8 +85,8 @@ class Schema:
         return self.database is not None and self.connection.backend.schema_exists(
             self.connection.run, self.database)
 
-    def __repr__(self) -> str:
-        return f"Schema({self.database!r})"
+    def __repr__(self) -> str:  # DataJoint's form
+        return f"Schema `{self.database}`\n"
 
     @property
     def size_on_disk(self) -> int | None:

@@ -3,8 +3,14 @@
 Layering (lowest first): built-in defaults < ``joinflow.json`` / ``datajoint.json`` (working
 directory, then home) < environment variables (``JF_*`` and DataJoint's ``DJ_*``) < values set in code.
 ``dj.config.override(...)`` changes values temporarily (used around every test).
+A ``.secrets/`` folder next to the file (or ``/run/secrets/datajoint``) fills values nothing
+else set, one file per key (``database.password``, ``stores.<name>.<key>``), as DataJoint 2.3.5.
 
-Secrets (database password, store secret keys) never appear in ``repr``/``str``.
+Every known key has a type: a value of the wrong type raises ``ConfigError`` naming the key when
+it is assigned. Secrets (database password, store secret keys) never appear in ``repr``/``str``.
+
+Thread-safe mode (``DJ_THREAD_SAFE=true``, read on every use) turns the global ``dj.config``
+off (``ThreadSafetyError``); configurations of ``dj.Instance`` objects keep working.
 """
 from __future__ import annotations
 
@@ -16,8 +22,9 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .storage.spec import match_store_name, stores_from_environment, validate_stores
+from .errors import ConfigError, ThreadSafetyError
+from .storage.spec import (StoreSpec, match_store_name, resolve_store_name,
+                           stores_from_environment, validate_stores)
 
 DEFAULTS: dict[str, Any] = {
     "database.backend": None,        # None: sqlite, unless a server is named (see connection.py)
@@ -57,11 +64,17 @@ DEFAULTS: dict[str, Any] = {
     "jobs.version_method": None,
     "jobs.add_job_metadata": False,
     "jobs.allow_new_pk_fields_in_computed_tables": False,
+    "ignore_config_file": False,     # skip config files and secrets folders (env vars only)
 }
 
 BOOL_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)} | {"database.use_tls"}
 INT_KEYS = {"database.port", "display.limit", "display.width", "jobs.stale_timeout",
             "jobs.default_priority", "filepath_checksum_size_limit", "cache_size_limit"}
+#: keys holding text (or None); a path object is stored as given
+STR_KEYS = {"database.host", "database.user", "database.password", "database.name",
+            "connection.charset"}
+PATH_KEYS = {"database.path", "download_path", "query_cache"}
+FLOAT_KEYS = {"populate.group_commit"}
 
 ENV_VARS: dict[str, str] = {
     "JF_BACKEND": "database.backend", "JF_HOST": "database.host", "JF_PORT": "database.port",
@@ -71,7 +84,10 @@ ENV_VARS: dict[str, str] = {
     "DJ_PASS": "database.password", "DJ_BACKEND": "database.backend",
     "DJ_USE_TLS": "database.use_tls", "DJ_TLS": "database.use_tls", "JF_USE_TLS": "database.use_tls",
     "DJ_LOG_LEVEL": "loglevel", "JF_LOG_LEVEL": "loglevel",
-    "DJ_DIAGRAM_DIRECTION": "display.diagram_direction",
+    "DJ_DIAGRAM_DIRECTION": "display.diagram_direction", "DJ_DIAGRAM_THEME": "display.diagram_theme",
+    "DJ_DATABASE_NAME": "database.name", "DJ_SAFEMODE": "safemode", "JF_SAFEMODE": "safemode",
+    "DJ_DOWNLOAD_PATH": "download_path", "DJ_QUERY_CACHE": "query_cache",
+    "DJ_IGNORE_CONFIG_FILE": "ignore_config_file", "JF_IGNORE_CONFIG_FILE": "ignore_config_file",
 }
 ENV_PREFIXES = {"DJ_JOBS_": "jobs.", "JF_JOBS_": "jobs."}
 
@@ -79,6 +95,26 @@ SECRET_WORDS = ("password", "secret", "token", "passwd")
 VALID_BACKENDS = ("sqlite", "postgresql", "mysql")
 BACKEND_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql", "sqlite3": "sqlite"}
 CONFIG_FILES = ("joinflow.json", "datajoint.json", "dj_local_conf.json")
+CONFIG_FILENAME = "datajoint.json"   # what save_template writes (DataJoint's name)
+SECRETS_DIRNAME = ".secrets"
+SYSTEM_SECRETS_DIR = Path("/run/secrets/datajoint")
+#: the environment variable that turns thread-safe mode on (DataJoint 2.3.5's), read on every use
+THREAD_SAFE_VAR = "DJ_THREAD_SAFE"
+
+
+def thread_safe_mode(environ: Any = None) -> bool:
+    """True when ``DJ_THREAD_SAFE`` is ``true``/``1``/``yes`` (any case): the global
+    configuration and connection are then refused and ``dj.Instance`` must be used."""
+    env = os.environ if environ is None else environ
+    return str(env.get(THREAD_SAFE_VAR, "")).strip().lower() in ("true", "1", "yes")
+
+
+def refuse_in_thread_safe_mode(what: str) -> None:
+    """Raise ``ThreadSafetyError`` if thread-safe mode is on; ``what`` names the global used."""
+    if thread_safe_mode():
+        raise ThreadSafetyError(
+            f"{what} is global state, disabled in thread-safe mode ({THREAD_SAFE_VAR} is set): "
+            "create an isolated dj.Instance(...) and use its .config, .connection and .Schema()")
 
 
 def is_secret(key: str) -> bool:
@@ -100,6 +136,8 @@ _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
 # Keys with a fixed set of values (as DataJoint 2.3.5 validates them).
 CHOICES: dict[str, tuple] = {
+    "fetch_format": ("array", "frame"),
+    "blob.compression": ("auto", "always", "never"),
     "jobs.version_method": ("git", "none", None),
     "display.diagram_direction": ("TB", "LR"),
     "display.diagram_theme": ("light", "dark", "auto"),
@@ -148,9 +186,57 @@ def _checked_bool(key: str, value: Any) -> bool:
     raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _checked_text(key: str, value: Any) -> Any:
+    """Text keys take a string (or None); path keys also a path object."""
+    if value is None or isinstance(value, str):
+        return value
+    if key in PATH_KEYS and isinstance(value, os.PathLike):
+        return value
+    kind = "a string or a path" if key in PATH_KEYS else "a string"
+    raise ConfigError(f"{key} must be {kind}, got {type(value).__name__} {value!r}")
+
+
+def _checked_number(key: str, value: Any) -> Any:
+    """Integer keys take an int (or None; never a bool); float keys any real number >= 0."""
+    if value is None:
+        return None
+    if key in FLOAT_KEYS:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key} must be an integer, got {type(value).__name__} {value!r}")
+    if key == "database.port" and not 0 < value < 65536:
+        raise ConfigError(f"database.port must be from 1 to 65535, got {value!r}")
+    return value
+
+
+def _checked_loglevel(value: Any) -> str:
+    if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
+        return value.strip().upper()
+    raise ConfigError(f"loglevel must be {_choices_text(LOG_LEVELS)}, got {value!r}")
+
+
+def _checked_tls(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, dict)):
+        return value
+    raise ConfigError(f"database.use_tls must be true, false, None or a dict of TLS options, "
+                      f"got {value!r}")
+
+
 def _normalize(key: str, value: Any) -> Any:
     if key not in DEFAULTS and not key.startswith("stores."):
         raise ConfigError(f"unknown configuration key {key!r}")
+    if key == "loglevel":
+        return _checked_loglevel(value)
     if key == "database.backend" and value is not None:
         value = BACKEND_ALIASES.get(str(value).lower(), str(value).lower())
         if value not in VALID_BACKENDS:
@@ -169,8 +255,14 @@ def _normalize(key: str, value: Any) -> Any:
         if low not in _TRUE | _FALSE:
             raise ConfigError(f"{key} must be true or false, got {value!r}")
         value = low in _TRUE
-    if key in BOOL_KEYS and key.startswith(("jobs.", "display.")):
+    if key == "database.use_tls":
+        return _checked_tls(value)
+    if key in BOOL_KEYS:
         value = _checked_bool(key, value)
+    if key in STR_KEYS or key in PATH_KEYS:
+        value = _checked_text(key, value)
+    if key in INT_KEYS or key in FLOAT_KEYS:
+        value = _checked_number(key, value)
     if key == "stores":  # completeness (required keys) is checked when a store is used
         value = validate_stores(value, complete=False)
     if key == "cache" and value is not None and not isinstance(value, (str, os.PathLike)):
@@ -257,7 +349,12 @@ class Config(_Attributes, MutableMapping):
         self._values[key] = _normalize(key, value)
 
     def __delitem__(self, key: str) -> None:
-        del self._values[key]
+        """A layer forgets its own value (the parent's shows again); the root configuration
+        goes back to the default (as DataJoint resets a deleted setting)."""
+        if self._parent is None and key in DEFAULTS:
+            self._values[key] = copy.deepcopy(DEFAULTS[key])
+        else:
+            del self._values[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._all())
@@ -266,7 +363,8 @@ class Config(_Attributes, MutableMapping):
         return len(self._all())
 
     def __repr__(self) -> str:
-        return f"Config({json.dumps(self._redacted_flat(), indent=2, default=str)})"
+        items = ",\n".join(f"  {k}={v!r}" for k, v in self._redacted_flat().items())
+        return f"Config(\n{items})"
 
     __str__ = __repr__
 
@@ -276,10 +374,15 @@ class Config(_Attributes, MutableMapping):
     # -- layering -------------------------------------------------------------
     def load(self, path: str | os.PathLike, strict: bool = True) -> None:
         """Read a JSON configuration file (flat dotted keys or nested sections). Unknown keys
-        raise ``ConfigError`` (with ``strict=False``: a warning, and they are skipped)."""
+        raise ``ConfigError`` (with ``strict=False``: a warning, and they are skipped). A key
+        whose environment variable is set keeps its value: the environment wins over files
+        (DataJoint 2.3.5's rule)."""
         with open(path) as f:
             data = json.load(f)
+        from_env = keys_set_by_environment()
         for key, value in _flatten(data).items():
+            if key in from_env:
+                continue
             try:
                 self[key] = value
             except ConfigError as exc:
@@ -319,34 +422,82 @@ class Config(_Attributes, MutableMapping):
             self[f"stores.{match_store_name(self['stores'], name)}.{attr}"] = value
 
     def load_secrets(self, folder: str | os.PathLike) -> None:
-        """Read a secrets directory: one file per dotted key (``database.password``)."""
+        """Read a secrets directory: one file per dotted key (``database.password``,
+        ``stores.<name>.<key>``). As in DataJoint 2.3.5 a secret only fills a value that the
+        configuration file and the environment left unset."""
         folder = Path(folder)
         if not folder.is_dir():
             return
         for f in sorted(folder.iterdir()):
-            if f.is_file() and (f.name in DEFAULTS or f.name.startswith("stores.")):
+            known = f.name in DEFAULTS or f.name.startswith("stores.")
+            if f.is_file() and known and not f.name.startswith(".") and not self._is_set(f.name):
                 self[f.name] = f.read_text().strip()
+
+    _load_secrets = load_secrets  # DataJoint 2.3.5's name
+
+    def _is_set(self, key: str) -> bool:
+        """``key`` holds a value other than None and its default (a missing store key is
+        unset)."""
+        try:
+            value = self[key]
+        except ConfigError:
+            return False
+        return value is not None and (key not in DEFAULTS or value != DEFAULTS[key])
 
     def load_default_files(self, start: str | os.PathLike | None = None) -> Path | None:
         """Load the first config file found from ``start`` (the cwd) upward — stopping at a
         repository root (``.git``/``.hg``) — then in the home folder; then secrets."""
-        found = None
-        here = Path(start or Path.cwd()).resolve()
-        for folder in (here, *here.parents):
-            found = next((folder / nm for nm in CONFIG_FILES if (folder / nm).is_file()), None)
-            if found or (folder / ".git").exists() or (folder / ".hg").exists():
-                break
+        found = find_config_file(start)
         if found is None:
             home = Path.home()
             found = next((home / nm for nm in (*CONFIG_FILES, ".datajoint_config.json")
                           if (home / nm).is_file()), None)
         if found is not None:
             self.load(found, strict=False)  # a stale key must not break ``import joinflow``
-        for secrets in ((found.parent / ".secrets") if found else None,
-                        Path("/run/secrets/datajoint")):
+        for secrets in ((found.parent / SECRETS_DIRNAME) if found else None, SYSTEM_SECRETS_DIR):
             if secrets is not None:
                 self.load_secrets(secrets)
         return found
+
+    # -- stores ---------------------------------------------------------------------
+    def get_store_spec(self, store: str | None = None, *,
+                       use_filepath_default: bool = False) -> dict[str, Any]:
+        """The settings of one store as a dict, checked and completed with the defaults every
+        store has (``hash_prefix``, ``token_length``, ...). ``store=None`` means
+        ``stores.default`` (``stores.filepath_default`` with ``use_filepath_default``).
+        A store that is not configured or not complete raises ``ConfigError``."""
+        stores = self["stores"]
+        selector = "filepath_default" if use_filepath_default else "default"
+        if store is None and not stores.get(selector):
+            raise ConfigError(f"stores.{selector} is not configured: set it to the name of one "
+                              "of the stores, or name the store explicitly")
+        name = resolve_store_name(stores, store, filepath=use_filepath_default)
+        raw = stores[name]
+        StoreSpec.from_dict(name, raw)  # raises ConfigError naming the store and the key
+        spec = {**STORE_DEFAULTS, **raw}
+        spec["protocol"] = str(spec["protocol"]).lower()
+        if spec["protocol"] == "s3":
+            spec.setdefault("secure", True)
+        return spec
+
+    @staticmethod
+    def save_template(path: str | os.PathLike = CONFIG_FILENAME, minimal: bool = True,
+                      create_secrets_dir: bool = True) -> Path:
+        """Write a starting configuration file (no credentials) and return its absolute path.
+        ``minimal=False`` writes every section with its default; ``create_secrets_dir`` also
+        makes ``.secrets/`` beside it with placeholder ``database.user``/``database.password``
+        files (existing ones are kept) and a ``.gitignore`` keeping them out of git. An existing
+        file is never overwritten (``FileExistsError``). Works in thread-safe mode too."""
+        target = Path(path)
+        if target.exists():
+            raise FileExistsError(f"{target} already exists: remove it first or choose "
+                                  "another path")
+        with open(target, "w") as f:
+            json.dump(config_template(minimal), f, indent=2)
+            f.write("\n")
+        if create_secrets_dir:
+            _make_secrets_dir(target.parent / SECRETS_DIRNAME)
+        return target.absolute()
 
     @contextlib.contextmanager
     def override(self, **kwargs: Any) -> Iterator["Config"]:
@@ -430,7 +581,153 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def make_default_config() -> Config:
-    cfg = Config()
-    cfg.load_default_files()
+    """A configuration read from the files, secrets and environment (what ``dj.Instance``
+    starts from). ``DJ_IGNORE_CONFIG_FILE=true`` skips files and secrets."""
+    return _load_defaults(Config())
+
+
+def make_global_config() -> "GlobalConfig":
+    """``dj.config``: the default configuration, refused in thread-safe mode."""
+    cfg = GlobalConfig()
+    with cfg._unguarded():
+        _load_defaults(cfg)
+    return cfg
+
+
+def _load_defaults(cfg: Config) -> Config:
+    if not ignores_config_files():
+        cfg.load_default_files()
     cfg.load_environment()
     return cfg
+
+
+_create_config = make_default_config  # DataJoint 2.3.5's name
+
+
+def keys_set_by_environment(environ: Any = None) -> set[str]:
+    """The keys an environment variable sets (non-empty), which files must not change."""
+    env = os.environ if environ is None else environ
+    return {key for var, key in ENV_VARS.items() if env.get(var) not in (None, "")}
+
+
+def ignores_config_files(environ: Any = None) -> bool:
+    """``DJ_IGNORE_CONFIG_FILE`` (or ``JF_``) is true: configuration from the environment only."""
+    env = os.environ if environ is None else environ
+    raw = env.get("DJ_IGNORE_CONFIG_FILE") or env.get("JF_IGNORE_CONFIG_FILE") or ""
+    return raw.strip().lower() in _TRUE
+
+
+# -- files -------------------------------------------------------------------------
+def find_config_file(start: str | os.PathLike | None = None) -> Path | None:
+    """The first configuration file (``joinflow.json``, ``datajoint.json``,
+    ``dj_local_conf.json``) in ``start`` (default: the working directory) or a folder above,
+    stopping at a repository root (``.git``/``.hg``); None if there is none."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        found = next((folder / nm for nm in CONFIG_FILES if (folder / nm).is_file()), None)
+        if found or (folder / ".git").exists() or (folder / ".hg").exists():
+            return found
+    return None
+
+
+def find_secrets_dir(config_path: str | os.PathLike | None = None) -> Path | None:
+    """``.secrets/`` beside the configuration file, else ``/run/secrets/datajoint``, if it
+    exists."""
+    if config_path is not None and (Path(config_path).parent / SECRETS_DIRNAME).is_dir():
+        return Path(config_path).parent / SECRETS_DIRNAME
+    return SYSTEM_SECRETS_DIR if SYSTEM_SECRETS_DIR.is_dir() else None
+
+
+def read_secret_file(secrets_dir: str | os.PathLike | None, name: str) -> str | None:
+    """The stripped text of the secret ``name``, or None."""
+    if secrets_dir is None or not (Path(secrets_dir) / name).is_file():
+        return None
+    return (Path(secrets_dir) / name).read_text().strip()
+
+
+#: what every store has unless it says otherwise (DataJoint 2.3.5's defaults)
+STORE_DEFAULTS: dict[str, Any] = {"subfolding": None, "partition_pattern": None,
+                                  "token_length": 8, "hash_prefix": "_hash",
+                                  "schema_prefix": "_schema", "filepath_prefix": None}
+
+
+def config_template(minimal: bool = True) -> dict[str, Any]:
+    """The content ``save_template`` writes: database settings (no credentials), and with
+    ``minimal=False`` every section, with two example stores."""
+    database: dict[str, Any] = {"host": "localhost", "port": 3306}
+    if minimal:
+        return {"database": database}
+    return {
+        "database": {**database, "reconnect": True, "use_tls": None},
+        "connection": {"charset": ""},
+        "display": {"limit": 12, "width": 14, "show_tuple_count": True},
+        "stores": {"default": "main", "filepath_default": "raw_data",
+                   "main": {"protocol": "file", "location": "/data/my-project/main",
+                            "partition_pattern": None, "token_length": 8, "subfolding": None},
+                   "raw_data": {"protocol": "file", "location": "/data/my-project/raw"}},
+        "loglevel": "INFO", "safemode": True, "query_cache": None, "download_path": ".",
+    }
+
+
+def _make_secrets_dir(folder: Path) -> None:
+    folder.mkdir(exist_ok=True)
+    for name, placeholder in (("database.user", "your_username"),
+                              ("database.password", "your_password")):
+        if not (folder / name).exists():
+            (folder / name).write_text(placeholder)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# never commit secrets\n*\n!.gitignore\n")
+
+
+# -- the global configuration ------------------------------------------------------------
+class GlobalConfig(Config):
+    """``dj.config``: a ``Config`` that refuses every use in thread-safe mode
+    (``ThreadSafetyError``), as DataJoint 2.3.5's global configuration does. Layers over it
+    (the connections of ``dj.conn()``) are refused too; ``save_template`` still works."""
+
+    _guard = True
+
+    def _check(self) -> None:
+        if self._guard:
+            refuse_in_thread_safe_mode("dj.config")
+
+    @contextlib.contextmanager
+    def _unguarded(self) -> Iterator[None]:
+        self._guard = False
+        try:
+            yield
+        finally:
+            self._guard = True
+
+    def _all(self) -> dict[str, Any]:
+        self._check()
+        return super()._all()
+
+    def __getitem__(self, key: str) -> Any:
+        self._check()
+        return super().__getitem__(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._check()
+        super().__delitem__(key)
+
+    def override(self, **kwargs: Any) -> Any:
+        self._check()
+        return super().override(**kwargs)
+
+    def load(self, path: str | os.PathLike, strict: bool = True) -> None:
+        self._check()
+        super().load(path, strict)
+
+    def __repr__(self) -> str:
+        if self._guard and thread_safe_mode():
+            return (f"Config(disabled: thread-safe mode, {THREAD_SAFE_VAR} is set; "
+                    "use dj.Instance(...).config)")
+        return super().__repr__()
+
+    __str__ = __repr__

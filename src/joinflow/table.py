@@ -205,7 +205,14 @@ class Table(BaseTable):
 
 
 class FreeTable(Table, NamedTable):
-    """A table addressed by name, with no class: ``dj.FreeTable(conn, 'schema.table')``."""
+    """A table addressed by name, with no class: ``dj.FreeTable(conn, 'schema.table')``, or
+    ``dj.FreeTable('schema.table')`` on ``dj.conn()`` (refused in thread-safe mode)."""
+
+    def __init__(self, conn: Any, full_table_name: str | None = None) -> None:
+        if full_table_name is None:  # FreeTable('schema.table'): the global connection
+            from .connection import conn as global_conn
+            conn, full_table_name = global_conn(), conn
+        NamedTable.__init__(self, conn, full_table_name)
 
     def __repr__(self) -> str:
         return f"FreeTable({self.full_table_name})\n" + super().__repr__()

@@ -1,13 +1,21 @@
-"""The ``joinflow`` command (also ``python -m joinflow``).
+"""The ``joinflow`` command (also ``python -m joinflow``) and DataJoint's ``dj`` command.
 
     joinflow worker mypipeline.analysis:Stats                # module:Class
     joinflow worker lab_analysis.Stats --module mypipeline.analysis
+    joinflow shell -s lab:lab                                # the console, as `dj -s lab:lab`
+    dj --host 127.0.0.1 -u root -p '' -s lab:lab             # also `python -m joinflow.cli`
+
+``joinflow.cli`` is callable: ``dj.cli(["-V"])`` runs the ``dj`` command (as DataJoint's
+``dj.cli`` function), so it works whether ``dj.cli`` names this module or the function.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import types
 from collections.abc import Sequence
+
+from .shell import add_connection_arguments, cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--priority", type=int, default=None,
                    help="only jobs of this priority or more urgent (lower numbers)")
     w.add_argument("--quiet", "-q", action="store_true", help="log warnings only")
+    s = sub.add_parser("shell", help="an interactive Python console with dj loaded (the `dj` "
+                                     "command)")
+    add_connection_arguments(s)
     return parser
 
 
@@ -32,7 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "worker":
         return _worker(args)
+    if args.command == "shell":
+        from .shell import start
+        return start(args, parser_for_errors("joinflow shell"))
     return 2  # pragma: no cover - argparse requires a command
+
+
+def parser_for_errors(prog: str) -> argparse.ArgumentParser:
+    """A parser that only words errors (``prog: error: ...``) for a subcommand."""
+    return argparse.ArgumentParser(prog=prog)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -49,5 +68,13 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+class _CallableModule(types.ModuleType):
+    """This module, callable as DataJoint's ``dj.cli(args)``."""
+
+    def __call__(self, args: Sequence[str] | None = None) -> None:
+        cli(args)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = ["main", "cli", "build_parser"]
