@@ -209,3 +209,56 @@ def test_page_in_a_real_browser(served, tmp_path):
 def test_ci_has_a_browser():
     """.ci/run installs chromium, so the browser test above runs in CI."""
     assert CHROMIUM is not None, "chromium is missing: the page was not checked in a browser"
+
+
+def test_command_serves_the_page(tmp_path):
+    """``joinflow web SCHEMA --port N`` on a SQLite file: the page answers, Ctrl-C stops it."""
+    import signal
+    import socket
+    import sys
+    import time
+
+    db = tmp_path / "p.db"
+    c = dj.Connection(config=_sqlite_config(db))
+    schema = dj.Schema("lab", connection=c)
+    _pipeline(schema)
+    c.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, DJ_BACKEND="sqlite", JF_DATABASE_PATH=str(db))
+    proc = subprocess.Popen([sys.executable, "-m", "joinflow", "web", "lab", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=tmp_path)
+    try:
+        state = None
+        for _ in range(100):
+            try:
+                state = json.loads(_get(f"http://127.0.0.1:{port}/api/state")[2])
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert state is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert _tables(state)["Stat"]["progress"] == {"remaining": 10, "total": 10}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert f"at http://127.0.0.1:{port}/" in out
+
+
+def test_command_names_a_missing_schema(tmp_path):
+    import sys
+    env = dict(os.environ, DJ_BACKEND="sqlite", JF_DATABASE_PATH=str(tmp_path / "p.db"))
+    out = subprocess.run([sys.executable, "-m", "joinflow", "web", "nope", "--port", "0"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.startswith("joinflow web: error:") and "nope" in out.stderr
+
+
+def _sqlite_config(path):
+    cfg = dj.config.child()
+    cfg["database.backend"] = "sqlite"
+    cfg["database.path"] = str(path)
+    cfg["safemode"] = False
+    return cfg

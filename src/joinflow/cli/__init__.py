@@ -3,6 +3,7 @@
     joinflow worker mypipeline.analysis:Stats                # module:Class
     joinflow worker lab_analysis.Stats --module mypipeline.analysis
     joinflow shell -s lab:lab                                # the console, as `dj -s lab:lab`
+    joinflow web lab analysis --port 8000                    # the live pipeline page
     dj --host 127.0.0.1 -u root -p '' -s lab:lab             # also `python -m joinflow.cli`
 
 ``joinflow.cli`` is callable: ``dj.cli(["-V"])`` runs the ``dj`` command (as DataJoint's
@@ -36,6 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("shell", help="an interactive Python console with dj loaded (the `dj` "
                                      "command)")
     add_connection_arguments(s)
+    page = sub.add_parser("web", help="serve a live page of the pipeline (diagram, progress, "
+                                      "jobs, errors) on loopback")
+    page.add_argument("schema_names", nargs="+", metavar="SCHEMA", help="schemas to show")
+    page.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
+    page.add_argument("--bind", default="127.0.0.1",
+                      help="address to serve on (default 127.0.0.1: only this machine)")
+    page.add_argument("--interval", type=float, default=2.0,
+                      help="seconds between the page's refreshes (default 2)")
+    add_connection_arguments(page, schemas=False)
     return parser
 
 
@@ -46,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "shell":
         from .shell import start
         return start(args, parser_for_errors("joinflow shell"))
+    if args.command == "web":
+        return _web(args)
     return 2  # pragma: no cover - argparse requires a command
 
 
@@ -65,6 +77,20 @@ def _worker(args: argparse.Namespace) -> int:
     table = worker.load_table(args.table, args.module)
     worker.run(table, poll_interval=args.poll_interval, max_idle=args.max_idle,
                once=args.once, max_calls=args.max_calls, priority=args.priority)
+    return 0
+
+
+def _web(args: argparse.Namespace) -> int:
+    import joinflow
+
+    from ..web import serve
+    from .shell import apply_connection_arguments
+    try:
+        apply_connection_arguments(joinflow.config, args)
+        serve(args.schema_names, host=args.bind, port=args.port, interval=args.interval)
+    except (joinflow.errors.JoinflowError, ValueError, OSError) as exc:
+        print(f"joinflow web: error: {exc}", file=sys.stderr)  # never carries the password
+        return 1
     return 0
 
 

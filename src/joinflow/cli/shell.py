@@ -20,8 +20,9 @@ from typing import Any
 EXAMPLE = "example: dj -s my_lab:lab --host localhost:3306"
 
 
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of the console (shared by ``dj`` and ``joinflow shell``)."""
+def add_connection_arguments(parser: argparse.ArgumentParser, *, schemas: bool = True) -> None:
+    """The options of the console (shared by ``dj`` and ``joinflow shell``; ``joinflow web``
+    takes them without ``-s``)."""
     parser.add_argument("-u", "--user", default=None, help="database user (default: from config)")
     parser.add_argument("-p", "--password", default=None,
                         help="database password (default: from config)")
@@ -29,8 +30,9 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
                         help="database host, host:port allowed (default: from config)")
     parser.add_argument("--backend", default=None, choices=("mysql", "postgresql", "sqlite"),
                         help="database backend (joinflow; default: from config)")
-    parser.add_argument("-s", "--schemas", nargs="+", default=None, metavar="DB:ALIAS",
-                        help="load schemas as virtual modules, each as schema_name:alias")
+    if schemas:
+        parser.add_argument("-s", "--schemas", nargs="+", default=None, metavar="DB:ALIAS",
+                            help="load schemas as virtual modules, each as schema_name:alias")
 
 
 def build_dj_parser() -> argparse.ArgumentParser:
