@@ -274,7 +274,7 @@ def _sqlite_drop_not_null(conn: Any, database: str, table: str, name: str) -> No
     sql = conn.query_raw("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
                          (full,))[0][0]
     quoted = conn.backend.quote(name)
-    new = re.sub(r"(\n\s*" + re.escape(quoted) + r" \S+) NOT NULL", r"\1", sql, count=1)
+    new = re.sub(r"([\n,(]\s*" + re.escape(quoted) + r" \S+) NOT NULL", r"\1", sql, count=1)
     if new == sql:
         return
     version = conn.query_raw("PRAGMA schema_version")[0][0]

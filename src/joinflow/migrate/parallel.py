@@ -23,12 +23,14 @@ def _connection(connection: Any) -> Any:
 
 
 def _ordered_tables(conn: Any, schema: str) -> list[str]:
-    """Every table of ``schema``, parents before children."""
+    """Every table of ``schema``, parents before children; hidden tables (``~external_*``,
+    which user tables reference, ``~lineage``, ...) first."""
     names = conn.backend.list_tables(conn.run, schema)
+    hidden = [t for t in names if t.startswith("~")]
     conn._graph_cache = None
-    order = conn.dependencies.topo_sort([f"{schema}.{t}" for t in names])
+    order = conn.dependencies.topo_sort([f"{schema}.{t}" for t in names if t not in hidden])
     ordered = [n.split(".", 1)[1] for n in order if n.split(".", 1)[0] == schema]
-    return ordered + [t for t in names if t not in ordered]
+    return hidden + ordered + [t for t in names if t not in ordered and t not in hidden]
 
 
 def _create_like(conn: Any, source: str, dest: str, table: str) -> None:
