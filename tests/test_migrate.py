@@ -198,6 +198,7 @@ id : int32
 ---
 b : blob@local            # a blob
 a : attach@local          # an attachment
+ia : attach               # 0.x in-table attachment (2.x: <attach>)
 f = null : filepath@data  # a staged file
 """
 
@@ -224,6 +225,7 @@ def legacy_rows(folders: dict) -> list[dict]:
         raw = folders["stage"] / "sub" / f"raw{i}.dat"
         raw.write_text(f"RAW-{i}" * 5)
         rows.append({"id": i, "b": {"i": i, "x": np.arange(i * 100.0)}, "a": str(att),
+                     "ia": str(att),
                      "f": str(raw) if i != 3 else None})
     return rows
 
@@ -236,6 +238,7 @@ def check_values(table, folders: dict, ids=(1, 2, 3)) -> None:
         assert r["b"]["i"] == i and np.array_equal(r["b"]["x"], np.arange(i * 100.0))
         assert Path(r["a"]).name == f"att{i % 2}.txt"
         assert Path(r["a"]).read_text() == f"attachment {i % 2}"
+        assert Path(r["ia"]).read_bytes() == Path(r["a"]).read_bytes()
         if i not in (1, 2):  # rows 3 and 4 have no file
             assert r["f"] is None
         else:
@@ -265,7 +268,7 @@ def test_external_columns_migrate_to_2x_json(conn, make_schema, stores):
     assert dj.migrate.migrate_filepath(schema, dry_run=False)["rows_migrated"] == 2
     table = dj.FreeTable(conn, f"{schema.database}.ext")
     assert table.heading["b_v2"].declared == "<blob@local>"
-    check_values(table.proj(b="b_v2", a="a_v2", f="f_v2"), stores)
+    check_values(table.proj("ia", b="b_v2", a="a_v2", f="f_v2"), stores)
     # the 2.x objects are new files; every 0.x object is still there
     assert set(files) < set(files_under(stores["local"]))
     again = dj.migrate.migrate_external(schema, dry_run=False)
@@ -273,9 +276,12 @@ def test_external_columns_migrate_to_2x_json(conn, make_schema, stores):
 
     dj.migrate.migrate_external(schema, dry_run=False, finalize=True)
     dj.migrate.migrate_filepath(schema, dry_run=False, finalize=True)
+    assert not dj.migrate.verify_schema_v20(schema.database, connection=conn)["compatible"]
+    labelled = dj.migrate.migrate_columns(schema, dry_run=False)["details"]
+    assert [(d["column"], d["core_type"]) for d in labelled] == [("ia", "<attach>")]
     table = dj.FreeTable(conn, f"{schema.database}.ext")
-    assert [table.heading[n].declared for n in ("b", "a", "f")] == \
-        ["<blob@local>", "<attach@local>", "<filepath@data>"]
+    assert [table.heading[n].declared for n in ("b", "a", "ia", "f")] == \
+        ["<blob@local>", "<attach@local>", "<attach>", "<filepath@data>"]
     assert table.heading["b"].comment == "a blob"
     check_values(table, stores)
     assert set(files) < set(files_under(stores["local"]))
@@ -286,7 +292,7 @@ def test_external_columns_migrate_to_2x_json(conn, make_schema, stores):
     assert dj.migrate.verify_schema_v20(schema.database, connection=conn)["compatible"]
     # the migrated table takes new rows in 2.x form
     table.insert1({"id": 4, "b": {"i": 4, "x": np.arange(400.0)},
-                   "a": str(stores["input"] / "att0.txt")})
+                   "a": str(stores["input"] / "att0.txt"), "ia": str(stores["input"] / "att0.txt")})
     check_values(table & "id = 4", stores, ids=(4,))
 
 

@@ -12,9 +12,9 @@ import json
 import os
 import pickle
 import subprocess
+import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import connect, unique_name
 from storage_helpers import files_under
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 VALUES_SRC = r'''
 import os
-import numpy as np
+import uuid
 
 def blob_value(i):
     return {1: np.arange(5), 2: np.zeros(1000), 3: {"k": [1, 2], "s": "x"}}[i]
@@ -46,8 +46,8 @@ def make_row(i, folders):
     os.makedirs(os.path.dirname(raw), exist_ok=True)
     with open(raw, "w") as f:
         f.write(f"RAW-{i}-" * 10)
-    return dict(subject_id=1, id=i, b=blob_value(i), eb=ext_value(i), a=att,
-                f=raw if i < 3 else None)
+    return dict(subject_id=1, id=i, b=blob_value(i), eb=ext_value(i), a=att, ia=att,
+                u=uuid.UUID(int=i), f=raw if i < 3 else None)
 
 def same(x, y):
     if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
@@ -94,6 +94,8 @@ class Ext(dj.Manual):
     b : longblob              # in the table
     eb : blob@local           # in a store
     a : attach@local          # an attachment
+    ia : attach               # an attachment in the table
+    u : uuid
     f = null : filepath@data  # a staged file
     """
 
@@ -121,8 +123,9 @@ if args["phase"] == "read":
     rows = []
     for r in vm.Ext.to_dicts(order_by="id"):
         f = r["f"]
-        rows.append(dict(id=r["id"], b=r["b"], eb=r["eb"],
+        rows.append(dict(id=r["id"], b=r["b"], eb=r["eb"], u=r["u"],
                          a=(os.path.basename(r["a"]), open(r["a"], "rb").read()),
+                         ia=(os.path.basename(r["ia"]), open(r["ia"], "rb").read()),
                          f=None if f is None else (f.path, f.read())))
     result["rows"] = rows
     result["subject"] = vm.Subject.to_dicts()
@@ -160,6 +163,7 @@ def check_rows(rows: list, *, read_by: str) -> None:
         assert same(r["b"], _values["blob_value"](i)), (read_by, "b", i)
         assert same(r["eb"], _values["ext_value"](i)), (read_by, "eb", i)
         assert r["a"] == (f"att{i % 2}.txt", f"attachment {i % 2}\n".encode()), (read_by, i)
+        assert r["ia"] == r["a"] and r["u"] == uuid.UUID(int=i), (read_by, i)
         if i < 3:
             path, content = r["f"]
             assert str(path).endswith(f"sub/raw{i}.dat") and content == f"RAW-{i}-".encode() * 10
@@ -217,6 +221,8 @@ def _migrate_and_read(conn, name: str, copy: str, args: dict, folders: dict,
             if c["table"].endswith(".subject")} == \
         {("subject_id", "int32"), ("weight", "float32"), ("n", "int32"), ("big", "int64")}
     assert [c["column"] for c in analysis["external_storage"]] == ["eb", "a", "f"]
+    assert ("ia", "<attach>") in {(c["column"], c["core_type"])
+                                  for c in analysis["needs_migration"]}
     previews = [m.migrate_columns(schema), m.migrate_blob_columns(schema),
                 m.rebuild_lineage(schema), m.add_job_metadata_columns(schema),
                 m.migrate_external(schema), m.migrate_filepath(schema)]
@@ -249,6 +255,7 @@ def _migrate_and_read(conn, name: str, copy: str, args: dict, folders: dict,
     for r in vm.Ext.to_dicts(order_by="id"):
         f = r["f"]
         rows.append(dict(r, a=(Path(r["a"]).name, Path(r["a"]).read_bytes()),
+                         ia=(Path(r["ia"]).name, Path(r["ia"]).read_bytes()),
                          f=None if f is None else (f.path, f.read())))
     check_rows(rows, read_by="joinflow")
     subject = vm.Subject.fetch1()
@@ -257,6 +264,7 @@ def _migrate_and_read(conn, name: str, copy: str, args: dict, folders: dict,
     # 5. DataJoint 2.3.5 reads every value
     seen = run(DJ2, DJ2_SCRIPT, args, tmp_path, "read")
     assert seen["heading"]["eb"] == "<blob@local>" and seen["heading"]["b"] == "<blob>"
+    assert seen["heading"]["ia"] == "<attach>"
     check_rows(seen["rows"], read_by="datajoint 2.3.5")
     assert {k: seen["subject"][0][k] for k in SUBJECT} == SUBJECT
 

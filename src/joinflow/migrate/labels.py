@@ -18,6 +18,9 @@ log = logging.getLogger("joinflow.migrate")
 #: 0.14's labels of external storage (no angle brackets): handled by migrate_external/filepath
 LEGACY_EXTERNAL = re.compile(r"^(blob|attach|filepath)@([A-Za-z][\w\-]*)$")
 _BLOB_TYPES = ("tinyblob", "blob", "mediumblob", "longblob")
+#: 0.14 labels that DataJoint 2.x reads differently: 0.14's in-table ``attach`` (the bytes
+#: ``name NUL contents``, exactly 2.x's ``<attach>``) reads as raw bytes in 2.3.5
+RELABEL = {"attach": "<attach>"}
 
 #: MySQL native type (display width dropped) -> the DataJoint 2.x core type it is labelled
 #: with. DataJoint 2.x has no unsigned types: unsigned ones widen to the next signed type
@@ -65,6 +68,8 @@ def analyze_columns(schema: Any) -> dict:
             if label is not None and LEGACY_EXTERNAL.match(label):
                 out["external_storage"].append({**entry, "core_type": None,
                                                 "reason": "external_storage"})
+            elif label in RELABEL:
+                out["needs_migration"].append({**entry, "core_type": RELABEL[label]})
             elif label is not None:
                 out["already_migrated"].append({**entry, "core_type": label})
             else:
@@ -82,7 +87,7 @@ def analyze_columns(schema: Any) -> dict:
 
 def _label_statements(conn: Any, col: dict) -> list:
     database, table = col["table"].split(".", 1)
-    comment = f":{col['core_type']}:{col['comment']}"
+    comment = f":{col['core_type']}:{split_label(col['comment'])[1]}"
     return cat.set_comment(conn, database, table, col["column"], comment)
 
 
@@ -195,6 +200,9 @@ def verify_schema_v20(schema: str, connection: Any = None) -> dict:
                     label is None:
                 result["blob_markers"] = False
                 result["issues"].append(f"{table}.{col.name}: Missing :<blob>: marker in comment")
+            elif label in RELABEL:
+                result["issues"].append(f"{table}.{col.name}: DataJoint 0.x label :{label}: "
+                                        f"(2.x: :{RELABEL[label]}:): run migrate_columns")
             elif label is not None and LEGACY_EXTERNAL.match(label):
                 result["issues"].append(f"{table}.{col.name}: DataJoint 0.x external storage "
                                         f"({label}): run migrate_external / migrate_filepath")
