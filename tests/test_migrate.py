@@ -314,6 +314,23 @@ def test_a_missing_object_leaves_its_rows_and_blocks_finalize(conn, make_schema,
     assert dj.FreeTable(conn, f"{schema.database}.ext").heading["b"].declared == "blob@local"
 
 
+def test_large_objects_pass_through_a_temporary_file(conn, make_schema, stores, monkeypatch,
+                                                    tmp_path):
+    import joinflow.migrate.objects as objects
+    monkeypatch.setattr(objects, "STREAM_OVER", 0)  # every object counts as large
+    schema, _ = legacy_table(make_schema, stores)
+    scratch = tmp_path / "scratch"
+    with dj.config.override(download_path=str(scratch)):
+        assert dj.migrate.migrate_external(schema, dry_run=False)["rows_migrated"] == 6
+    dj.migrate.migrate_external(schema, dry_run=False, finalize=True)
+    table = dj.FreeTable(conn, f"{schema.database}.ext")
+    got = table.proj("b", "a").to_dicts(order_by="id")
+    assert [r["b"]["i"] for r in got] == [1, 2, 3]
+    assert [Path(r["a"]).read_text() for r in got] == ["attachment 1", "attachment 0",
+                                                      "attachment 1"]
+    assert files_under(scratch) == []  # temporary files are gone
+
+
 def test_pointers_of_a_parallel_copy(conn, make_schema, stores):
     schema, _ = legacy_table(make_schema, stores)
     copy = unique_name("jfcopy")

@@ -18,10 +18,7 @@ columns: a 16-byte hash referencing ``~external_<store>``) to DataJoint 2.x JSON
 from __future__ import annotations
 
 import logging
-import posixpath
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from ..backends.base import PH, ColumnInfo, dump_json
@@ -29,12 +26,13 @@ from ..catalog import split_label
 from ..definition.types import TypeSpec
 from ..objectstores import store_access
 from ..storage.external import SqlTracking
-from ..storage.hashing import (content_hash, hash_path, legacy_path, legacy_to_hash,
-                                legacy_uuid)
+from ..storage.external import _as_uuid as as_uuid
+from ..storage.hashing import legacy_path
 from ..storage.legacy import TRACKING_PREFIX, TrackingRow, tracking_table
 from . import _catalog as cat
 from ._catalog import MigrationError
 from .labels import LEGACY_EXTERNAL
+from .objects import BATCH, Route, convert_many
 
 log = logging.getLogger("joinflow.migrate")
 
@@ -75,96 +73,6 @@ def find_legacy_columns(conn: Any, database: str, kinds: tuple[str, ...]) -> lis
     return out
 
 
-# -- converting one object --------------------------------------------------------------------
-class _Skip(Exception):
-    """This row's object cannot be converted (missing, corrupted): the row is left as it is."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where a column's objects are (``source`` store, 0.14 layout under ``source_schema``)
-    and where their 2.x references point (``dest`` store, named ``dest_name``). ``copy``:
-    objects are copied to their 2.x place; without it, 0.14 blob objects are referenced where
-    they are (their bytes are the 2.x object; attachments always need a copy)."""
-
-    source: Any
-    source_name: str
-    source_schema: str
-    dest: Any
-    dest_name: str
-    copy: bool = True
-
-
-def _copy_hashed(route: Route, database: str, data: bytes) -> dict:
-    """Put ``data`` at its 2.x hash-addressed path (unless there) and return the row JSON."""
-    spec = route.dest.spec
-    key = content_hash(data)
-    path = hash_path(key, database, hash_prefix=spec.hash_prefix, subfolding=spec.subfolding)
-    if not route.dest.exists(path):
-        route.dest.put_bytes(path, data)
-    if route.dest.size(path) != len(data):
-        raise _Skip(f"the copy at {path} has the wrong size")
-    return {"hash": key, "path": path, "schema": database, "store": route.dest_name,
-            "size": len(data)}
-
-
-def _read_checked(store: Any, path: str, uid: uuid.UUID, prefix: str) -> bytes:
-    try:
-        data = store.get_bytes(path)
-    except Exception as exc:  # noqa: BLE001 - reported per row
-        raise _Skip(f"cannot read {path}: {exc}") from exc
-    if legacy_uuid(data, prefix) != uid:
-        raise _Skip(f"{path} does not match its hash {uid}: the object is corrupted")
-    return data
-
-
-def _convert(col: LegacyColumn, route: Route, row: TrackingRow) -> dict:
-    """The 2.x JSON for one tracking row; objects are copied (and checked) first."""
-    folds = route.source.spec.subfolding
-    if col.kind == "filepath":
-        return _filepath_json(col, route, row)
-    if col.kind == "blob":
-        src = legacy_path(row.hash, route.source_schema, subfolding=folds)
-        data = _read_checked(route.source, src, row.hash, "")
-        if not route.copy:
-            return {"hash": legacy_to_hash(row.hash), "path": src, "schema": col.database,
-                    "store": route.source_name, "size": len(data)}
-        return _copy_hashed(route, col.database, data)
-    name = row.attachment_name or ""
-    if not name or "/" in name or name in (".", "..") or "\0" in name:
-        raise _Skip(f"attachment {row.hash} has an unusable name {name!r}")
-    if not route.copy:
-        raise _Skip(f"attachment {row.hash}: 2.x stores attachments as name + contents, so "
-                    "they must be copied (copy_files=True)")
-    src = legacy_path(row.hash, route.source_schema, subfolding=folds, attachment_name=name)
-    data = _read_checked(route.source, src, row.hash, name + "\0")
-    return _copy_hashed(route, col.database, name.encode() + b"\0" + data)
-
-
-def _filepath_json(col: LegacyColumn, route: Route, row: TrackingRow) -> dict:
-    rel = posixpath.normpath((row.filepath or "").lstrip("/"))
-    if not row.filepath or rel.startswith("..") or rel == ".":
-        raise _Skip(f"tracking row {row.hash} has no usable filepath {row.filepath!r}")
-    for prefix in (route.dest.spec.hash_prefix, route.dest.spec.schema_prefix):
-        prefix = (prefix or "").strip("/")
-        if prefix and (rel == prefix or rel.startswith(prefix + "/")):
-            raise _Skip(f"{rel} lies in the section {prefix!r} that DataJoint 2.x manages")
-    try:
-        size = route.source.size(rel)
-    except Exception as exc:  # noqa: BLE001 - reported per row
-        raise _Skip(f"file {rel} is missing from store {route.source.name!r}: {exc}") from exc
-    if size != row.size:
-        raise _Skip(f"file {rel} has {size} bytes, its tracking row says {row.size}")
-    if route.dest is not route.source:
-        if not route.copy:
-            raise _Skip(f"file {rel} is in store {route.source.name!r}: referencing it from "
-                        f"{route.dest_name!r} needs copy_files=True")
-        if not route.dest.exists(rel):
-            route.dest.put_bytes(rel, route.source.get_bytes(rel))
-    return {"path": rel, "store": route.dest_name, "size": size, "is_dir": False,
-            "timestamp": datetime.now(timezone.utc).isoformat()}
-
-
 # -- one column ---------------------------------------------------------------------------------
 def _count(conn: Any, col: LegacyColumn, where: str) -> int:
     full = cat.full_name(conn, col.database, col.table)
@@ -179,35 +87,38 @@ def _pending_where(conn: Any, col: LegacyColumn, has_new: bool) -> str:
 
 def _default_route(conn: Any, col: LegacyColumn) -> Route:
     store = store_access(conn).get(col.store)
-    return Route(store, col.store, col.database, store, col.store)
+    return Route(store, col.store, col.database, store, col.store,
+                 scratch=conn.config["download_path"])
 
 
 def _fill(conn: Any, col: LegacyColumn, detail: dict, route: Route) -> int:
-    """Fill ``<column>_v2`` for every row not converted yet; returns the rows converted."""
+    """Fill ``<column>_v2`` for every row not converted yet (objects first, then the rows, a
+    batch at a time); returns the rows converted."""
     backend, q = conn.backend, conn.backend.quote
     full = cat.full_name(conn, col.database, col.table)
-    new = q(col.name + "_v2")
-    raw = [r[0] for r in conn.query(
-        f"SELECT DISTINCT {q(col.name)} FROM {full} WHERE {_pending_where(conn, col, True)}")]
+    pending = _pending_where(conn, col, True)
+    before = _count(conn, col, pending)
+    raw = [r[0] for r in conn.query(f"SELECT DISTINCT {q(col.name)} FROM {full} WHERE {pending}")]
     convert_uuid = backend.converter("uuid") or (lambda v: v)
-    from ..storage.external import _as_uuid
-    uids = {value: _as_uuid(convert_uuid(value)) for value in raw}
+    uids = {value: as_uuid(convert_uuid(value)) for value in raw}
     tracked = SqlTracking(conn).rows(col.database, col.store, list(dict.fromkeys(uids.values())))
+    missing = [f"hash {u} has no row in {tracking_table(col.store)}"
+               for u in dict.fromkeys(uids.values()) if u not in tracked]
     adapt_json = backend.adapter("json") or dump_json
-    done = 0
-    for value, uid in uids.items():
-        row = tracked.get(uid)
-        try:
-            if row is None:
-                raise _Skip(f"hash {uid} has no row in {tracking_table(col.store)}")
-            ref = _convert(col, route, row)
-        except _Skip as exc:
-            detail.setdefault("errors", []).append(str(exc))
-            continue
-        rows = conn.query(f"UPDATE {full} SET {new} = {PH} WHERE {q(col.name)} = {PH} "
-                          f"AND {new} IS NULL", (adapt_json(ref), value))
-        done += rows.rowcount if rows.rowcount and rows.rowcount > 0 else 0
-    return done
+    update = backend.render(f"UPDATE {full} SET {q(col.name + '_v2')} = {PH} WHERE "
+                            f"{q(col.name)} = {PH} AND {q(col.name + '_v2')} IS NULL")
+    rows = list(tracked.values())
+    errors = list(missing)
+    for start in range(0, len(rows), BATCH * 16):
+        refs, failed = convert_many(col.kind, route, col.database, rows[start:start + BATCH * 16])
+        errors += failed
+        params = [(adapt_json(refs[uid]), value) for value, uid in uids.items() if uid in refs]
+        if params:
+            with conn.transaction:  # one commit per batch of rows
+                conn.query_raw(update, params, many=True)
+    if errors:
+        detail["errors"] = errors
+    return before - _count(conn, col, pending)
 
 
 def _migrate_column(conn: Any, col: LegacyColumn, dry_run: bool,
@@ -345,7 +256,8 @@ def migrate_external_pointers_v2(schema: str, table: str, attribute: str, source
                        found[0].comment, dest_store)
     stores = store_access(conn)
     source, dest = stores.get(source_store), stores.get(dest_store)
-    route = Route(source, source_store, source_schema or schema, dest, dest_store, copy_files)
+    route = Route(source, source_store, source_schema or schema, dest, dest_store, copy_files,
+                  scratch=conn.config["download_path"])
     before = _objects_in(dest) if copy_files else set()
     detail = _migrate_column(conn, col, False, route)
     errors = list(detail.get("errors", []))
@@ -410,13 +322,12 @@ def _probe(store: Any) -> str:
 
 
 def _tracking_entries(conn: Any, database: str, store: str) -> list[TrackingRow]:
-    from ..storage.external import _as_uuid
     backend, q = conn.backend, conn.backend.quote
     convert = backend.converter("uuid") or (lambda v: v)
     full = backend.full_name(database, tracking_table(store))
     rows = conn.query(f"SELECT {q('hash')}, {q('size')}, {q('attachment_name')}, "
                       f"{q('filepath')} FROM {full}")
-    return [TrackingRow(_as_uuid(convert(h)), int(size), name, path)
+    return [TrackingRow(as_uuid(convert(h)), int(size), name, path)
             for h, size, name, path in rows]
 
 
