@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(
 VALUES_SRC = r'''
 import os
 import uuid
+import numpy as np
 
 def blob_value(i):
     return {1: np.arange(5), 2: np.zeros(1000), 3: {"k": [1, 2], "s": "x"}}[i]
