@@ -241,7 +241,9 @@ def check_values(table, folders: dict, ids=(1, 2, 3)) -> None:
         assert Path(r["ia"]).read_bytes() == Path(r["a"]).read_bytes()
         if i not in (1, 2):  # rows 3 and 4 have no file
             assert r["f"] is None
-        else:
+        elif isinstance(r["f"], str):  # 0.x filepath@: the path of the local copy
+            assert Path(r["f"]).read_bytes() == f"RAW-{i}".encode() * 5
+        else:  # 2.x <filepath@>: a reference into the store
             with r["f"].open() as fh:
                 assert fh.read() == f"RAW-{i}".encode() * 5
 
@@ -368,6 +370,26 @@ def test_pointers_of_a_parallel_copy(conn, make_schema, stores):
                     .to_dicts(order_by="id")] == [1, 2, 3]
         finally:
             dj.Schema(other, connection=conn, create_schema=False).drop(force=True)
+    finally:
+        dj.Schema(copy, connection=conn, create_schema=False).drop(force=True)
+
+
+def test_a_parallel_copy_migrates_whole(conn, make_schema, stores):
+    """The _v20 workflow: copy production, migrate the copy; production stays 0.x."""
+    schema, _ = legacy_table(make_schema, stores)
+    copy = unique_name("jfv20")
+    dj.migrate.create_parallel_schema(schema.database, copy, copy_data=True, connection=conn)
+    try:
+        target = dj.Schema(copy, connection=conn, create_schema=False)
+        done = dj.migrate.migrate_external(target, dry_run=False, source_schema=schema.database)
+        assert done["rows_migrated"] == 6 and "errors" not in str(done)
+        dj.migrate.migrate_filepath(target, dry_run=False)
+        dj.migrate.migrate_external(target, dry_run=False, finalize=True)
+        dj.migrate.migrate_filepath(target, dry_run=False, finalize=True)
+        check_values(dj.FreeTable(conn, f"{copy}.ext"), stores)
+        production = dj.FreeTable(conn, f"{schema.database}.ext")
+        assert production.heading["b"].declared == "blob@local"
+        check_values(production, stores)
     finally:
         dj.Schema(copy, connection=conn, create_schema=False).drop(force=True)
 

@@ -18,7 +18,7 @@ columns: a 16-byte hash referencing ``~external_<store>``) to DataJoint 2.x JSON
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..backends.base import PH, ColumnInfo, dump_json
@@ -198,14 +198,20 @@ def _sqlite_drop_not_null(conn: Any, database: str, table: str, name: str) -> No
         conn.query_raw("PRAGMA writable_schema = OFF")
 
 
-def _run_columns(schema: Any, kinds: tuple[str, ...], dry_run: bool, finalize: bool) -> dict:
+def _run_columns(schema: Any, kinds: tuple[str, ...], dry_run: bool, finalize: bool,
+                 source_schema: str | None = None) -> dict:
     conn = schema.connection
     columns = find_legacy_columns(conn, schema.database, kinds)
     result: dict[str, Any] = {"columns_found": len(columns), "columns_migrated": 0,
                               "rows_migrated": 0, "details": []}
     for col in columns:
-        step = _finalize_column if finalize else _migrate_column
-        detail = step(conn, col, dry_run)
+        if finalize:
+            detail = _finalize_column(conn, col, dry_run)
+        else:
+            route = None
+            if source_schema and not dry_run:
+                route = replace(_default_route(conn, col), source_schema=source_schema)
+            detail = _migrate_column(conn, col, dry_run, route)
         if detail["status"] in ("migrated", "finalized"):
             result["columns_migrated"] += 1
         if detail["status"] in ("migrated", "incomplete"):
@@ -214,12 +220,16 @@ def _run_columns(schema: Any, kinds: tuple[str, ...], dry_run: bool, finalize: b
     return result
 
 
-def migrate_external(schema: Any, dry_run: bool = True, finalize: bool = False) -> dict:
+def migrate_external(schema: Any, dry_run: bool = True, finalize: bool = False, *,
+                     source_schema: str | None = None) -> dict:
     """0.x ``blob@store`` / ``attach@store`` columns to 2.x ``<blob@store>`` /
     ``<attach@store>`` (see the module's steps). Returns columns_found, columns_migrated,
     rows_migrated, details (per column: table, column, store, type, action, status, rows and,
-    for rows left unconverted, errors)."""
-    return _run_columns(schema, ("blob", "attach"), dry_run, finalize)
+    for rows left unconverted, errors).
+
+    ``source_schema`` (joinflow only): the schema whose name 0.14 put in the objects' paths,
+    when ``schema`` is a copy of it (``create_parallel_schema``); default ``schema`` itself."""
+    return _run_columns(schema, ("blob", "attach"), dry_run, finalize, source_schema)
 
 
 def migrate_filepath(schema: Any, dry_run: bool = True, finalize: bool = False) -> dict:
