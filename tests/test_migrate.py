@@ -18,7 +18,7 @@ RAW_TABLES = {
     "mysql": [
         "CREATE TABLE `{s}`.`subject` (subject_id int NOT NULL, weight float NOT NULL DEFAULT "
         "1.5 COMMENT 'grams', n smallint DEFAULT NULL, u int unsigned NOT NULL DEFAULT 7, "
-        "name varchar(20) NOT NULL DEFAULT 'x', data longblob COMMENT 'signal', "
+        "name varchar(20) NOT NULL DEFAULT 'x', data longblob COMMENT 'it''s a \\\\ signal', "
         "PRIMARY KEY (subject_id)) ENGINE=InnoDB",
         "CREATE TABLE `{s}`.`session` (subject_id int NOT NULL, session int NOT NULL, "
         "PRIMARY KEY (subject_id, session), FOREIGN KEY (subject_id) REFERENCES "

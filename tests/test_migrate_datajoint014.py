@@ -134,7 +134,10 @@ else:
     from datajoint import migrate
     schema = dj.Schema(args["schema"], create_schema=False)
     result["columns"] = migrate.migrate_columns(schema, dry_run=False)["details"]
+    result["lineage_status"] = migrate.rebuild_lineage(schema, dry_run=False)["status"]
     conn = dj.conn()
+    result["lineage"] = [tuple(r) for r in conn.query(
+        "SELECT table_name, attribute_name, lineage FROM `%s`.`~lineage`" % args["schema"])]
     result["comments"] = dict(((t, c), m) for t, c, m in conn.query(
         "SELECT table_name, column_name, column_comment FROM information_schema.columns "
         "WHERE table_schema = %s", args=(args["schema"],)).fetchall())
@@ -279,3 +282,14 @@ def _migrate_and_read(conn, name: str, copy: str, args: dict, folders: dict,
     assert labelled, "DataJoint 2.3.5 labelled nothing: the comparison would be empty"
     for key, comment in labelled.items():
         assert ours[key] == comment, key
+    # ... and every lineage row it writes, joinflow wrote too (joinflow also records native
+    # secondary attributes; 2.3.5 ran on the unmigrated copy, whose 0.x columns still point
+    # at the tracking tables: those rows are left out)
+    assert theirs["lineage_status"] == "rebuilt" and theirs["lineage"]
+    q = conn.backend.quote
+    our_lineage = {tuple(r) for r in conn.query(
+        f"SELECT table_name, attribute_name, lineage FROM {q(name)}.{q('~lineage')}")}
+    for table, attr, origin in theirs["lineage"]:
+        if ".~external_" in origin:
+            continue
+        assert (table, attr, origin.replace(copy, name, 1)) in our_lineage, (table, attr)
