@@ -314,6 +314,13 @@ def test_a_missing_object_leaves_its_rows_and_blocks_finalize(conn, make_schema,
     with pytest.raises(MigrationError, match="1 rows .* not converted"):
         dj.migrate.migrate_external(schema, dry_run=False, finalize=True)
     assert dj.FreeTable(conn, f"{schema.database}.ext").heading["b"].declared == "blob@local"
+    with pytest.raises(MigrationError, match="no ~external_nowhere table"):
+        dj.migrate.verify_external_integrity(schema, "nowhere")
+    with dj.config.override(stores={}):  # the stores are gone from the configuration
+        assert dj.migrate.check_store_configuration(schema)["stores_missing"] == ["data", "local"]
+        with pytest.raises(MigrationError, match="check_store_configuration"):
+            dj.migrate.migrate_filepath(schema, dry_run=False)
+    assert "f_v2" not in dj.FreeTable(conn, f"{schema.database}.ext").heading.names
 
 
 def test_large_objects_pass_through_a_temporary_file(conn, make_schema, stores, monkeypatch,

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..backends.base import PH, ColumnInfo, dump_json
 from ..catalog import split_label
+from ..errors import JoinflowError
 from ..definition.types import TypeSpec
 from ..objectstores import store_access
 from ..storage.external import SqlTracking
@@ -85,8 +86,16 @@ def _pending_where(conn: Any, col: LegacyColumn, has_new: bool) -> str:
     return where + (f" AND {q(col.name + '_v2')} IS NULL" if has_new else "")
 
 
+def _store(conn: Any, name: str) -> Any:
+    try:
+        return store_access(conn).get(name)
+    except JoinflowError as exc:
+        raise MigrationError(f"store {name!r} cannot be used: {exc} (see "
+                             "check_store_configuration)") from exc
+
+
 def _default_route(conn: Any, col: LegacyColumn) -> Route:
-    store = store_access(conn).get(col.store)
+    store = _store(conn, col.store)
     return Route(store, col.store, col.database, store, col.store,
                  scratch=conn.config["download_path"])
 
@@ -134,10 +143,11 @@ def _migrate_column(conn: Any, col: LegacyColumn, dry_run: bool,
     if dry_run:
         detail.update(rows=pending, status="dry_run")
         return detail
+    route = route or _default_route(conn, col)  # the store is usable before anything changes
     if not has_new:
         cat.run(conn, cat.add_json_column(conn, col.database, col.table, col.name + "_v2",
                                           col.new_label))
-    detail["rows"] = _fill(conn, col, detail, route or _default_route(conn, col))
+    detail["rows"] = _fill(conn, col, detail, route)
     detail["status"] = "incomplete" if detail.get("errors") else "migrated"
     log.info("%s.%s: %d rows converted to %s", col.full_table, col.name, detail["rows"],
              col.new_label)
@@ -264,8 +274,7 @@ def migrate_external_pointers_v2(schema: str, table: str, attribute: str, source
                              "external storage column")
     col = LegacyColumn(found[0].database, table, found[0].info, found[0].kind, source_store,
                        found[0].comment, dest_store)
-    stores = store_access(conn)
-    source, dest = stores.get(source_store), stores.get(dest_store)
+    source, dest = _store(conn, source_store), _store(conn, dest_store)
     route = Route(source, source_store, source_schema or schema, dest, dest_store, copy_files,
                   scratch=conn.config["download_path"])
     before = _objects_in(dest) if copy_files else set()
@@ -358,7 +367,10 @@ def verify_external_integrity(schema: Any, store_name: str | None = None) -> dic
         [t[len(TRACKING_PREFIX):] for t in cat.hidden_tables(conn, database, TRACKING_PREFIX)]
     result: dict[str, Any] = {"total_references": 0, "valid": 0, "missing": [],
                               "stores_checked": []}
+    present_tables = cat.hidden_tables(conn, database, TRACKING_PREFIX)
     for name in stores:
+        if tracking_table(name) not in present_tables:
+            raise MigrationError(f"schema {database!r} has no {tracking_table(name)} table")
         result["stores_checked"].append(name)
         entries = _tracking_entries(conn, database, name)
         result["total_references"] += len(entries)
