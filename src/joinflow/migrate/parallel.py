@@ -27,7 +27,7 @@ def _ordered_tables(conn: Any, schema: str) -> list[str]:
     which user tables reference, ``~lineage``, ...) first."""
     names = conn.backend.list_tables(conn.run, schema)
     hidden = [t for t in names if t.startswith("~")]
-    conn._graph_cache = None
+    conn.invalidate()  # the graph must include tables made since it was read
     order = conn.dependencies.topo_sort([f"{schema}.{t}" for t in names if t not in hidden])
     ordered = [n.split(".", 1)[1] for n in order if n.split(".", 1)[0] == schema]
     return hidden + ordered + [t for t in names if t not in ordered and t not in hidden]
