@@ -29,6 +29,7 @@ from . import blob  # noqa: E402,F401  (DataJoint's dj.blob.pack / unpack)
 from .storage.objectref import ObjectRef  # noqa: E402
 from .storage.npy import NpyCodec, NpyRef  # noqa: E402
 from .storage.schema_addressed import SchemaAddressedCodec as SchemaCodec  # noqa: E402
+from . import migrate  # noqa: E402,F401  (dj.migrate: DataJoint 0.14 databases to 2.x)
 
 schema = Schema
 #: DataJoint module paths served by joinflow modules of another name
