@@ -91,7 +91,8 @@ def _schemas(schemas: Sequence[str | Schema], connection: Connection | None) -> 
         raise ValueError("name at least one schema to show")
     out = []
     for s in schemas:
-        out.append(s if isinstance(s, Schema) else Schema(s, connection=connection))
+        out.append(s if isinstance(s, Schema) else
+                   Schema(s, connection=connection, create_schema=False))
     return out
 
 
