@@ -25,6 +25,12 @@ from .jobs import Job
 
 log = logging.getLogger("joinflow")
 
+#: the level of the one line logged per key made (DataJoint 2.x's ``JOBS``, between DEBUG and
+#: INFO): hidden by ``logging.INFO``, shown by a worker (``joinflow worker``)
+JOBS = 15
+if logging.getLevelName(JOBS) == f"Level {JOBS}":
+    logging.addLevelName(JOBS, "JOBS")
+
 #: set (e.g. by a worker's SIGTERM handler) to stop after the current key
 stop_requested = threading.Event()
 #: set while ``make`` runs (a stopping worker interrupts it only then)
@@ -353,9 +359,9 @@ class Maker:
             raise
         finally:
             in_make.clear()
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s %r %s in %.3f s", self.name, key, "made" if done else "already made",
-                     time.time() - start)
+        if log.isEnabledFor(JOBS):
+            log.log(JOBS, "%s %r %s in %.3f s", self.name, key,
+                    "made" if done else "already made", time.time() - start)
         return done
 
 
