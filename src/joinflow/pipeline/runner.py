@@ -21,7 +21,8 @@ from functools import partial
 from typing import Any
 
 from .. import errors
-from .jobs import Job
+from ..backends.base import PH
+from .jobs import Job, now_sql
 
 log = logging.getLogger("joinflow")
 
@@ -66,7 +67,8 @@ def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
                                    flat=True)
             claimed: Any = Claim(priority, max_calls).iter(job)
             if display_progress:
-                claimed = _bar(claimed, job, type(table).__name__)
+                claimed = _bar(claimed, _due_count(job, priority, max_calls),
+                               type(table).__name__)
             return run_keys(table, claimed, reserved=True, **opts)
         todo: Any = reservable_keys(table, job, restrictions, priority, keys)
     else:
@@ -97,12 +99,27 @@ def _share(total: int | None, parts: int, i: int) -> int | None:
     return None if total is None else total // parts + (i < total % parts)
 
 
-def _bar(todo: Iterator[dict], job: Job, name: str) -> Any:
+def _bar(todo: Iterator[dict], total: int, name: str) -> Any:
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         return todo
-    return tqdm(todo, desc=name, total=len(job.pending))
+    return tqdm(todo, desc=name, total=total)
+
+
+def _due_count(job: Job, priority: int | None, max_calls: int | None) -> int:
+    """How many keys a populate of the whole queue expects to make (the progress bar's
+    total, as DataJoint counts it): the due pending jobs (of ``priority`` or more urgent),
+    at most ``max_calls``."""
+    q = job.connection.backend.quote
+    sql = (f"SELECT COUNT(*) FROM {job.full_table_name} WHERE {q('status')} = {PH} AND "
+           f"{q('scheduled_time')} <= {now_sql(job.connection.backend.name)}")
+    params: list = ["pending"]
+    if priority is not None:
+        sql += f" AND {q('priority')} <= {PH}"
+        params.append(int(priority))
+    total = int(job.connection.query(sql, params)[0][0])
+    return total if max_calls is None else min(total, max_calls)
 
 
 def reservable_keys(table: Any, job: Any, restrictions: tuple, priority: int | None,
