@@ -240,6 +240,12 @@ def test_jobs_table_layout_is_the_same_whoever_declares_it(jobs_config, tmp_path
             ["src_id", "status", "priority"]
         assert jf_layout == dj_layout
         # the computed table's hidden job columns too
+        hidden = ("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                  "WHERE table_schema = %s AND table_name = '__made' AND column_name LIKE "
+                  "'\\_job%%' ORDER BY ordinal_position")
+        dj_hidden = [tuple(r) for r in conn.query(hidden, [by_dj])]
+        assert [r[0] for r in dj_hidden] == ["_job_start_time", "_job_duration", "_job_version"]
+        assert [tuple(r) for r in conn.query(hidden, [by_jf])] == dj_hidden
         assert [a.name for a in env["Made"].heading.hidden] == \
             ["_job_start_time", "_job_duration", "_job_version"]
         made_dj = dj.Schema(by_dj, connection=conn)
