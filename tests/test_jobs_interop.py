@@ -120,6 +120,8 @@ for step, kw in args["steps"]:
     elif step == "populate":
         out.setdefault("populate", []).append(
             Made.populate(*kw["restrictions"], reserve_jobs=True, suppress_errors=True))
+    elif step == "reserve":  # and exit without making it: a worker that died
+        out["reserved"] = Made.jobs.reserve(kw["key"])
     elif step == "delete_error":
         (Made.jobs.errors & kw["key"]).delete()
     elif step == "view":
@@ -388,6 +390,19 @@ def test_pending_and_reserved_jobs_read_across(jobs_config, tmp_path):
         assert Made.jobs.reserved.keys() == [{"src_id": 0}]
         assert [r["pid"] for r in Made.jobs.completed.to_dicts()] == [dj_out["pid"]] * 2
         assert Made.jobs.refresh()["orphaned"] == 0  # this session is alive
+        # a DataJoint worker that reserved a key and died: its session is gone, so joinflow's
+        # refresh gives the key back to the queue (this session's reservation stays)
+        Made.jobs.refresh()
+        assert run_dj(conn, name, tmp_path, [["reserve", {"key": {"src_id": 3}}]])["reserved"]
+        assert sorted(k["src_id"] for k in Made.jobs.reserved.keys()) == [0, 3]
+        deadline, orphaned = time.monotonic() + 10, 0
+        while not orphaned and time.monotonic() < deadline:
+            orphaned = Made.jobs.refresh()["orphaned"]
+            time.sleep(0.1)
+        assert orphaned == 1
+        assert Made.jobs.reserved.keys() == [{"src_id": 0}]
+        assert Made.jobs.pending.keys() == [{"src_id": 3}]
+        assert Made.populate(reserve_jobs=True) == {"success_count": 1, "error_list": []}
     finally:
         drop_schema(conn, name)
 
