@@ -278,3 +278,32 @@ def test_diagram_messages_and_count_log(schema, caplog):
         [f"{Subject.full_table_name} (2 tuples)", f"{Analysis.full_table_name} (2 tuples)"]
     # nothing was changed
     assert len(Subject()) == 5 and len(Analysis()) == 5
+
+
+# -- refresh is set-based -----------------------------------------------------------------
+def test_refresh_adds_every_key_in_one_statement(schema):
+    """jobs.refresh() queues any number of keys with one INSERT (DataJoint inserts them one by
+    one), a second refresh adds none, and its counts are DataJoint's."""
+    Subject, Analysis = _pipeline(schema)
+    Subject.insert([{"subject_id": i, "name": "n"} for i in range(10, 510)])
+    conn = schema.connection
+    Analysis.jobs  # declared before counting
+    seen: list[str] = []
+    original = conn.query_raw
+
+    def counting(sql, *args, **kwargs):
+        seen.append(sql)
+        return original(sql, *args, **kwargs)
+
+    conn.query_raw = counting
+    try:
+        assert Analysis.jobs.refresh() == {"added": 505, "removed": 0, "orphaned": 0,
+                                           "re_pended": 0}
+    finally:
+        del conn.query_raw
+    inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 1 and "~~analysis" in inserts[0]
+    # the rest: at most two DELETEs, the reserved jobs read, one UPDATE (and catalog reads)
+    assert len([s for s in seen if "~~analysis" in s]) <= 5
+    assert Analysis.jobs.refresh()["added"] == 0
+    assert len(Analysis.jobs.pending) == 505

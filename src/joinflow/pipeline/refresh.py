@@ -117,7 +117,9 @@ def _clear_orphans(job: Job, timeout: float | None, priority: int) -> int:
         count += max(conn.query(sql, [*fresh, "reserved",
                                       offset_param(conn.backend.name, -timeout)]).rowcount, 0)
     pk = _pk(job)
-    rows = (job & {"status": "reserved"}).to_dicts()
+    rows = (job & {"status": "reserved"}).proj("connection_id", "pid", "host").to_dicts()
+    if not rows:
+        return count
     live = live_sessions(conn)
     host = socket.gethostname()
     for row in rows:
