@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 import joinflow as dj
+from test_jobs import worker_env  # noqa: F401 - the fixture
 
 
 def _pipeline(schema, fail=()):
@@ -307,3 +308,35 @@ def test_refresh_adds_every_key_in_one_statement(schema):
     assert len([s for s in seen if "~~analysis" in s]) <= 5
     assert Analysis.jobs.refresh()["added"] == 0
     assert len(Analysis.jobs.pending) == 505
+
+
+# -- SIGTERM during populate(reserve_jobs=True) -------------------------------------------
+def test_sigterm_during_reserved_populate_is_recorded(worker_env):  # noqa: F811
+    """DataJoint 2.x: SIGTERM to a process in ``populate(reserve_jobs=True)`` rolls back the
+    ``make`` in progress, records its job as ``SystemExit: SIGTERM received`` and exits; the
+    keys not started stay pending (a SLURM job's time limit, a pod's eviction)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_jobs import _import_mod, _wait_for
+
+    mod = _import_mod(worker_env)
+    mod.Src.insert([{"sid": i} for i in range(4)])
+    env = dict(worker_env, JOBSTEST_SLOW_KEY="2")
+    script = ("import jobs_worker_mod as m\n"
+              "m.conn.config['populate.group_commit'] = 0\n"
+              "m.Comp.populate(reserve_jobs=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(Path(env["JOBSTEST_MARKER"]), [proc])
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "SIGTERM received" in err
+    jobs = mod.Comp.jobs
+    assert jobs.errors.fetch1("sid", "error_message") == (2, "SystemExit: SIGTERM received")
+    assert "Traceback" in jobs.errors.fetch1("error_stack")
+    assert sorted(mod.Comp.to_arrays("sid")) == [0, 1]  # nothing of key 2 was kept
+    assert jobs.pending.keys() == [{"sid": 3}] and not jobs.reserved

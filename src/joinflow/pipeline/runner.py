@@ -9,9 +9,11 @@ its own database connection.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import random
+import signal
 import threading
 import time
 import traceback
@@ -42,6 +44,31 @@ class WorkerStop(BaseException):
     """Raised inside ``make`` to stop a worker now; its reservation is given back."""
 
 
+def _sigterm_exits(populate: Callable[..., dict]) -> Callable[..., dict]:
+    """DataJoint 2.x: while ``populate(reserve_jobs=True)`` runs, SIGTERM raises
+    ``SystemExit('SIGTERM received')``, so a ``make`` in progress is rolled back and its job
+    recorded as an error (``SystemExit: SIGTERM received``) before the process exits. Only in
+    the main thread and where SIGTERM has no handler yet (a worker's own handler stays)."""
+    @functools.wraps(populate)
+    def wrapper(table: Any, restrictions: tuple, **kwargs: Any) -> dict:
+        if not kwargs.get("reserve_jobs") or \
+                threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return populate(table, restrictions, **kwargs)
+        signal.signal(signal.SIGTERM, _sigterm_handler)
+        try:
+            return populate(table, restrictions, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return wrapper
+
+
+def _sigterm_handler(signum: int, frame: Any) -> None:
+    log.info("Populate terminated by SIGTERM")
+    raise SystemExit("SIGTERM received")
+
+
+@_sigterm_exits
 def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
              return_exception_objects: bool = False, reserve_jobs: bool = False,
              max_calls: int | None = None, display_progress: bool | None = None,
@@ -439,6 +466,7 @@ def _child_init(table: Any) -> None:
     """In a forked child: forget the parent's database session (without closing it, which
     would close the parent's) and open one of its own on first use."""
     global _child_table
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool's terminate() ends a child
     conn = table.connection
     conn._raw = None
     conn._depth = 0
