@@ -16,6 +16,7 @@ and its ``~~made`` jobs table declared by DataJoint or by joinflow:
 """
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pickle
@@ -119,7 +120,10 @@ for step, kw in args["steps"]:
         out["race"] = Made.populate(reserve_jobs=True, suppress_errors=True)
     elif step == "populate":
         out.setdefault("populate", []).append(
-            Made.populate(*kw["restrictions"], reserve_jobs=True, suppress_errors=True))
+            Made.populate(*kw["restrictions"], reserve_jobs=True, suppress_errors=True,
+                          refresh=kw.get("refresh")))
+    elif step == "declare_more":  # queue every key not queued yet
+        out["declare_more"] = Made.jobs.refresh()
     elif step == "reserve":  # and exit without making it: a worker that died
         out["reserved"] = Made.jobs.reserve(kw["key"])
     elif step == "delete_error":
@@ -405,6 +409,47 @@ def test_pending_and_reserved_jobs_read_across(jobs_config, tmp_path):
         assert Made.populate(reserve_jobs=True) == {"success_count": 1, "error_list": []}
     finally:
         drop_schema(conn, name)
+
+
+def test_queue_times_in_a_servers_own_time_zone(conn, tmp_path):
+    """A PostgreSQL server whose sessions run in America/New_York (here: a role's default):
+    DataJoint writes and compares the queue's times in that zone, joinflow's sessions run in
+    UTC. Jobs queued by either side are due at once for the other, and their times agree."""
+    if conn.backend.name != "postgresql":
+        pytest.skip("a per-role default time zone is PostgreSQL's (MySQL's is server-wide)")
+    role = f"jfq_tz_{uuid.uuid4().hex[:8]}"
+    conn.query(f'CREATE ROLE "{role}" LOGIN SUPERUSER')
+    conn.query(f"ALTER ROLE \"{role}\" SET timezone = 'America/New_York'")
+    cfg = conn.config.child()
+    cfg["database.user"] = role
+    zoned = dj.Connection(config=cfg)
+    name = f"jfq_z_{uuid.uuid4().hex[:8]}"
+    try:
+        assert zoned.query("SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'")[0][0] \
+            == "America/New_York"
+        env = joinflow_pipeline(zoned, name)
+        Made = env["Made"]
+        env["Source"].insert([dict(src_id=i, weight=1.0) for i in range(6)])
+        Made.jobs.refresh("src_id < 3")  # queued by joinflow
+        dj_out = run_dj(zoned, name, tmp_path, [
+            ["populate", {"restrictions": ["src_id < 3"], "refresh": False}],
+            ["declare_more", {}], ["view", {}]])
+        assert dj_out["populate"] == [{"success_count": 3, "error_list": []}]
+        # queued by DataJoint (its refresh of the other keys): due for joinflow at once
+        assert Made.jobs.pending.keys() == [{"src_id": i} for i in (3, 4, 5)]
+        assert Made.populate(reserve_jobs=True, refresh=False) == \
+            {"success_count": 3, "error_list": []}
+        created = [r["created_time"] for r in dj_out["view"][0]["rows"]]
+        assert max(created) - min(created) < datetime.timedelta(minutes=5)
+        done = Made.jobs.completed.to_dicts()
+        assert all(r["completed_time"] >= r["reserved_time"] >= r["created_time"] for r in done)
+        assert Made.jobs.refresh(stale_timeout=1, orphan_timeout=60) == \
+            {"added": 0, "removed": 0, "orphaned": 0, "re_pended": 0}
+    finally:
+        drop_schema(zoned, name)
+        zoned.close()
+        conn.query(f'DROP OWNED BY "{role}"')
+        conn.query(f'DROP ROLE "{role}"')
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,8 +50,9 @@ def _add_pending(job: Job, restrictions: tuple, delay: float, priority: int) -> 
     q = backend.quote
     cols = ", ".join(q(c) for c in pk)
     sql = (f"INSERT INTO {job.full_table_name} ({cols}, {q('status')}, {q('priority')}, "
-           f"{q('scheduled_time')}) SELECT {', '.join(f'_k.{q(c)}' for c in pk)}, {PH}, {PH}, "
-           f"{now_sql(backend.name, offset=True)} FROM ({sub}) AS _k")
+           f"{q('created_time')}, {q('scheduled_time')}) SELECT "
+           f"{', '.join(f'_k.{q(c)}' for c in pk)}, {PH}, {PH}, {now_sql(conn)}, "
+           f"{now_sql(conn, offset=True)} FROM ({sub}) AS _k")
     if backend.name == "sqlite":
         sql += " WHERE true"
     sql += backend.upsert_clause(job.full_table_name, pk, [])
@@ -77,7 +78,7 @@ def _remove_vanished(job: Job, stale_timeout: float | None) -> int:
     count = max(conn.query(sql, ["success", "error", *params]).rowcount, 0)
     if stale_timeout:
         sql = (f"DELETE FROM {job.full_table_name} WHERE {q('status')} <> {PH} AND "
-               f"{q('created_time')} < {now_sql(conn.backend.name, offset=True)} AND {gone}")
+               f"{q('created_time')} < {now_sql(conn, offset=True)} AND {gone}")
         count += max(conn.query(sql, ["ignore", offset_param(conn.backend.name,
                                                               -float(stale_timeout)),
                                       *params]).rowcount, 0)
@@ -96,7 +97,7 @@ def _re_pend(job: Job, priority: int) -> int:
 def _fresh_pending(job: Job, priority: int) -> tuple[str, list]:
     """SET clause and parameters making a job a new pending one, as DataJoint 2.3.5 re-adds
     it (a re-pended or orphaned job forgets its worker, times, duration and error)."""
-    q, now = job.connection.backend.quote, now_sql(job.connection.backend.name)
+    q, now = job.connection.backend.quote, now_sql(job.connection)
     values: dict = {"status": "pending", "priority": int(priority), "duration": None,
                     "error_message": "", "error_stack": None, "user": "", "host": "",
                     "pid": 0, "connection_id": 0, "version": ""}
@@ -113,7 +114,7 @@ def _clear_orphans(job: Job, timeout: float | None, priority: int) -> int:
     if timeout is not None and timeout > 0:
         sql = (f"UPDATE {job.full_table_name} SET {sets} WHERE "
                f"{q('status')} = {PH} AND {q('reserved_time')} < "
-               f"{now_sql(conn.backend.name, offset=True)}")
+               f"{now_sql(conn, offset=True)}")
         count += max(conn.query(sql, [*fresh, "reserved",
                                       offset_param(conn.backend.name, -timeout)]).rowcount, 0)
     pk = _pk(job)

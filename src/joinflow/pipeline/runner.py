@@ -140,7 +140,7 @@ def _due_count(job: Job, priority: int | None, max_calls: int | None) -> int:
     at most ``max_calls``."""
     q = job.connection.backend.quote
     sql = (f"SELECT COUNT(*) FROM {job.full_table_name} WHERE {q('status')} = {PH} AND "
-           f"{q('scheduled_time')} <= {now_sql(job.connection.backend.name)}")
+           f"{q('scheduled_time')} <= {now_sql(job.connection)}")
     params: list = ["pending"]
     if priority is not None:
         sql += f" AND {q('priority')} <= {PH}"
