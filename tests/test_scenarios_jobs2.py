@@ -340,3 +340,19 @@ def test_sigterm_during_reserved_populate_is_recorded(worker_env):  # noqa: F811
     assert "Traceback" in jobs.errors.fetch1("error_stack")
     assert sorted(mod.Comp.to_arrays("sid")) == [0, 1]  # nothing of key 2 was kept
     assert jobs.pending.keys() == [{"sid": 3}] and not jobs.reserved
+
+
+def test_diagram_of_a_module(schema):
+    """dj.Diagram(module): the tables of the module's ``schema`` (a pipeline module, or a
+    virtual module)."""
+    import types
+    Subject, Analysis = _pipeline(schema)
+    module = types.ModuleType("my_pipeline")
+    module.schema, module.Subject, module.Analysis = schema, Subject, Analysis
+    expected = {Subject.full_table_name, Analysis.full_table_name}
+    assert dj.Diagram(module).nodes_to_show == expected == dj.Diagram(schema).nodes_to_show
+    virtual = dj.virtual_schema(schema.database, connection=schema.connection)
+    assert dj.Diagram(virtual).nodes_to_show == expected
+    assert "Analysis" in dj.Diagram(module).make_mermaid()
+    with pytest.raises(dj.DataJointError):
+        dj.Diagram(types.ModuleType("no_schema_here"))
