@@ -356,3 +356,18 @@ def test_diagram_of_a_module(schema):
     assert "Analysis" in dj.Diagram(module).make_mermaid()
     with pytest.raises(dj.DataJointError):
         dj.Diagram(types.ModuleType("no_schema_here"))
+
+
+def test_restricted_reserved_populate_takes_due_keys_in_order(schema):
+    """populate(restriction, reserve_jobs=True, max_calls=n): n keys that can be made now, the
+    most urgent first and then in key order (a job scheduled later does not use up a call)."""
+    Subject, Analysis = _pipeline(schema)
+    Analysis.jobs.refresh({"subject_id": 1}, delay=3600)
+    Analysis.jobs.refresh({"subject_id": 4}, priority=2)
+    Analysis.jobs.refresh()
+    assert Analysis.populate("subject_id < 5", reserve_jobs=True, max_calls=2) == \
+        {"success_count": 2, "error_list": []}
+    assert Analysis.keys(order_by="KEY") == [{"subject_id": 2}, {"subject_id": 4}]
+    assert Analysis.populate("subject_id < 5", reserve_jobs=True) == \
+        {"success_count": 1, "error_list": []}
+    assert Analysis.jobs.pending.keys(order_by="KEY") == [{"subject_id": 1}, {"subject_id": 5}]

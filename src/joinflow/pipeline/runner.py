@@ -9,6 +9,7 @@ its own database connection.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import multiprocessing
@@ -151,10 +152,10 @@ def _due_count(job: Job, priority: int | None, max_calls: int | None) -> int:
 
 def reservable_keys(table: Any, job: Any, restrictions: tuple, priority: int | None,
                     keys: list | None) -> list[dict]:
-    """Pending jobs among the restricted, not yet made keys: higher priority (lower number)
-    first, in random order within a priority so concurrent workers rarely collide. (Whether a
-    job is due, ``scheduled_time`` past, is checked by the reservation, in the database's
-    time.)"""
+    """The due pending jobs among the restricted, not yet made keys, most urgent first (by
+    priority, then scheduled time, then key), as DataJoint 2.3.5 takes them; ``max_calls``
+    then counts keys that can be made now. (The reservation checks again that a job is
+    still pending and due.)"""
     due = job.pending
     if priority is not None:
         due = due & f"priority <= {int(priority)}"
@@ -163,10 +164,16 @@ def reservable_keys(table: Any, job: Any, restrictions: tuple, priority: int | N
         wanted = wanted & list(keys)
     due = due.restrict(wanted.proj(), semantic_check=False)
     pk = list(job.key_attrs)
-    rows = due.proj("priority").to_dicts()
-    random.shuffle(rows)
-    rows.sort(key=lambda r: r["priority"])
-    return [{k: r[k] for k in pk} for r in rows]
+    rows = due.proj("priority", "scheduled_time").to_dicts(
+        order_by=["priority", "scheduled_time", *pk])
+    now = _queue_now(job)
+    return [{k: r[k] for k in pk} for r in rows if r["scheduled_time"] <= now]
+
+
+def _queue_now(job: Any) -> dt.datetime:
+    """The queue's clock now (the database's, see ``jobs.now_sql``)."""
+    value = job.connection.query(f"SELECT {now_sql(job.connection)}")[0][0]
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _effective_processes(table: Any, processes: int, n_keys: int) -> int:
