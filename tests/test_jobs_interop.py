@@ -281,7 +281,7 @@ def test_datajoint_and_joinflow_workers_share_one_queue(jobs_config, tmp_path, d
         # -- both workers at once --------------------------------------------------------
         ready, go = tmp_path / "ready", tmp_path / "go"
         proc, out = start_dj(conn, name, tmp_path,
-                             [["race", {"ready": str(ready), "go": str(go)}], ["view", {}]])
+                             [["race", {"ready": str(ready), "go": str(go)}]])
         deadline = time.monotonic() + 120
         while not ready.exists():
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -315,7 +315,7 @@ def test_datajoint_and_joinflow_workers_share_one_queue(jobs_config, tmp_path, d
 
         # -- each side's views read the other's rows -------------------------------------
         jf = jf_view(env)
-        dj_seen = dj_out["view"][0]
+        dj_seen = run_dj(conn, name, tmp_path, [["view", {}]])["view"][0]  # both are done
         for seen in (jf, dj_seen):
             assert seen["progress"] == {"pending": 0, "reserved": 0, "success": N, "error": 0,
                                         "ignore": 0, "total": N}
