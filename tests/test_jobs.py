@@ -238,7 +238,9 @@ def worker_env(backend, tmp_path):
     connect(backend, tmp_path).close()  # skips when the server is unreachable
     env = dict(os.environ, JOBSTEST_BACKEND=backend, JOBSTEST_SCHEMA=unique_name("jobw"),
                JOBSTEST_DB=str(tmp_path / "shared.db"), JOBSTEST_MARKER=str(tmp_path / "m"),
-               PYTHONPATH=os.pathsep.join([str(TESTS / "data"), str(TESTS)]))
+               # this checkout's joinflow, whichever one the environment installed
+               PYTHONPATH=os.pathsep.join([str(TESTS.parent / "src"), str(TESTS / "data"),
+                                           str(TESTS)]))
     yield env
     mod = _import_mod(env)
     mod.schema.drop(prompt=False)

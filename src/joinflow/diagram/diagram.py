@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from typing import Any, Iterator
 
 import networkx as nx
@@ -18,6 +19,8 @@ from .. import errors
 from ..dependencies import topo_sort, unquote
 from ..naming import master_of, split_tier, to_camel
 from .restriction import Restrictor, check_part_integrity, master_name
+
+log = logging.getLogger("joinflow")
 
 __all__ = ["Diagram", "diagram_active", "upstream_of"]
 
@@ -241,7 +244,7 @@ class Diagram(nx.MultiDiGraph):
         restricted parent (AND; chainable). Not for cascade diagrams."""
         if self._mode in ("cascade", "trace"):
             raise errors.JoinflowError(
-                f"Cannot apply restrict() on a Diagram produced by Diagram.{self._mode}(): "
+                f"Cannot apply restrict() on a Diagram produced by Diagram.{self._mode}(). "
                 "cascade and restrict are mutually exclusive modes.")
         table = _as_table(table_expr)
         name = table.full_table_name
@@ -277,8 +280,11 @@ class Diagram(nx.MultiDiGraph):
         """Rows per restricted table (full name -> count); nothing is changed."""
         if self._restrictor is None:
             raise errors.JoinflowError("No restrictions applied. Use Diagram.cascade(table_expr) "
-                                       "or diagram.restrict(table_expr) first.")
-        return self._restrictor.counts(self._restricted_names())
+                                       "or diag.restrict(table_expr) first.")
+        counts = self._restrictor.counts(self._restricted_names())
+        for name, count in counts.items():  # as DataJoint logs them
+            log.info("%s (%d tuples)", name, count)
+        return counts
 
     preview = counts
 
@@ -286,11 +292,11 @@ class Diagram(nx.MultiDiGraph):
         """A copy without the tables that have no (restricted) rows."""
         if self._mode in ("cascade", "trace"):
             raise errors.JoinflowError(
-                f"prune() cannot be used on a Diagram produced by Diagram.{self._mode}(): "
-                "cascade diagrams must retain all descendant tables for safe deletion.")
+                f"prune() cannot be used on a Diagram produced by Diagram.{self._mode}(). "
+                "Cascade diagrams must retain all descendant tables for safe deletion.")
         out = Diagram(self)
         if out._restrictor is not None:
-            for name, count in out.counts().items():
+            for name, count in out._restrictor.counts(out._restricted_names()).items():
                 if not count:
                     out._restrictor.contrib.pop(name, None)
                     out.nodes_to_show.discard(name)

@@ -55,16 +55,48 @@ def is_jobs_table(name: str) -> bool:
 
 
 # -- time and session ----------------------------------------------------------------------
-def now_sql(backend_name: str, offset: bool = False) -> str:
-    """The database's current time as ``datetime(3)`` (plus a bound number of seconds)."""
-    if backend_name == "mysql":
-        return "(CURRENT_TIMESTAMP(3) + INTERVAL " + PH + " MICROSECOND)" if offset \
-            else "CURRENT_TIMESTAMP(3)"
-    if backend_name == "postgresql":
-        return f"(LOCALTIMESTAMP(3) + {PH} * INTERVAL '1 microsecond')" if offset \
-            else "LOCALTIMESTAMP(3)"
+def now_sql(conn: Any, offset: bool = False) -> str:
+    """The database's current time as ``datetime(3)`` (plus a bound number of seconds), in the
+    server's default time zone: the zone DataJoint's sessions write the queue's times in
+    (joinflow's own sessions run in UTC), so that workers of both read one clock."""
+    base = queue_clock(conn)
+    name = conn.backend.name
+    if name == "mysql":
+        return f"({base} + INTERVAL {PH} MICROSECOND)" if offset else base
+    if name == "postgresql":
+        return f"({base} + {PH} * INTERVAL '1 microsecond')" if offset else base
     return f"strftime('%Y-%m-%d %H:%M:%f', 'now', {PH})" if offset \
         else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+UTC_ZONES = {"utc", "etc/utc", "gmt", "etc/gmt", "uct", "etc/uct", "zulu", "etc/zulu",
+             "universal", "etc/universal", "+00:00", "greenwich", "etc/greenwich", "z"}
+PG_DEFAULT_ZONE = "(SELECT reset_val FROM pg_settings WHERE name = 'TimeZone')"
+
+
+def queue_clock(conn: Any) -> str:
+    """SQL for "now" in the server's default time zone (asked once per connection): the
+    session's clock where that zone is UTC, else the UTC clock converted to that zone."""
+    cached = getattr(conn, "_jf_queue_clock", None)
+    if cached is not None:
+        return cached
+    name = conn.backend.name
+    if name == "mysql":
+        zone, system, converts = conn.query(
+            "SELECT @@global.time_zone, @@system_time_zone, CONVERT_TZ(CURRENT_TIMESTAMP(3), "
+            "'+00:00', @@global.time_zone) IS NOT NULL")[0]
+        effective = system if str(zone).upper() == "SYSTEM" else zone
+        utc = str(effective).lower() in UTC_ZONES or not converts
+        clock = "CURRENT_TIMESTAMP(3)" if utc else \
+            "CONVERT_TZ(CURRENT_TIMESTAMP(3), '+00:00', @@global.time_zone)"
+    elif name == "postgresql":
+        zone = conn.query(PG_DEFAULT_ZONE)[0][0]
+        clock = "LOCALTIMESTAMP(3)" if str(zone).lower() in UTC_ZONES else \
+            f"(CURRENT_TIMESTAMP(3) AT TIME ZONE {PG_DEFAULT_ZONE})"
+    else:
+        clock = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    conn._jf_queue_clock = clock
+    return clock
 
 
 def offset_param(backend_name: str, seconds: float) -> Any:
@@ -270,7 +302,7 @@ class Job(FreeTable):
         return max(rows.rowcount, 0)
 
     def _now(self) -> str:
-        return now_sql(self.connection.backend.name)
+        return now_sql(self.connection)
 
     # -- the job life cycle ----------------------------------------------------------------
     def reserve(self, key: dict) -> bool:
@@ -436,13 +468,15 @@ class Job(FreeTable):
     def _insert_row(self, key: dict, status: str, **values: Any) -> None:
         heading = self._target.heading
         row = {k: key[k] for k in self.key_attrs}
-        cols = list(row) + ["status", "priority", *values]
+        now = self.connection.query(f"SELECT {self._now()}")[0][0]  # the queue's clock
+        stamped = {"created_time": now, "scheduled_time": now, **values}
+        cols = list(row) + ["status", "priority", *stamped]
         params = []
         for k, v in row.items():
             adapt = self.connection.backend.adapter(heading[k].core, heading[k].spec.args)
             params.append(adapt(v) if adapt and v is not None else v)
         params += [status, int(self.connection.config["jobs.default_priority"]),
-                   *values.values()]
+                   *stamped.values()]
         sql = self.connection.backend.insert_sql(self.full_table_name, cols)
         try:
             self.connection.query(sql, params)

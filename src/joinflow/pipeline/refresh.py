@@ -32,8 +32,8 @@ def refresh(job: Job, restrictions: tuple, *, delay: float = 0, priority: int | 
                                else config["jobs.stale_timeout"])
     return {"added": _add_pending(job, restrictions, delay, priority),
             "removed": removed,
-            "orphaned": _clear_orphans(job, orphan_timeout),
-            "re_pended": _re_pend(job)}
+            "orphaned": _clear_orphans(job, orphan_timeout, priority),
+            "re_pended": _re_pend(job, priority)}
 
 
 def _pk(job: Job) -> list[str]:
@@ -50,8 +50,9 @@ def _add_pending(job: Job, restrictions: tuple, delay: float, priority: int) -> 
     q = backend.quote
     cols = ", ".join(q(c) for c in pk)
     sql = (f"INSERT INTO {job.full_table_name} ({cols}, {q('status')}, {q('priority')}, "
-           f"{q('scheduled_time')}) SELECT {', '.join(f'_k.{q(c)}' for c in pk)}, {PH}, {PH}, "
-           f"{now_sql(backend.name, offset=True)} FROM ({sub}) AS _k")
+           f"{q('created_time')}, {q('scheduled_time')}) SELECT "
+           f"{', '.join(f'_k.{q(c)}' for c in pk)}, {PH}, {PH}, {now_sql(conn)}, "
+           f"{now_sql(conn, offset=True)} FROM ({sub}) AS _k")
     if backend.name == "sqlite":
         sql += " WHERE true"
     sql += backend.upsert_clause(job.full_table_name, pk, [])
@@ -77,50 +78,60 @@ def _remove_vanished(job: Job, stale_timeout: float | None) -> int:
     count = max(conn.query(sql, ["success", "error", *params]).rowcount, 0)
     if stale_timeout:
         sql = (f"DELETE FROM {job.full_table_name} WHERE {q('status')} <> {PH} AND "
-               f"{q('created_time')} < {now_sql(conn.backend.name, offset=True)} AND {gone}")
+               f"{q('created_time')} < {now_sql(conn, offset=True)} AND {gone}")
         count += max(conn.query(sql, ["ignore", offset_param(conn.backend.name,
                                                               -float(stale_timeout)),
                                       *params]).rowcount, 0)
     return count
 
 
-def _re_pend(job: Job) -> int:
+def _re_pend(job: Job, priority: int) -> int:
     conn, q = job.connection, job.connection.backend.quote
     target = job.target.full_table_name
-    sql = (f"UPDATE {job.full_table_name} SET {q('status')} = {PH}, {q('reserved_time')} = NULL, "
-           f"{q('completed_time')} = NULL WHERE {q('status')} = {PH} AND NOT EXISTS "
+    sets, params = _fresh_pending(job, priority)
+    sql = (f"UPDATE {job.full_table_name} SET {sets} WHERE {q('status')} = {PH} AND NOT EXISTS "
            f"(SELECT 1 FROM {target} AS _t WHERE {_matches(job, '_t')})")
-    return max(conn.query(sql, ["pending", "success"]).rowcount, 0)
+    return max(conn.query(sql, [*params, "success"]).rowcount, 0)
 
 
-def _clear_orphans(job: Job, timeout: float | None) -> int:
+def _fresh_pending(job: Job, priority: int) -> tuple[str, list]:
+    """SET clause and parameters making a job a new pending one, as DataJoint 2.3.5 re-adds
+    it (a re-pended or orphaned job forgets its worker, times, duration and error)."""
+    q, now = job.connection.backend.quote, now_sql(job.connection)
+    values: dict = {"status": "pending", "priority": int(priority), "duration": None,
+                    "error_message": "", "error_stack": None, "user": "", "host": "",
+                    "pid": 0, "connection_id": 0, "version": ""}
+    sets = [f"{q(c)} = {PH}" for c in values]
+    sets += [f"{q('created_time')} = {now}", f"{q('scheduled_time')} = {now}",
+             f"{q('reserved_time')} = NULL", f"{q('completed_time')} = NULL"]
+    return ", ".join(sets), list(values.values())
+
+
+def _clear_orphans(job: Job, timeout: float | None, priority: int) -> int:
     conn, q = job.connection, job.connection.backend.quote
     count = 0
+    sets, fresh = _fresh_pending(job, priority)
     if timeout is not None and timeout > 0:
-        sql = (f"UPDATE {job.full_table_name} SET {_unreserve_sets(job)} WHERE "
+        sql = (f"UPDATE {job.full_table_name} SET {sets} WHERE "
                f"{q('status')} = {PH} AND {q('reserved_time')} < "
-               f"{now_sql(conn.backend.name, offset=True)}")
-        count += max(conn.query(sql, ["pending", "reserved",
+               f"{now_sql(conn, offset=True)}")
+        count += max(conn.query(sql, [*fresh, "reserved",
                                       offset_param(conn.backend.name, -timeout)]).rowcount, 0)
     pk = _pk(job)
-    rows = (job & {"status": "reserved"}).to_dicts()
+    rows = (job & {"status": "reserved"}).proj("connection_id", "pid", "host").to_dicts()
+    if not rows:
+        return count
     live = live_sessions(conn)
     host = socket.gethostname()
     for row in rows:
         if _worker_alive(row, live, host):
             continue
-        key = {k: row[k] for k in pk}
-        count += job._update(key, {"status": "pending"},
-                             raw_sets=f"{q('reserved_time')} = NULL",
-                             extra_where=f"{q('status')} = {PH} AND {q('connection_id')} = {PH} "
-                                         f"AND {q('pid')} = {PH}",
-                             extra_params=("reserved", row["connection_id"], row["pid"]))
+        where, kparams = job._key_where({k: row[k] for k in pk})
+        sql = (f"UPDATE {job.full_table_name} SET {sets} WHERE {where} AND {q('status')} = {PH} "
+               f"AND {q('connection_id')} = {PH} AND {q('pid')} = {PH}")
+        count += max(conn.query(sql, [*fresh, *kparams, "reserved", row["connection_id"],
+                                      row["pid"]]).rowcount, 0)
     return count
-
-
-def _unreserve_sets(job: Job) -> str:
-    q = job.connection.backend.quote
-    return f"{q('status')} = {PH}, {q('reserved_time')} = NULL"
 
 
 def _worker_alive(row: dict, live: set[int] | None, host: str) -> bool:

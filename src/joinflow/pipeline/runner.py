@@ -9,9 +9,12 @@ its own database connection.
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
 import multiprocessing
 import random
+import signal
 import threading
 import time
 import traceback
@@ -21,9 +24,16 @@ from functools import partial
 from typing import Any
 
 from .. import errors
-from .jobs import Job
+from ..backends.base import PH
+from .jobs import Job, now_sql
 
 log = logging.getLogger("joinflow")
+
+#: the level of the one line logged per key made (DataJoint 2.x's ``JOBS``, between DEBUG and
+#: INFO): hidden by ``logging.INFO``, shown by a worker (``joinflow worker``)
+JOBS = 15
+if logging.getLevelName(JOBS) == f"Level {JOBS}":
+    logging.addLevelName(JOBS, "JOBS")
 
 #: set (e.g. by a worker's SIGTERM handler) to stop after the current key
 stop_requested = threading.Event()
@@ -35,6 +45,31 @@ class WorkerStop(BaseException):
     """Raised inside ``make`` to stop a worker now; its reservation is given back."""
 
 
+def _sigterm_exits(populate: Callable[..., dict]) -> Callable[..., dict]:
+    """DataJoint 2.x: while ``populate(reserve_jobs=True)`` runs, SIGTERM raises
+    ``SystemExit('SIGTERM received')``, so a ``make`` in progress is rolled back and its job
+    recorded as an error (``SystemExit: SIGTERM received``) before the process exits. Only in
+    the main thread and where SIGTERM has no handler yet (a worker's own handler stays)."""
+    @functools.wraps(populate)
+    def wrapper(table: Any, restrictions: tuple, **kwargs: Any) -> dict:
+        if not kwargs.get("reserve_jobs") or \
+                threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return populate(table, restrictions, **kwargs)
+        signal.signal(signal.SIGTERM, _sigterm_handler)
+        try:
+            return populate(table, restrictions, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return wrapper
+
+
+def _sigterm_handler(signum: int, frame: Any) -> None:
+    log.info("Populate terminated by SIGTERM")
+    raise SystemExit("SIGTERM received")
+
+
+@_sigterm_exits
 def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
              return_exception_objects: bool = False, reserve_jobs: bool = False,
              max_calls: int | None = None, display_progress: bool | None = None,
@@ -60,7 +95,8 @@ def populate(table: Any, restrictions: tuple, *, suppress_errors: bool = False,
                                    flat=True)
             claimed: Any = Claim(priority, max_calls).iter(job)
             if display_progress:
-                claimed = _bar(claimed, job, type(table).__name__)
+                claimed = _bar(claimed, _due_count(job, priority, max_calls),
+                               type(table).__name__)
             return run_keys(table, claimed, reserved=True, **opts)
         todo: Any = reservable_keys(table, job, restrictions, priority, keys)
     else:
@@ -91,20 +127,35 @@ def _share(total: int | None, parts: int, i: int) -> int | None:
     return None if total is None else total // parts + (i < total % parts)
 
 
-def _bar(todo: Iterator[dict], job: Job, name: str) -> Any:
+def _bar(todo: Iterator[dict], total: int, name: str) -> Any:
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         return todo
-    return tqdm(todo, desc=name, total=len(job.pending))
+    return tqdm(todo, desc=name, total=total)
+
+
+def _due_count(job: Job, priority: int | None, max_calls: int | None) -> int:
+    """How many keys a populate of the whole queue expects to make (the progress bar's
+    total, as DataJoint counts it): the due pending jobs (of ``priority`` or more urgent),
+    at most ``max_calls``."""
+    q = job.connection.backend.quote
+    sql = (f"SELECT COUNT(*) FROM {job.full_table_name} WHERE {q('status')} = {PH} AND "
+           f"{q('scheduled_time')} <= {now_sql(job.connection)}")
+    params: list = ["pending"]
+    if priority is not None:
+        sql += f" AND {q('priority')} <= {PH}"
+        params.append(int(priority))
+    total = int(job.connection.query(sql, params)[0][0])
+    return total if max_calls is None else min(total, max_calls)
 
 
 def reservable_keys(table: Any, job: Any, restrictions: tuple, priority: int | None,
                     keys: list | None) -> list[dict]:
-    """Pending jobs among the restricted, not yet made keys: higher priority (lower number)
-    first, in random order within a priority so concurrent workers rarely collide. (Whether a
-    job is due, ``scheduled_time`` past, is checked by the reservation, in the database's
-    time.)"""
+    """The due pending jobs among the restricted, not yet made keys, most urgent first (by
+    priority, then scheduled time, then key), as DataJoint 2.3.5 takes them; ``max_calls``
+    then counts keys that can be made now. (The reservation checks again that a job is
+    still pending and due.)"""
     due = job.pending
     if priority is not None:
         due = due & f"priority <= {int(priority)}"
@@ -113,10 +164,16 @@ def reservable_keys(table: Any, job: Any, restrictions: tuple, priority: int | N
         wanted = wanted & list(keys)
     due = due.restrict(wanted.proj(), semantic_check=False)
     pk = list(job.key_attrs)
-    rows = due.proj("priority").to_dicts()
-    random.shuffle(rows)
-    rows.sort(key=lambda r: r["priority"])
-    return [{k: r[k] for k in pk} for r in rows]
+    rows = due.proj("priority", "scheduled_time").to_dicts(
+        order_by=["priority", "scheduled_time", *pk])
+    now = _queue_now(job)
+    return [{k: r[k] for k in pk} for r in rows if r["scheduled_time"] <= now]
+
+
+def _queue_now(job: Any) -> dt.datetime:
+    """The queue's clock now (the database's, see ``jobs.now_sql``)."""
+    value = job.connection.query(f"SELECT {now_sql(job.connection)}")[0][0]
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _effective_processes(table: Any, processes: int, n_keys: int) -> int:
@@ -353,9 +410,9 @@ class Maker:
             raise
         finally:
             in_make.clear()
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s %r %s in %.3f s", self.name, key, "made" if done else "already made",
-                     time.time() - start)
+        if log.isEnabledFor(JOBS):
+            log.log(JOBS, "%s %r %s in %.3f s", self.name, key,
+                    "made" if done else "already made", time.time() - start)
         return done
 
 
@@ -416,6 +473,7 @@ def _child_init(table: Any) -> None:
     """In a forked child: forget the parent's database session (without closing it, which
     would close the parent's) and open one of its own on first use."""
     global _child_table
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool's terminate() ends a child
     conn = table.connection
     conn._raw = None
     conn._depth = 0

@@ -98,6 +98,11 @@ def _left(max_calls: int | None, totals: dict) -> int | None:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
+    """Log to stderr with time and process id. ``logging.INFO`` shows one line per job too
+    (logged at ``runner.JOBS``, just below INFO, so that a library user's INFO logging is not
+    flooded by populate)."""
+    if level == logging.INFO:
+        level = runner.JOBS
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
     log.addHandler(handler)
