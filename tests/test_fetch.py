@@ -173,7 +173,7 @@ def test_fetch_legacy_shapes(p):
     names = S.fetch("name", order_by="KEY")
     assert isinstance(names, np.ndarray) and names.tolist() == ["mickey", "minnie", "donald", "daisy"]
     got = S.fetch("name", "subject_id", order_by="KEY")
-    assert isinstance(got, list) and len(got) == 2
+    assert isinstance(got, tuple) and len(got) == 2  # DataJoint 2.3.5: a tuple
     names, ids = got
     assert ids.dtype == np.int32 and ids.tolist() == [1, 2, 3, 4]
     assert S.fetch("KEY", order_by="KEY") == [{"subject_id": i} for i in (1, 2, 3, 4)]

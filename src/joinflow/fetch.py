@@ -189,6 +189,15 @@ def _dtype(attr: Any, values: list) -> Any:
     return object
 
 
+def _named_array(attr: Any, values: list) -> np.ndarray:
+    """A column fetched by name (``to_arrays('a')``, ``fetch('a')``): as :func:`_array`, but
+    NULL-free text comes back as a numpy string array (``<U..``), as DataJoint returns it."""
+    if values and not attr.codec and attr.core in ("varchar", "char", "enum") and \
+            all(type(v) is str for v in values):
+        return np.array(values)
+    return _array(attr, values)
+
+
 def _array(attr: Any, values: list) -> np.ndarray:
     dt = _dtype(attr, values)
     if dt is object:
@@ -219,7 +228,7 @@ def to_arrays(self: Any, *attrs: str, include_key: bool = False, order_by: Any =
     all_names = names + [k for k in pk if k not in names]
     by_name = dict(zip(all_names, _fetch_columns(self, all_names, order_by, limit, offset,
                                                  squeeze=squeeze, download_path=download_path)))
-    selected = tuple(_array(self.heading[nm], by_name[nm]) for nm in names)
+    selected = tuple(_named_array(self.heading[nm], by_name[nm]) for nm in names)
     if include_key:
         keys_list = [dict(zip(pk, r)) for r in zip(*(by_name[k] for k in pk))]
         return (keys_list, *selected)
@@ -374,14 +383,14 @@ def fetch(self: Any, *attrs: str, offset: int | None = None, limit: int | None =
                                           download_path=download_path)))
     if as_dict:
         return [dict(zip(names, r)) for r in zip(*(cols[nm] for nm in names))]
-    out: list[np.ndarray | list[dict]] = []
+    out: list[np.ndarray | list[dict]] = []  # returned as a tuple, as DataJoint's
     for a in attrs:
         if a == "KEY":
             pk = self.primary_key
             out.append([dict(zip(pk, r)) for r in zip(*(cols[k] for k in pk))])
         else:
-            out.append(_array(self.heading[a], cols[a]))
-    return out[0] if len(out) == 1 else out
+            out.append(_named_array(self.heading[a], cols[a]))
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 # --------------------------------------------------------------------------- preview
