@@ -336,3 +336,40 @@ def test_thread_safe_mode_switch(value, on, monkeypatch):
     cfg = Config()  # only the global configuration is refused
     cfg["safemode"] = True
     assert cfg.child()["safemode"] is True
+
+
+# -- review: secrets in reprs, errors and saved files ----------------------------------------------
+def test_wrong_type_password_is_not_shown_in_the_error():
+    with pytest.raises(ConfigError, match="database.password") as info:
+        Config()["database.password"] = 918273645
+    assert "918273645" not in str(info.value)
+
+
+def test_azure_and_option_secrets_hidden_and_not_saved(tmp_path):
+    cfg = Config()
+    cfg["stores"] = {
+        "az": {"protocol": "azure", "container": "c", "account_name": "lab",
+               "account_key": "AZ-KEY-1", "connection_string": "AccountKey=AZ-CONN-2"},
+        "s3": {"protocol": "s3", "bucket": "b", "token_length": 12,
+               "storage_options": {"key": "OPT-KEY-3", "secret": "OPT-SECRET-4",
+                                   "client_kwargs": {"region_name": "eu"}}}}
+    cfg.save(tmp_path / "saved.json")
+    saved = (tmp_path / "saved.json").read_text()
+    for text in (repr(cfg), saved):
+        for secret in ("AZ-KEY-1", "AZ-CONN-2", "OPT-KEY-3", "OPT-SECRET-4"):
+            assert secret not in text
+    assert "account_name='lab'" not in repr(cfg) or "lab" in repr(cfg)
+    stores = json.loads(saved)["stores"]
+    assert stores["s3"]["token_length"] == 12  # not a secret: kept
+    assert stores["s3"]["storage_options"]["client_kwargs"] == {"region_name": "eu"}
+    assert "'token_length': 12" in repr(cfg)
+
+
+def test_thread_safe_mode_refuses_saving_the_global_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("DJ_THREAD_SAFE", "true")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(dj.ThreadSafetyError):
+        dj.config.save(tmp_path / "global.json")
+    with pytest.raises(dj.ThreadSafetyError):
+        dj.config.save_local()
+    assert list(tmp_path.iterdir()) == []

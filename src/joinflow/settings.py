@@ -196,7 +196,8 @@ def _checked_text(key: str, value: Any) -> Any:
     if key in PATH_KEYS and isinstance(value, os.PathLike):
         return value
     kind = "a string or a path" if key in PATH_KEYS else "a string"
-    raise ConfigError(f"{key} must be {kind}, got {type(value).__name__} {value!r}")
+    shown = "" if is_secret(key) else f" {value!r}"  # a password is never echoed
+    raise ConfigError(f"{key} must be {kind}, got {type(value).__name__}{shown}")
 
 
 def _checked_number(key: str, value: Any) -> Any:
