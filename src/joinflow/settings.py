@@ -725,6 +725,10 @@ class GlobalConfig(Config):
         self._check()
         super().load(path, strict)
 
+    def save(self, path: str | os.PathLike, *, include_secrets: bool = False) -> None:
+        self._check()  # save_local/save_global come here too
+        super().save(path, include_secrets=include_secrets)
+
     def __repr__(self) -> str:
         if self._guard and thread_safe_mode():
             return (f"Config(disabled: thread-safe mode, {THREAD_SAFE_VAR} is set; "
