@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ThreadSafetyError
-from .storage.spec import (StoreSpec, match_store_name, resolve_store_name,
-                           stores_from_environment, validate_stores)
+from .storage.spec import (SECRET_OPTION_WORDS, StoreSpec, match_store_name,
+                           redact_options, resolve_store_name, stores_from_environment,
+                           validate_stores)
 
 DEFAULTS: dict[str, Any] = {
     "database.backend": None,        # None: sqlite, unless a server is named (see connection.py)
@@ -92,6 +93,10 @@ ENV_VARS: dict[str, str] = {
 ENV_PREFIXES = {"DJ_JOBS_": "jobs.", "JF_JOBS_": "jobs."}
 
 SECRET_WORDS = ("password", "secret", "token", "passwd")
+#: store keys holding credentials whose names carry none of the words above (Azure's)
+SECRET_NAMES = ("account_key", "connection_string")
+#: names that carry a secret word but hold no secret
+NOT_SECRET_NAMES = ("token_length",)
 VALID_BACKENDS = ("sqlite", "postgresql", "mysql")
 BACKEND_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql", "sqlite3": "sqlite"}
 CONFIG_FILES = ("joinflow.json", "datajoint.json", "dj_local_conf.json")
@@ -120,13 +125,23 @@ def refuse_in_thread_safe_mode(what: str) -> None:
 def is_secret(key: str) -> bool:
     """True for keys whose values must never be displayed."""
     low = key.lower()
-    return any(w in low for w in SECRET_WORDS)
+    name = low.rsplit(".", 1)[-1]
+    if name in NOT_SECRET_NAMES:
+        return False
+    return name in SECRET_NAMES or any(w in low for w in SECRET_WORDS)
+
+
+def _is_secret_option(key: str) -> bool:
+    """True for a ``storage_options`` entry that looks like a credential (``key``, ``secret``...)."""
+    return any(w in key.lower() for w in SECRET_OPTION_WORDS)
 
 
 def redact(value: Any, key: str = "") -> Any:
     """A copy of ``value`` with every secret replaced by ``'***'``."""
     if is_secret(key) and value is not None:
         return "***"
+    if isinstance(value, dict) and key.rsplit(".", 1)[-1] == "storage_options":
+        return redact_options(value)
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}
     return value
@@ -563,10 +578,14 @@ class _Section(_Attributes, MutableMapping):
         return repr({k: redact(self[k], k) for k in self._keys()})
 
 
-def _without_secrets(values: dict[str, Any]) -> dict[str, Any]:
-    """A copy without any secret (nested dicts too): a saved file never holds one."""
-    return {k: _without_secrets(v) if isinstance(v, dict) else v
-            for k, v in values.items() if not (is_secret(str(k)) and v is not None)}
+def _without_secrets(values: dict[str, Any], options: bool = False) -> dict[str, Any]:
+    """A copy without any secret (nested dicts too): a saved file never holds one.
+    ``options``: inside ``storage_options``, where credential-looking entries go too."""
+    def secret(k: str) -> bool:
+        return is_secret(k) or (options and _is_secret_option(k))
+    return {k: _without_secrets(v, options or str(k) == "storage_options")
+            if isinstance(v, dict) else v
+            for k, v in values.items() if not (secret(str(k)) and v is not None)}
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
