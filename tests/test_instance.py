@@ -229,3 +229,34 @@ def test_instance_backend_and_port_defaults(tmp_path, monkeypatch):
     inst = dj.Instance(host="localhost", user="root", password="pw", backend="mysql", port=3310)
     assert calls[-1][0][3] == 3310
     assert calls[-1][1]["config"] is inst.config
+
+
+# -- review: an Instance's connection sent to a Dask worker --------------------------------------
+_WORKER_SIDE = """
+import os, pickle, sys
+import joinflow.dask  # noqa: F401  (registers how a connection travels)
+conn = pickle.loads(sys.stdin.buffer.read())
+print(conn.config["blob.compression"], conn.config["safemode"], conn.config["display.limit"])
+"""
+
+
+def test_instance_connection_keeps_its_settings_on_a_dask_worker(backend, tmp_path):
+    """A Dask worker process rebuilds the Instance's connection with the Instance's settings,
+    not dj.config's, and in thread-safe mode it does not reach dj.config at all."""
+    import pickle
+    import subprocess
+    import sys
+    pytest.importorskip("distributed")
+    import joinflow.dask  # noqa: F401
+    inst = make_instance(backend, tmp_path, blob__compression="never", safemode=False,
+                         display__limit=3)
+    try:
+        data = pickle.dumps(inst.connection)
+    finally:
+        inst.close()
+    src = os.path.join(os.path.dirname(dj.__file__), os.pardir)
+    env = {**os.environ, "DJ_THREAD_SAFE": "true", "PYTHONPATH": os.path.abspath(src)}
+    out = subprocess.run([sys.executable, "-c", _WORKER_SIDE], input=data, env=env,
+                         capture_output=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr.decode()[-500:]
+    assert out.stdout.decode().split() == ["never", "False", "3"]

@@ -127,18 +127,16 @@ def _task(cls: type, part: list | int | None, priority: int | None, make_kwargs:
 
 # -- connections travel as their settings --------------------------------------------------
 def _settings(conn: Connection) -> dict:
-    """What a worker needs to act as this connection: the database, jobs and stores
-    settings."""
-    return {k: conn.config[k] for k in conn.config
-            if k.startswith(("database.", "jobs.", "stores"))}
+    """What a worker needs to act as this connection: its whole configuration (an
+    ``Instance``'s settings are not the worker's ``dj.config``)."""
+    return dict(conn.config.items())
 
 
 def _config(settings: dict) -> Any:
-    from . import config
-    cfg = config.child()
-    for key, value in settings.items():
-        cfg[key] = value
-    return cfg
+    """The connection's configuration on the worker, standalone: it never reads the worker's
+    ``dj.config`` (refused there in thread-safe mode)."""
+    from .settings import Config
+    return Config(settings)
 
 
 _CONNECTIONS: dict[str, Connection] = {}
