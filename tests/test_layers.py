@@ -21,7 +21,6 @@ ALLOWED = {
     ("condition", "expression"): "lazy: make_condition recognises query operands (and U)",
     ("populate", "pipeline"): "lazy: jobs queue and workers; populate moves into pipeline/",
     ("populate", "dask"): "lazy: populate(executor=client) hands the work to joinflow.dask",
-    ("dask", ""): "lazy: a Dask worker's connection layers over its process's dj.config",
     ("pipeline.jobs", "pipeline.refresh"): "lazy: Job.refresh delegates to refresh",
     ("connection", ""): "lazy: the global dj.config lives in the package (joinflow.config)",
     ("settings", "storage.spec"): "the stores section of the config is checked by storage/spec",
