@@ -373,3 +373,14 @@ def test_thread_safe_mode_refuses_saving_the_global_config(tmp_path, monkeypatch
     with pytest.raises(dj.ThreadSafetyError):
         dj.config.save_local()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_integer_keys_take_integral_floats_and_numpy_integers():
+    import numpy as np
+    cfg = Config()
+    cfg["database.port"] = 3306.0  # DataJoint 2.3.5 accepts it
+    cfg["cache_size_limit"] = np.int64(1000)
+    assert (cfg["database.port"], cfg["cache_size_limit"]) == (3306, 1000)
+    assert type(cfg["database.port"]) is int and type(cfg["cache_size_limit"]) is int
+    with pytest.raises(ConfigError, match="database.port"):
+        cfg["database.port"] = 3306.5

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import numbers
 import os
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -228,6 +229,10 @@ def _checked_number(key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
         return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 3306.0, as DataJoint 2.3.5 takes it
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # numpy integers too
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key} must be an integer, got {type(value).__name__} {value!r}")
     if key == "database.port" and not 0 < value < 65536:
