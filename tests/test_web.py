@@ -262,3 +262,18 @@ def _sqlite_config(path):
     cfg["database.path"] = str(path)
     cfg["safemode"] = False
     return cfg
+
+
+def test_other_host_names_are_refused(served):
+    """DNS rebinding: a page elsewhere that points its own name at 127.0.0.1 reads nothing."""
+    server, _Stat = served
+    port = server.server_address[1]
+    for host in (f"evil.example:{port}", "evil.example"):
+        request = urllib.request.Request(server.url + "api/state", headers={"Host": host})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=30)
+        assert info.value.code == 421
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+        request = urllib.request.Request(server.url + "api/state", headers={"Host": host})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200

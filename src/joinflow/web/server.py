@@ -8,6 +8,7 @@ otherwise: the page shows error messages and keys, which are the lab's data.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -32,6 +33,7 @@ class PipelineServer(HTTPServer):
         super().__init__(address, _Handler)
         self.schemas = list(schemas)
         self.interval = interval
+        self.allowed_hosts: list[str] = []  # further names the page may be reached by
         self._diagram: tuple[float, str] | None = None
 
     @property
@@ -40,6 +42,20 @@ class PipelineServer(HTTPServer):
         if isinstance(host, bytes):
             host = host.decode()
         return f"http://{host}:{port}/"
+
+    def host_allowed(self, host: str) -> bool:
+        """The ``Host`` a browser sent names this server: its address, ``localhost`` or the
+        machine's own name (when bound to another address than loopback)."""
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]").lower()
+        bound = self.server_address[0]
+        if isinstance(bound, bytes):
+            bound = bound.decode()
+        allowed = {"localhost", "127.0.0.1", "::1", str(bound).lower()}
+        if bound not in ("127.0.0.1", "localhost", "::1"):
+            allowed.update({socket.gethostname().lower(), socket.getfqdn().lower()})
+            allowed.update(h.lower() for h in self.allowed_hosts)
+        return name in allowed
 
     def diagram_svg(self) -> str:
         now = time.monotonic()
@@ -57,6 +73,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the standard library's name
         path = urlsplit(self.path).path
+        if not self.server.host_allowed(self.headers.get("Host", "")):
+            # DNS rebinding: a web page elsewhere must not read the pipeline through a name
+            # it points at 127.0.0.1
+            self._send(HTTPStatus.MISDIRECTED_REQUEST, "text/plain; charset=utf-8",
+                       "unknown host name\n")
+            return
         try:
             if path in ("/", "/index.html"):
                 page = PAGE.replace("__INTERVAL_MS__", str(int(self.server.interval * 1000)))
