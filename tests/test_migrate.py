@@ -459,3 +459,10 @@ def test_external_columns_in_an_s3_store(conn, make_schema, moto_s3, tmp_path):
         assert [list(r["b"]) for r in rows] == [list(range(4)), list(range(5))]
         assert [Path(r["a"]).read_text() for r in rows] == ["on s3", "on s3"]
         assert dj.migrate.verify_external_integrity(schema)["missing"] == []
+
+
+def test_restoring_a_schema_onto_itself_is_refused_and_keeps_it(raw, conn):
+    with pytest.raises(MigrationError, match="same schema"):
+        dj.migrate.restore_schema(raw.database, raw.database, connection=conn)
+    assert conn.backend.schema_exists(conn.run, raw.database)
+    assert raw["subject"].fetch1("subject_id") == 1

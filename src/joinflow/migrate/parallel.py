@@ -199,6 +199,9 @@ def restore_schema(backup: str, dest: str, connection: Any = None) -> dict:
     DataJoint does). Returns tables_restored, rows_restored."""
     from ..schema import Schema
     conn = _connection(connection)
+    if backup == dest:
+        raise MigrationError(f"backup and destination are the same schema {dest!r}: "
+                             "nothing was dropped")
     if not conn.backend.schema_exists(conn.run, backup):
         raise MigrationError(f"backup schema {backup!r} does not exist: nothing was dropped")
     if conn.backend.schema_exists(conn.run, dest):
