@@ -466,3 +466,25 @@ def test_restoring_a_schema_onto_itself_is_refused_and_keeps_it(raw, conn):
         dj.migrate.restore_schema(raw.database, raw.database, connection=conn)
     assert conn.backend.schema_exists(conn.run, raw.database)
     assert raw["subject"].fetch1("subject_id") == 1
+
+
+def test_a_damaged_object_already_at_the_2x_place_is_not_referenced(conn, make_schema, stores):
+    from joinflow.objectstores import store_access
+    from joinflow.storage.hashing import content_hash, hash_path
+    schema, _ = legacy_table(make_schema, stores)
+    spec = store_access(conn).get("local").spec
+    blobs = [p for p in (stores["local"] / schema.database).rglob("*")
+             if p.is_file() and "." not in p.name]
+    assert len(blobs) == 3
+    data = blobs[0].read_bytes()  # a 0.14 blob's bytes are its 2.x object
+    place = stores["local"] / hash_path(content_hash(data), schema.database,
+                                        hash_prefix=spec.hash_prefix,
+                                        subfolding=spec.subfolding)
+    place.parent.mkdir(parents=True)
+    place.write_bytes(data[:-1])  # e.g. left by an interrupted copy of another tool
+    result = dj.migrate.migrate_external(schema, dry_run=False)
+    blob = next(d for d in result["details"] if d["column"] == "b")
+    assert blob["status"] == "incomplete" and blob["rows"] == 2
+    assert "wrong size" in blob["errors"][0]
+    table = dj.FreeTable(conn, f"{schema.database}.ext")
+    assert len(table & "b_v2 IS NULL") == 1
