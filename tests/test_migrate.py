@@ -488,3 +488,20 @@ def test_a_damaged_object_already_at_the_2x_place_is_not_referenced(conn, make_s
     assert "wrong size" in blob["errors"][0]
     table = dj.FreeTable(conn, f"{schema.database}.ext")
     assert len(table & "b_v2 IS NULL") == 1
+
+
+def test_a_user_column_named_like_the_2x_column_is_left_alone(conn, make_schema, stores):
+    schema = make_schema("jfext")
+    ext = schema(type("Ext", (dj.Manual,), {"definition": """
+        id : int32
+        ---
+        b : blob@local        # a blob
+        b_v2 : int32          # the user's own column
+        """}))
+    ext.insert([{"id": i, "b": {"i": i}, "b_v2": 10 * i} for i in (1, 2)])
+    for finalize in (False, True):
+        with pytest.raises(MigrationError, match="b_v2 .* not a column this migration"):
+            dj.migrate.migrate_external(schema, dry_run=False, finalize=finalize)
+    table = dj.FreeTable(conn, f"{schema.database}.ext")
+    assert table.heading["b"].declared == "blob@local"
+    assert [r["b_v2"] for r in table.to_dicts(order_by="id")] == [10, 20]

@@ -139,12 +139,25 @@ def _fill(conn: Any, col: LegacyColumn, detail: dict, route: Route) -> int:
     return before - _count(conn, col, pending)
 
 
+def _has_new_column(conn: Any, col: LegacyColumn) -> bool:
+    """Whether ``<column>_v2`` exists; raises when it is there but not made by a migration
+    (a user's own column of that name must never be filled or renamed)."""
+    new = cat.column(conn, col.database, col.table, col.name + "_v2")
+    if new is None:
+        return False
+    label = split_label(new.comment)[0] or ""
+    if not label.startswith(f"<{col.kind}@"):
+        raise MigrationError(f"{col.full_table}.{col.name}_v2 is not a column this migration "
+                             f"made (its type is {label or new.sql_type!r}): rename it first")
+    return True
+
+
 def _migrate_column(conn: Any, col: LegacyColumn, dry_run: bool,
                     route: Route | None = None) -> dict:
     detail: dict[str, Any] = {"table": col.full_table, "column": col.name, "store": col.store,
                               "type": col.kind, "action": "migrate", "status": "pending",
                               "rows": 0}
-    has_new = cat.column(conn, col.database, col.table, col.name + "_v2") is not None
+    has_new = _has_new_column(conn, col)
     pending = _count(conn, col, _pending_where(conn, col, has_new))
     if has_new and not pending:
         detail["status"] = "already_migrated"
@@ -167,7 +180,7 @@ def _finalize_column(conn: Any, col: LegacyColumn, dry_run: bool) -> dict:
     detail: dict[str, Any] = {"table": col.full_table, "column": col.name, "store": col.store,
                               "type": col.kind, "action": "finalize", "status": "pending",
                               "rows": 0}
-    if cat.column(conn, col.database, col.table, col.name + "_v2") is None:
+    if not _has_new_column(conn, col):
         raise MigrationError(f"Finalize refused: {col.full_table}.{col.name} has no "
                              f"{col.name}_v2 column; run the migration without finalize first")
     left = _count(conn, col, _pending_where(conn, col, True))
