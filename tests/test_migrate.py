@@ -505,3 +505,25 @@ def test_a_user_column_named_like_the_2x_column_is_left_alone(conn, make_schema,
     table = dj.FreeTable(conn, f"{schema.database}.ext")
     assert table.heading["b"].declared == "blob@local"
     assert [r["b_v2"] for r in table.to_dicts(order_by="id")] == [10, 20]
+
+
+def test_a_finalize_failing_half_way_keeps_the_column(conn, make_schema, stores, monkeypatch):
+    schema, _ = legacy_table(make_schema, stores)
+    dj.migrate.migrate_external(schema, dry_run=False)
+    query, q = conn.query, conn.backend.quote
+
+    def failing(sql, *args, **kwargs):  # the second rename fails (e.g. the connection drops)
+        if f"COLUMN {q('b_v2')}" in sql:
+            raise dj.errors.QueryError("connection lost")
+        return query(sql, *args, **kwargs)
+
+    monkeypatch.setattr(conn, "query", failing)
+    with pytest.raises(MigrationError, match="Finalize failed .*connection lost"):
+        dj.migrate.migrate_external(schema, dry_run=False, finalize=True)
+    monkeypatch.undo()
+    conn.invalidate()
+    names = dj.FreeTable(conn, f"{schema.database}.ext").heading.names
+    assert {"b", "b_v2"} <= set(names) and "b_v1" not in names
+    dj.migrate.migrate_external(schema, dry_run=False, finalize=True)
+    check_values(dj.FreeTable(conn, f"{schema.database}.ext").proj("b", "a", "ia", f="f"),
+                 stores)

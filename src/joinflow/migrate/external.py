@@ -196,17 +196,35 @@ def _finalize_column(conn: Any, col: LegacyColumn, dry_run: bool) -> dict:
     json_type = backend.column_type(TypeSpec(core="json"))
     statements = cat.rename_column(conn, col.database, col.table, col.name, col.name + "_v1",
                                    sql_type=col.info.sql_type, nullable=True, comment=old)
+    statements += cat.rename_column(conn, col.database, col.table, col.name + "_v2", col.name,
+                                    sql_type=json_type, nullable=col.info.nullable,
+                                    comment=col.new_label)
     if backend.name == "sqlite" and not col.info.nullable:
         _sqlite_drop_not_null(conn, col.database, col.table, col.name)
     try:
-        cat.run(conn, statements)
-        cat.run(conn, cat.rename_column(conn, col.database, col.table, col.name + "_v2",
-                                        col.name, sql_type=json_type,
-                                        nullable=col.info.nullable, comment=col.new_label))
+        _run_together(conn, col, statements)
     except Exception as exc:
         raise MigrationError(f"Finalize failed for {col.full_table}.{col.name}: {exc}") from exc
     detail["status"] = "finalized"
     return detail
+
+
+def _run_together(conn: Any, col: LegacyColumn, statements: list[cat.Statement]) -> None:
+    """Both renames or neither: one transaction, or on MySQL (DDL commits at once; MariaDB
+    refuses both renames in one ALTER) the first rename undone when the second fails."""
+    if conn.backend.name != "mysql":
+        with conn.transaction:
+            cat.run(conn, statements)
+        return
+    original = cat.mysql_column_sql(conn, col.database, col.table, col.name)
+    cat.run(conn, statements[:1])
+    try:
+        cat.run(conn, statements[1:])
+    except Exception:
+        q = conn.backend.quote
+        cat.run(conn, [(f"ALTER TABLE {cat.full_name(conn, col.database, col.table)} CHANGE "
+                        f"COLUMN {q(col.name + '_v1')} {original}", ())])
+        raise
 
 
 def _sqlite_drop_not_null(conn: Any, database: str, table: str, name: str) -> None:
