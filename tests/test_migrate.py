@@ -527,3 +527,23 @@ def test_a_finalize_failing_half_way_keeps_the_column(conn, make_schema, stores,
     dj.migrate.migrate_external(schema, dry_run=False, finalize=True)
     check_values(dj.FreeTable(conn, f"{schema.database}.ext").proj("b", "a", "ia", f="f"),
                  stores)
+
+
+def test_a_backup_failing_half_way_leaves_no_partial_backup(raw, conn, monkeypatch):
+    import joinflow.migrate.parallel as parallel
+    copy_rows, calls = parallel._insert_select, []
+
+    def failing(*args, **kwargs):  # the second table's rows fail (e.g. the disk is full)
+        calls.append(args)
+        if len(calls) == 2:
+            raise dj.errors.QueryError("disk full")
+        return copy_rows(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "_insert_select", failing)
+    backup = unique_name("jfbak")
+    with pytest.raises(MigrationError, match="backup .* failed.*disk full"):
+        dj.migrate.backup_schema(raw.database, backup, connection=conn)
+    assert not conn.backend.schema_exists(conn.run, backup)
+    with pytest.raises(MigrationError, match="does not exist"):
+        dj.migrate.restore_schema(backup, raw.database, connection=conn)
+    assert raw["subject"].fetch1("subject_id") == 1
