@@ -459,3 +459,91 @@ def test_external_columns_in_an_s3_store(conn, make_schema, moto_s3, tmp_path):
         assert [list(r["b"]) for r in rows] == [list(range(4)), list(range(5))]
         assert [Path(r["a"]).read_text() for r in rows] == ["on s3", "on s3"]
         assert dj.migrate.verify_external_integrity(schema)["missing"] == []
+
+
+def test_restoring_a_schema_onto_itself_is_refused_and_keeps_it(raw, conn):
+    with pytest.raises(MigrationError, match="same schema"):
+        dj.migrate.restore_schema(raw.database, raw.database, connection=conn)
+    assert conn.backend.schema_exists(conn.run, raw.database)
+    assert raw["subject"].fetch1("subject_id") == 1
+
+
+def test_a_damaged_object_already_at_the_2x_place_is_not_referenced(conn, make_schema, stores):
+    from joinflow.objectstores import store_access
+    from joinflow.storage.hashing import content_hash, hash_path
+    schema, _ = legacy_table(make_schema, stores)
+    spec = store_access(conn).get("local").spec
+    blobs = [p for p in (stores["local"] / schema.database).rglob("*")
+             if p.is_file() and "." not in p.name]
+    assert len(blobs) == 3
+    data = blobs[0].read_bytes()  # a 0.14 blob's bytes are its 2.x object
+    place = stores["local"] / hash_path(content_hash(data), schema.database,
+                                        hash_prefix=spec.hash_prefix,
+                                        subfolding=spec.subfolding)
+    place.parent.mkdir(parents=True)
+    place.write_bytes(data[:-1])  # e.g. left by an interrupted copy of another tool
+    result = dj.migrate.migrate_external(schema, dry_run=False)
+    blob = next(d for d in result["details"] if d["column"] == "b")
+    assert blob["status"] == "incomplete" and blob["rows"] == 2
+    assert "wrong size" in blob["errors"][0]
+    table = dj.FreeTable(conn, f"{schema.database}.ext")
+    assert len(table & "b_v2 IS NULL") == 1
+
+
+def test_a_user_column_named_like_the_2x_column_is_left_alone(conn, make_schema, stores):
+    schema = make_schema("jfext")
+    ext = schema(type("Ext", (dj.Manual,), {"definition": """
+        id : int32
+        ---
+        b : blob@local        # a blob
+        b_v2 : int32          # the user's own column
+        """}))
+    ext.insert([{"id": i, "b": {"i": i}, "b_v2": 10 * i} for i in (1, 2)])
+    for finalize in (False, True):
+        with pytest.raises(MigrationError, match="b_v2 .* not a column this migration"):
+            dj.migrate.migrate_external(schema, dry_run=False, finalize=finalize)
+    table = dj.FreeTable(conn, f"{schema.database}.ext")
+    assert table.heading["b"].declared == "blob@local"
+    assert [r["b_v2"] for r in table.to_dicts(order_by="id")] == [10, 20]
+
+
+def test_a_finalize_failing_half_way_keeps_the_column(conn, make_schema, stores, monkeypatch):
+    schema, _ = legacy_table(make_schema, stores)
+    dj.migrate.migrate_external(schema, dry_run=False)
+    query, q = conn.query, conn.backend.quote
+
+    def failing(sql, *args, **kwargs):  # the second rename fails (e.g. the connection drops)
+        if f"COLUMN {q('b_v2')}" in sql:
+            raise dj.errors.QueryError("connection lost")
+        return query(sql, *args, **kwargs)
+
+    monkeypatch.setattr(conn, "query", failing)
+    with pytest.raises(MigrationError, match="Finalize failed .*connection lost"):
+        dj.migrate.migrate_external(schema, dry_run=False, finalize=True)
+    monkeypatch.undo()
+    conn.invalidate()
+    names = dj.FreeTable(conn, f"{schema.database}.ext").heading.names
+    assert {"b", "b_v2"} <= set(names) and "b_v1" not in names
+    dj.migrate.migrate_external(schema, dry_run=False, finalize=True)
+    check_values(dj.FreeTable(conn, f"{schema.database}.ext").proj("b", "a", "ia", f="f"),
+                 stores)
+
+
+def test_a_backup_failing_half_way_leaves_no_partial_backup(raw, conn, monkeypatch):
+    import joinflow.migrate.parallel as parallel
+    copy_rows, calls = parallel._insert_select, []
+
+    def failing(*args, **kwargs):  # the second table's rows fail (e.g. the disk is full)
+        calls.append(args)
+        if len(calls) == 2:
+            raise dj.errors.QueryError("disk full")
+        return copy_rows(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "_insert_select", failing)
+    backup = unique_name("jfbak")
+    with pytest.raises(MigrationError, match="backup .* failed.*disk full"):
+        dj.migrate.backup_schema(raw.database, backup, connection=conn)
+    assert not conn.backend.schema_exists(conn.run, backup)
+    with pytest.raises(MigrationError, match="does not exist"):
+        dj.migrate.restore_schema(backup, raw.database, connection=conn)
+    assert raw["subject"].fetch1("subject_id") == 1

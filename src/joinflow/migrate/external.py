@@ -139,12 +139,25 @@ def _fill(conn: Any, col: LegacyColumn, detail: dict, route: Route) -> int:
     return before - _count(conn, col, pending)
 
 
+def _has_new_column(conn: Any, col: LegacyColumn) -> bool:
+    """Whether ``<column>_v2`` exists; raises when it is there but not made by a migration
+    (a user's own column of that name must never be filled or renamed)."""
+    new = cat.column(conn, col.database, col.table, col.name + "_v2")
+    if new is None:
+        return False
+    label = split_label(new.comment)[0] or ""
+    if not label.startswith(f"<{col.kind}@"):
+        raise MigrationError(f"{col.full_table}.{col.name}_v2 is not a column this migration "
+                             f"made (its type is {label or new.sql_type!r}): rename it first")
+    return True
+
+
 def _migrate_column(conn: Any, col: LegacyColumn, dry_run: bool,
                     route: Route | None = None) -> dict:
     detail: dict[str, Any] = {"table": col.full_table, "column": col.name, "store": col.store,
                               "type": col.kind, "action": "migrate", "status": "pending",
                               "rows": 0}
-    has_new = cat.column(conn, col.database, col.table, col.name + "_v2") is not None
+    has_new = _has_new_column(conn, col)
     pending = _count(conn, col, _pending_where(conn, col, has_new))
     if has_new and not pending:
         detail["status"] = "already_migrated"
@@ -167,7 +180,7 @@ def _finalize_column(conn: Any, col: LegacyColumn, dry_run: bool) -> dict:
     detail: dict[str, Any] = {"table": col.full_table, "column": col.name, "store": col.store,
                               "type": col.kind, "action": "finalize", "status": "pending",
                               "rows": 0}
-    if cat.column(conn, col.database, col.table, col.name + "_v2") is None:
+    if not _has_new_column(conn, col):
         raise MigrationError(f"Finalize refused: {col.full_table}.{col.name} has no "
                              f"{col.name}_v2 column; run the migration without finalize first")
     left = _count(conn, col, _pending_where(conn, col, True))
@@ -183,17 +196,35 @@ def _finalize_column(conn: Any, col: LegacyColumn, dry_run: bool) -> dict:
     json_type = backend.column_type(TypeSpec(core="json"))
     statements = cat.rename_column(conn, col.database, col.table, col.name, col.name + "_v1",
                                    sql_type=col.info.sql_type, nullable=True, comment=old)
+    statements += cat.rename_column(conn, col.database, col.table, col.name + "_v2", col.name,
+                                    sql_type=json_type, nullable=col.info.nullable,
+                                    comment=col.new_label)
     if backend.name == "sqlite" and not col.info.nullable:
         _sqlite_drop_not_null(conn, col.database, col.table, col.name)
     try:
-        cat.run(conn, statements)
-        cat.run(conn, cat.rename_column(conn, col.database, col.table, col.name + "_v2",
-                                        col.name, sql_type=json_type,
-                                        nullable=col.info.nullable, comment=col.new_label))
+        _run_together(conn, col, statements)
     except Exception as exc:
         raise MigrationError(f"Finalize failed for {col.full_table}.{col.name}: {exc}") from exc
     detail["status"] = "finalized"
     return detail
+
+
+def _run_together(conn: Any, col: LegacyColumn, statements: list[cat.Statement]) -> None:
+    """Both renames or neither: one transaction, or on MySQL (DDL commits at once; MariaDB
+    refuses both renames in one ALTER) the first rename undone when the second fails."""
+    if conn.backend.name != "mysql":
+        with conn.transaction:
+            cat.run(conn, statements)
+        return
+    original = cat.mysql_column_sql(conn, col.database, col.table, col.name)
+    cat.run(conn, statements[:1])
+    try:
+        cat.run(conn, statements[1:])
+    except Exception:
+        q = conn.backend.quote
+        cat.run(conn, [(f"ALTER TABLE {cat.full_name(conn, col.database, col.table)} CHANGE "
+                        f"COLUMN {q(col.name + '_v1')} {original}", ())])
+        raise
 
 
 def _sqlite_drop_not_null(conn: Any, database: str, table: str, name: str) -> None:

@@ -226,8 +226,11 @@ def _batch(kind: str, route: Route, database: str,
     unique = {path: obj for path, _, obj in objects.values()}
     present = route.dest.exists_many(list(unique))
     missing = [(p, obj) for (p, obj), there in zip(unique.items(), present) if not there]
+    damaged = {p for (p, obj), there in zip(unique.items(), present)
+               if there and route.dest.size(p) != len(obj)}
     if missing:
         route.dest.put_many(missing)
         if not all(route.dest.exists_many([p for p, _ in missing])):
             raise Skip("a batch of copies did not arrive")
-    return {h: ref for h, (_, ref, _) in objects.items()}, errors
+    errors += [f"the copy at {p} has the wrong size" for p in sorted(damaged)]
+    return {h: ref for h, (p, ref, _) in objects.items() if p not in damaged}, errors

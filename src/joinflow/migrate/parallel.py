@@ -187,8 +187,20 @@ def backup_schema(schema: str, backup_name: str, connection: Any = None) -> dict
     """A full copy of ``schema`` (every table, hidden ones too, with rows) as ``backup_name``.
     Objects in stores are not copied (rows still reference them by path and hash). Returns
     tables_backed_up, rows_backed_up, backup_location."""
+    from ..schema import Schema
     conn = _connection(connection)
-    made = create_parallel_schema(schema, backup_name, copy_data=True, connection=conn)
+    existed = conn.backend.schema_exists(conn.run, backup_name)
+    try:
+        made = create_parallel_schema(schema, backup_name, copy_data=True, connection=conn)
+    except MigrationError:
+        raise
+    except Exception as exc:  # a partial backup must never be restored over the schema
+        removed = not existed and conn.backend.schema_exists(conn.run, backup_name)
+        if removed:
+            Schema(backup_name, connection=conn, create_schema=False).drop(force=True)
+        note = " (the partial copy was removed)" if removed else " (drop the partial copy)"
+        raise MigrationError(f"backup of {schema!r} as {backup_name!r} failed{note}: "
+                             f"{exc}") from exc
     return {"tables_backed_up": made["tables_created"],
             "rows_backed_up": _row_total(conn, backup_name, made["tables"]),
             "backup_location": backup_name}
@@ -199,6 +211,9 @@ def restore_schema(backup: str, dest: str, connection: Any = None) -> dict:
     DataJoint does). Returns tables_restored, rows_restored."""
     from ..schema import Schema
     conn = _connection(connection)
+    if backup == dest:
+        raise MigrationError(f"backup and destination are the same schema {dest!r}: "
+                             "nothing was dropped")
     if not conn.backend.schema_exists(conn.run, backup):
         raise MigrationError(f"backup schema {backup!r} does not exist: nothing was dropped")
     if conn.backend.schema_exists(conn.run, dest):
