@@ -468,6 +468,14 @@ def test_restoring_a_schema_onto_itself_is_refused_and_keeps_it(raw, conn):
     assert raw["subject"].fetch1("subject_id") == 1
 
 
+def test_restoring_an_empty_backup_is_refused_and_keeps_the_schema(raw, conn, make_schema):
+    empty = make_schema("jfempty")  # a backup schema left empty
+    assert conn.backend.schema_exists(conn.run, empty.database)
+    with pytest.raises(MigrationError, match="has no tables"):
+        dj.migrate.restore_schema(empty.database, raw.database, connection=conn)
+    assert raw["subject"].fetch1("subject_id") == 1
+
+
 def test_a_damaged_object_already_at_the_2x_place_is_not_referenced(conn, make_schema, stores):
     from joinflow.objectstores import store_access
     from joinflow.storage.hashing import content_hash, hash_path

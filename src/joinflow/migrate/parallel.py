@@ -216,6 +216,10 @@ def restore_schema(backup: str, dest: str, connection: Any = None) -> dict:
                              "nothing was dropped")
     if not conn.backend.schema_exists(conn.run, backup):
         raise MigrationError(f"backup schema {backup!r} does not exist: nothing was dropped")
+    if conn.backend.schema_exists(conn.run, dest) and \
+            not [t for t in conn.backend.list_tables(conn.run, backup) if not t.startswith("~")]:
+        raise MigrationError(f"backup schema {backup!r} has no tables: {dest!r} was not "
+                             "dropped")
     if conn.backend.schema_exists(conn.run, dest):
         Schema(dest, connection=conn, create_schema=False).drop(force=True)
     made = create_parallel_schema(backup, dest, copy_data=True, connection=conn)
