@@ -42,14 +42,8 @@ def owned_by_rows(query: Any, attributes: Any = None) -> list:
 
 def schema_addressed_attrs(heading: Any) -> list:
     """The attributes of ``heading`` stored by a schema-addressed codec (kept per heading)."""
-    memo = getattr(heading, "memo", None)
-    found = memo.get("schema_addressed") if memo is not None else None
-    if found is None:
-        from .storage.schema_addressed import schema_addressed_columns
-        found = schema_addressed_columns(heading)
-        if memo is not None:
-            memo["schema_addressed"] = found
-    return found
+    from .storage.schema_addressed import kept_schema_addressed_columns
+    return kept_schema_addressed_columns(heading)
 
 
 def owned_by_values(attrs: list, rows: list, schema: str, table: str) -> list:

@@ -18,11 +18,10 @@ columns: a 16-byte hash referencing ``~external_<store>``) to DataJoint 2.x JSON
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..backends.base import PH, ColumnInfo, dump_json
+from ..backends.base import PH, ColumnInfo, as_uuid, dump_json
 from ..catalog import split_label
 from ..errors import JoinflowError
 from ..definition.types import TypeSpec
@@ -72,15 +71,6 @@ def find_legacy_columns(conn: Any, database: str, kinds: tuple[str, ...]) -> lis
             if m and m.group(1) in kinds:
                 out.append(LegacyColumn(database, table, col, m.group(1), m.group(2), comment))
     return out
-
-
-def as_uuid(value: Any) -> uuid.UUID:
-    """A hash column's value (UUID, 16 bytes or text, by backend) as a UUID."""
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return uuid.UUID(bytes=bytes(value))
-    return uuid.UUID(str(value))
 
 
 # -- one column ---------------------------------------------------------------------------------

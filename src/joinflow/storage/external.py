@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from ..backends.base import PH
+from ..backends.base import PH, as_uuid
 from ..condition import AndList, Not
 from ..errors import DataError, JoinflowError
 from ..table import FreeTable
@@ -91,18 +91,10 @@ class SqlTracking:
             sql = (f"SELECT {cols} FROM {target} WHERE {backend.quote('hash')} IN "
                    f"({', '.join([PH] * len(chunk))})")
             for h, size, name, path, contents in self._conn.query(sql, [adapt(h) for h in chunk]):
-                uid = _as_uuid(convert(h))
+                uid = as_uuid(convert(h))
                 out[uid] = TrackingRow(uid, int(size), name, path,
-                                       None if contents is None else _as_uuid(convert(contents)))
+                                       None if contents is None else as_uuid(convert(contents)))
         return out
-
-
-def _as_uuid(value: Any) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return uuid.UUID(bytes=bytes(value))
-    return uuid.UUID(str(value))
 
 
 # ------------------------------------------------------------------------------ schema.external

@@ -367,17 +367,23 @@ def remove_folder(store: Any, path: str) -> None:
         store.fs.rm(full, recursive=True)
 
 
+def kept_schema_addressed_columns(heading: Any) -> list:
+    """:func:`schema_addressed_columns`, kept in the heading's memo (asked per insert)."""
+    memo = getattr(heading, "memo", None)
+    found = memo.get("schema_addressed") if memo is not None else None
+    if found is None:
+        found = schema_addressed_columns(heading)
+        if memo is not None:
+            memo["schema_addressed"] = found
+    return found
+
+
 def owned_by_rows(query: Any, attributes: Sequence[str] | None = None) -> list[Owned]:
     """The schema-addressed objects the rows of ``query`` (a restricted table) own (only in
     ``attributes``, if given); read before the rows are deleted or updated, inside the same
     transaction."""
     heading = query.heading
-    memo = getattr(heading, "memo", None)
-    attrs = memo.get("schema_addressed") if memo is not None else None
-    if attrs is None:
-        attrs = schema_addressed_columns(heading)
-        if memo is not None:
-            memo["schema_addressed"] = attrs
+    attrs = kept_schema_addressed_columns(heading)
     if attributes is not None:
         attrs = [a for a in attrs if a.name in attributes]
     if not attrs:
@@ -425,6 +431,7 @@ def remove_after_commit(connection: Any, objects: Sequence[Owned]) -> None:
 
 __all__ = ["MANIFEST_SUFFIX", "SchemaAddressedCodec", "TOKEN_ALPHABET", "build_object_path",
            "encode_pk_value", "generate_token", "owned_objects", "parse_stored",
-           "partition_attributes", "remove_objects", "schema_addressed_columns",
+           "kept_schema_addressed_columns", "partition_attributes", "remove_objects",
+           "schema_addressed_columns",
            "utc_timestamp", "owned_by_rows", "remove_after_commit", "Owned", "locking_read",
            "still_referenced"]
